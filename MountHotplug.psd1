@@ -1,0 +1,28 @@
+@{
+    RootModule           = 'MountHotplug.dll'
+    ModuleVersion        = '0.1.0'
+    GUID                 = '6f1d8c2e-4b7a-4e52-9a3c-2d5e8b7f9a10'
+    Author               = 'MountHotplug contributors'
+    CompanyName          = 'MountHotplug'
+    Copyright            = '(c) 2026 MountHotplug contributors. MIT License.'
+    Description          = 'Hot-plug mounts into running Linux containers with the new mount API (open_tree, move_mount, mount_setattr), and join mounts into peer groups (MOVE_MOUNT_SET_GROUP).'
+    PowerShellVersion    = '7.4'
+    CompatiblePSEditions = @('Core')
+    RequiredAssemblies   = @('MountHotplug.Native.dll')
+    FormatsToProcess     = @('MountHotplug.Format.ps1xml')
+    CmdletsToExport      = @(
+        'New-StagedMount'
+        'Get-ContainerNamespace'
+        'Move-MountIntoNamespace'
+        'Set-MountGroup'
+    )
+    FunctionsToExport    = @()
+    VariablesToExport    = @()
+    AliasesToExport      = @()
+    PrivateData          = @{
+        PSData = @{
+            Tags       = @('Linux', 'Mount', 'Container', 'Namespace', 'LXC', 'Proxmox', 'Podman', 'Docker', 'CRIU', 'PSEdition_Core')
+            LicenseUri = 'https://opensource.org/licenses/MIT'
+        }
+    }
+}
