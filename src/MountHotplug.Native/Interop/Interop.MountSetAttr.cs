@@ -1,0 +1,60 @@
+using System.Runtime.InteropServices;
+
+namespace MountHotplug.Native;
+
+/// <summary>MOUNT_ATTR_* bits of struct mount_attr.</summary>
+[Flags]
+public enum MountAttributes : ulong
+{
+    None = 0,
+    ReadOnly = 0x1,
+    NoSuid = 0x2,
+    NoDev = 0x4,
+    NoExec = 0x8,
+    AtimeMask = 0x70,   // MOUNT_ATTR__ATIME: an enum, cleared as a whole (rule 8)
+    NoAtime = 0x10,
+    StrictAtime = 0x20,
+    NoDirAtime = 0x80,
+    IdMap = 0x100000,
+    NoSymFollow = 0x200000,
+}
+
+/// <summary>Propagation type of a mount; the values are the MS_* flags mount_setattr takes.</summary>
+public enum MountPropagation : ulong
+{
+    Unchanged = 0,
+    Unbindable = 0x20000,
+    Private = 0x40000,
+    Slave = 0x80000,
+    Shared = 0x100000,
+}
+
+public static partial class MountSyscalls
+{
+    private const uint AtEmptyPath = 0x1000;
+    private const uint AtRecursive = 0x8000;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct MountAttr
+    {
+        public ulong AttrSet;
+        public ulong AttrClr;
+        public ulong Propagation;
+        public ulong UsernsFd;
+    }
+
+    /// <summary>mount_setattr(2) on the mount a descriptor refers to (AT_EMPTY_PATH), e.g. a detached clone.</summary>
+    public static unsafe void MountSetAttr(SafeHandle mount, MountAttributes set, MountAttributes clear, MountPropagation propagation,
+        bool recursive, string? name = null)
+    {
+        var attr = new MountAttr { AttrSet = (ulong)set, AttrClr = (ulong)clear, Propagation = (ulong)propagation };
+        byte empty = 0;
+        using var m = DescriptorLease.Of(mount);
+        uint flags = AtEmptyPath | (recursive ? AtRecursive : 0);
+        long rc = Interop.Syscall(SyscallNumbers.MountSetAttr, out int errno, m.Fd, (nint)(&empty), (nint)flags, (nint)(&attr), sizeof(MountAttr));
+        if (rc != 0)
+        {
+            throw SyscallException.Create("mount_setattr", errno, name);
+        }
+    }
+}

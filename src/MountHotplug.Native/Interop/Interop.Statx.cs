@@ -1,0 +1,80 @@
+namespace MountHotplug.Native;
+
+/// <summary>What statx(2) said about a file or mount.</summary>
+public readonly record struct StatxInfo(
+    uint Mask,
+    uint Mode,
+    uint Uid,
+    uint Gid,
+    ulong Inode,
+    uint DeviceMajor,
+    uint DeviceMinor,
+    ulong MountId,
+    bool MountIdIsUnique,
+    bool IsMountRoot,
+    bool MountRootKnown)
+{
+    private const uint TypeMask = 0xF000;
+    public bool IsDirectory => (Mode & TypeMask) == 0x4000;
+    public bool IsRegularFile => (Mode & TypeMask) == 0x8000;
+    public bool IsSymlink => (Mode & TypeMask) == 0xA000;
+
+    /// <summary>"directory", "file", "symlink", … for messages.</summary>
+    public string KindName => (Mode & TypeMask) switch
+    {
+        0x4000 => "directory",
+        0x8000 => "file",
+        0xA000 => "symbolic link",
+        0x2000 => "character device",
+        0x6000 => "block device",
+        0x1000 => "FIFO",
+        0xC000 => "socket",
+        _ => "file",
+    };
+}
+
+public static partial class MountSyscalls
+{
+    private const uint StatxType = 0x1, StatxMode = 0x2, StatxUid = 0x8, StatxGid = 0x10, StatxIno = 0x100;
+    private const uint StatxMntId = 0x1000, StatxMntIdUnique = 0x4000;
+    private const ulong StatxAttrMountRoot = 0x2000;
+    private const int StatxBufferSize = 256;
+
+    /// <summary>statx(2) of the object a descriptor refers to (AT_EMPTY_PATH); prefers the 64-bit unique mount id (6.8+).</summary>
+    public static unsafe StatxInfo Statx(SafeHandle handle, string? name = null, bool uniqueMountId = true)
+    {
+        byte* buffer = stackalloc byte[StatxBufferSize];
+        byte empty = 0;
+        uint mask = StatxType | StatxMode | StatxUid | StatxGid | StatxIno | (uniqueMountId ? StatxMntIdUnique : StatxMntId);
+        using var h = DescriptorLease.Of(handle);
+        long rc = Interop.Syscall(SyscallNumbers.Statx, out int errno, h.Fd, (nint)(&empty), (nint)AtEmptyPath, (nint)mask, (nint)buffer);
+        if (rc != 0)
+        {
+            throw SyscallException.Create("statx", errno, name);
+        }
+
+        // Offsets of struct statx (include/uapi/linux/stat.h).
+        uint gotMask = *(uint*)buffer;
+        ulong attributes = *(ulong*)(buffer + 8);
+        ulong attributesMask = *(ulong*)(buffer + 56);
+        bool unique = (gotMask & StatxMntIdUnique) != 0;
+        if (uniqueMountId && !unique && (gotMask & StatxMntId) == 0)
+        {
+            // Kernels before 6.8 ignore STATX_MNT_ID_UNIQUE; ask for the old id instead.
+            return Statx(handle, name, uniqueMountId: false);
+        }
+
+        return new StatxInfo(
+            Mask: gotMask,
+            Mode: *(ushort*)(buffer + 28),
+            Uid: *(uint*)(buffer + 20),
+            Gid: *(uint*)(buffer + 24),
+            Inode: *(ulong*)(buffer + 32),
+            DeviceMajor: *(uint*)(buffer + 136),
+            DeviceMinor: *(uint*)(buffer + 140),
+            MountId: *(ulong*)(buffer + 144),
+            MountIdIsUnique: unique,
+            IsMountRoot: (attributes & StatxAttrMountRoot) != 0,
+            MountRootKnown: (attributesMask & StatxAttrMountRoot) != 0);
+    }
+}
