@@ -1,0 +1,91 @@
+using MountHotplug.Native;
+
+namespace MountHotplug;
+
+/// <summary>
+/// A running process (a container's init) pinned by a pidfd, so that a PID reused by another process is never
+/// entered. Owns the pidfd.
+/// </summary>
+public sealed class ContainerNamespace : IDisposable
+{
+    private readonly SafePidfdHandle _pidfd;
+
+    private ContainerNamespace(int processId, SafePidfdHandle pidfd)
+    {
+        ProcessId = processId;
+        _pidfd = pidfd;
+    }
+
+    public int ProcessId { get; }
+
+    public string ProcessName { get; private set; } = string.Empty;
+
+    /// <summary>The mount namespace's inode number, as lsns and /proc/PID/ns/mnt show it.</summary>
+    public ulong MountNamespaceId { get; private set; }
+
+    public ulong UserNamespaceId { get; private set; }
+
+    /// <summary>Whether the process shares the caller's mount namespace (then it is no container to hot-plug into).</summary>
+    public bool IsCallerNamespace { get; private set; }
+
+    /// <summary>Whether it runs in a user namespace of its own (an unprivileged container).</summary>
+    public bool HasOwnUserNamespace { get; private set; }
+
+    /// <summary>The process's root directory as the host sees it; "/" when it lies outside the host's view (pivot_root).</summary>
+    public string RootDirectory { get; private set; } = "/";
+
+    public bool IsAlive => !_pidfd.IsClosed && MountSyscalls.IsAlive(_pidfd);
+
+    internal SafePidfdHandle Pidfd
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_pidfd.IsClosed, this);
+            return _pidfd;
+        }
+    }
+
+    /// <summary>Pins <paramref name="processId"/> and reads what it is; the details are checked to belong to the pinned process.</summary>
+    public static ContainerNamespace Open(int processId)
+    {
+        SafePidfdHandle pidfd = MountSyscalls.PidfdOpen(processId);
+        var ns = new ContainerNamespace(processId, pidfd);
+        try
+        {
+            ns.ProcessName = File.ReadAllText($"/proc/{processId}/comm").TrimEnd('\n');
+            ns.MountNamespaceId = NamespaceInode($"/proc/{processId}/ns/mnt");
+            ns.UserNamespaceId = NamespaceInode($"/proc/{processId}/ns/user");
+            ns.IsCallerNamespace = ns.MountNamespaceId == NamespaceInode("/proc/self/ns/mnt");
+            ns.HasOwnUserNamespace = ns.UserNamespaceId != NamespaceInode("/proc/self/ns/user");
+            ns.RootDirectory = new FileInfo($"/proc/{processId}/root").LinkTarget ?? "/";
+
+            // Read through /proc/PID, which a new process could have taken over meanwhile: only a live pidfd proves it did not.
+            if (!MountSyscalls.IsAlive(pidfd))
+            {
+                throw SyscallException.Create("pidfd_send_signal", (int)Errno.ESRCH, $"PID {processId}");
+            }
+
+            return ns;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            pidfd.Dispose();
+            throw SyscallException.Create("open", (int)Errno.ESRCH, $"/proc/{processId}", detail: ex.Message);
+        }
+        catch
+        {
+            pidfd.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose() => _pidfd.Dispose();
+
+    public override string ToString() => $"PID {ProcessId} ({ProcessName}), mount namespace {MountNamespaceId}";
+
+    private static ulong NamespaceInode(string path)
+    {
+        using SafePathHandle handle = MountSyscalls.Open(path, OpenFlags.Path);
+        return MountSyscalls.Statx(handle, path).Inode;
+    }
+}

@@ -1,0 +1,119 @@
+using System.Management.Automation;
+using MountHotplug.Native;
+
+namespace MountHotplug;
+
+/// <summary>Move-MountIntoNamespace: attaches staged mounts at a path inside a running container.</summary>
+[Cmdlet(VerbsCommon.Move, "MountIntoNamespace", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(StagedMount))]
+public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
+{
+    private ContainerMounter? _mounter;
+
+    [Parameter(Mandatory = true, ValueFromPipeline = true)]
+    [Alias("InputObject")]
+    [ValidateNotNull]
+    public StagedMount[] Mount { get; set; } = Array.Empty<StagedMount>();
+
+    [Parameter(Mandatory = true)]
+    [ValidateNotNull]
+    public ContainerNamespace Namespace { get; set; } = null!;
+
+    /// <summary>Absolute path inside the container, resolved within the container process's own root.</summary>
+    [Parameter(Mandatory = true, Position = 0)]
+    [AllowEmptyString]
+    public string Target { get; set; } = string.Empty;
+
+    [Parameter]
+    public SwitchParameter CreateTarget { get; set; }
+
+    /// <summary>Allow stacking on a target that is already a mount point.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    protected override void BeginProcessing()
+    {
+        Preconditions.Require(this, KernelFeature.OpenTree, KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.PidfdOpen);
+        SafePidfdHandle pidfd;
+        try
+        {
+            pidfd = Namespace.Pidfd;
+        }
+        catch (ObjectDisposedException)
+        {
+            ThrowTerminatingError(MountErrors.Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, Namespace,
+                $"The ContainerNamespace of PID {Namespace.ProcessId} has been disposed.", "Get a new one with Get-ContainerNamespace."));
+            return;
+        }
+
+        _mounter = new ContainerMounter(pidfd, Namespace.ProcessId) { Trace = WriteVerbose };
+    }
+
+    protected override void ProcessRecord()
+    {
+        foreach (StagedMount mount in Mount)
+        {
+            AttachOne(mount);
+        }
+    }
+
+    protected override void EndProcessing() => Dispose();
+
+    protected override void StopProcessing() => Dispose();
+
+    /// <summary>Ends the namespace thread: it is never reused for another pipeline.</summary>
+    public void Dispose()
+    {
+        _mounter?.Dispose();
+        _mounter = null;
+    }
+
+    private void AttachOne(StagedMount mount)
+    {
+        if (mount.State != StagedMountState.Staged)
+        {
+            WriteError(MountErrors.Plain("MountNotStaged", ErrorCategory.InvalidOperation, mount,
+                $"The mount of '{mount.Source}' is {mount.State.ToString().ToLowerInvariant()}{(mount.Target is null ? string.Empty : $" at '{mount.Target}'")}; only a staged mount can be attached.",
+                "Stage it again with New-StagedMount."));
+            return;
+        }
+
+        string description = $"attach the staged mount of {mount.Source} ({mount.Attributes}, {mount.Propagation.ToString().ToLowerInvariant()}): "
+            + $"enter mount namespace {Namespace.MountNamespaceId} of PID {Namespace.ProcessId} ({Namespace.ProcessName}), "
+            + $"mount at {Target}{(CreateTarget ? " (creating what is missing)" : string.Empty)}{(Force ? " (stacking allowed)" : string.Empty)}";
+        if (!ShouldProcess(description, $"Attach {mount.Source} at {Target} inside PID {Namespace.ProcessId}?", "Move-MountIntoNamespace"))
+        {
+            return;
+        }
+
+        AttachResult result;
+        try
+        {
+            result = _mounter!.Attach(mount.Handle, mount.Info, Target, CreateTarget, Force);
+        }
+        catch (HotplugException ex)
+        {
+            WriteError(MountErrors.FromHotplug(ex, mount));
+            return;
+        }
+        catch (SyscallException ex)
+        {
+            WriteError(MountErrors.FromSyscall(ex, "MoveMountFailed", mount, $"Could not attach '{mount.Source}' at '{Target}'"));
+            return;
+        }
+
+        mount.MarkAttached(result.Target, Namespace.ProcessId, Namespace.MountNamespaceId);
+        if (Namespace.HasOwnUserNamespace)
+        {
+            WriteWarning($"PID {Namespace.ProcessId} runs in its own user namespace: root inside it can unmount {result.Target} or clear its ro/nosuid/nodev flags, and files owned by unmapped host ids show as nobody (65534).");
+        }
+
+        if (PassThru)
+        {
+            WriteObject(mount);
+        }
+    }
+}
