@@ -81,7 +81,7 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             return;
         }
 
-        string description = $"attach the staged mount of {mount.Source} ({mount.Attributes}, {mount.Propagation.ToString().ToLowerInvariant()}): "
+        string description = $"Attach the staged mount of {mount.Source} ({mount.Attributes}, {mount.Propagation.ToString().ToLowerInvariant()}): "
             + $"enter mount namespace {Namespace.MountNamespaceId} of PID {Namespace.ProcessId} ({Namespace.ProcessName}), "
             + $"mount at {Target}{(CreateTarget ? " (creating what is missing)" : string.Empty)}{(Force ? " (stacking allowed)" : string.Empty)}";
         if (!ShouldProcess(description, $"Attach {mount.Source} at {Target} inside PID {Namespace.ProcessId}?", "Move-MountIntoNamespace"))
@@ -94,14 +94,16 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         {
             result = _mounter!.Attach(mount.Handle, mount.Info, Target, CreateTarget, Force);
         }
+        // The error names the source path, not the StagedMount: $Error would otherwise keep its descriptor open
+        // for the rest of the session after the pipeline that dropped it has ended.
         catch (HotplugException ex)
         {
-            WriteError(MountErrors.FromHotplug(ex, mount));
+            WriteError(MountErrors.FromHotplug(ex, mount.Source));
             return;
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, "MoveMountFailed", mount, $"Could not attach '{mount.Source}' at '{Target}'"));
+            WriteError(MountErrors.FromSyscall(ex, "MoveMountFailed", mount.Source, $"Could not attach '{mount.Source}' at '{Target}'"));
             return;
         }
 

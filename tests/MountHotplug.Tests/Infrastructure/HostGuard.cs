@@ -1,0 +1,30 @@
+using Xunit;
+
+namespace MountHotplug.Tests.Infrastructure;
+
+/// <summary>
+/// Snapshots what a hot-plug must never change — the host's and this process's mount tables, the mount namespace of
+/// every thread, the number of open descriptors — and asserts they are the same at the end of a test.
+/// </summary>
+public sealed class HostGuard
+{
+    private readonly string _hostTable = ProcessState.HostMountTable;
+    private readonly string _ownTable = ProcessState.OwnMountTable;
+    private readonly List<string> _descriptors = ProcessState.OpenDescriptors();
+
+    public void AssertClean()
+    {
+        Assert.Equal(_hostTable, ProcessState.HostMountTable);
+        Assert.Equal(_ownTable, ProcessState.OwnMountTable);
+        Assert.Empty(ProcessState.StrayThreads());
+        List<string> now = ProcessState.OpenDescriptors();
+
+        // Pipe and socket inode numbers change as the engine recycles them; what must not grow is their number.
+        Assert.Equal(Kinds(_descriptors), Kinds(now));
+    }
+
+    private static List<string> Kinds(List<string> targets) =>
+        targets.Select(t => t.StartsWith("pipe:", StringComparison.Ordinal) || t.StartsWith("socket:", StringComparison.Ordinal) ? t.Split(':')[0] : t)
+            .OrderBy(t => t, StringComparer.Ordinal)
+            .ToList();
+}

@@ -1,0 +1,73 @@
+using System.Diagnostics;
+using MountHotplug.Sandbox;
+
+namespace MountHotplug.Tests.Infrastructure;
+
+/// <summary>Runs the staged mhp launcher (module/mhp/mhp.dll) as a separate process.</summary>
+public static class Mhp
+{
+    public static string RepositoryRoot
+    {
+        get
+        {
+            for (DirectoryInfo? dir = new(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            {
+                if (File.Exists(Path.Combine(dir.FullName, "MountHotplug.slnx")))
+                {
+                    return dir.FullName;
+                }
+            }
+
+            throw new InvalidOperationException("repository root not found above " + AppContext.BaseDirectory);
+        }
+    }
+
+    public static string Dll => Path.Combine(RepositoryRoot, "module", "mhp", "mhp.dll");
+
+    public static ExecResult Run(params string[] arguments) => Start(null, arguments);
+
+    /// <summary>
+    /// Runs mhp as root but with no capabilities at all (setpriv clears the bounding and inheritable sets, so the
+    /// exec'd process gets an empty effective set): the caller an admin gets from a container or a restricted unit.
+    /// </summary>
+    public static ExecResult RunWithoutCapabilities(params string[] arguments) =>
+        Start(new[] { "setpriv", "--inh-caps=-all", "--bounding-set=-all", "--" }, arguments);
+
+    private static ExecResult Start(string[]? prefix, string[] arguments)
+    {
+        var info = new ProcessStartInfo(prefix is null ? "dotnet" : prefix[0])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (string part in (prefix ?? Array.Empty<string>()).Skip(1))
+        {
+            info.ArgumentList.Add(part);
+        }
+
+        if (prefix is not null)
+        {
+            info.ArgumentList.Add("dotnet");
+        }
+
+        info.ArgumentList.Add(Dll);
+        foreach (string argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using Process process = Process.Start(info)!;
+        process.StandardInput.Close();
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(120_000))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException("mhp did not finish in 120 s");
+        }
+
+        return new ExecResult(process.ExitCode, stdout.Result, stderr.Result);
+    }
+}

@@ -1,0 +1,86 @@
+namespace MountHotplug.Tests.Infrastructure;
+
+/// <summary>Observations of this test process and of the host that tests compare before and after.</summary>
+public static class ProcessState
+{
+    /// <summary>The mount namespace of every thread of this process (tid → "mnt:[4026531841]").</summary>
+    public static Dictionary<int, string> ThreadMountNamespaces()
+    {
+        var result = new Dictionary<int, string>();
+        foreach (string task in Directory.GetDirectories("/proc/self/task"))
+        {
+            try
+            {
+                string? ns = new FileInfo(Path.Combine(task, "ns", "mnt")).LinkTarget;
+                if (ns is not null)
+                {
+                    result[int.Parse(Path.GetFileName(task))] = ns;
+                }
+            }
+            catch (IOException)
+            {
+                // The thread ended while we looked.
+            }
+        }
+
+        return result;
+    }
+
+    public static string ProcessMountNamespace => new FileInfo("/proc/self/ns/mnt").LinkTarget!;
+
+    /// <summary>
+    /// Threads whose mount namespace is not the process's. A namespace worker that has ended can take a moment to be
+    /// reaped by the kernel, so a thread counts as stray only if it is still elsewhere after a short wait.
+    /// </summary>
+    public static IReadOnlyList<string> StrayThreads()
+    {
+        string mine = ProcessMountNamespace;
+        for (int attempt = 0; ; attempt++)
+        {
+            var stray = ThreadMountNamespaces().Where(t => t.Value != mine).Select(t => $"tid {t.Key} in {t.Value}").ToList();
+            if (stray.Count == 0 || attempt == 50)
+            {
+                return stray;
+            }
+
+            Thread.Sleep(20);
+        }
+    }
+
+    /// <summary>
+    /// What the open descriptors of this process refer to, sorted, after letting finalizers close what was dropped.
+    /// Assembly and native library files are left out: the runtime keeps each one it loads open for good, and a test
+    /// that makes the engine load one more (an error message's formatting, say) has leaked nothing.
+    /// </summary>
+    public static List<string> OpenDescriptors()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        var targets = new List<string>();
+        foreach (string fd in Directory.GetFileSystemEntries("/proc/self/fd"))
+        {
+            string target;
+            try
+            {
+                target = new FileInfo(fd).LinkTarget ?? "?";
+            }
+            catch (IOException)
+            {
+                continue; // the descriptor that listed the directory, closed by now
+            }
+
+            if (!target.EndsWith(".dll", StringComparison.Ordinal) && !target.Contains(".so", StringComparison.Ordinal))
+            {
+                targets.Add(target);
+            }
+        }
+
+        targets.Sort(StringComparer.Ordinal);
+        return targets;
+    }
+
+    public static string HostMountTable => File.ReadAllText("/proc/1/mountinfo");
+
+    public static string OwnMountTable => File.ReadAllText("/proc/self/mountinfo");
+}

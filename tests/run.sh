@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs every MountHotplug test, as root, on a fresh Debian host: installs what the tests need when it is missing
+# (busybox-static for the sandbox containers, util-linux's unshare/nsenter/setpriv), builds the solution, and runs
+# the tests inside a private mount namespace so the host's mount table cannot change. Idempotent.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+
+missing=()
+[ -x /bin/busybox ] || missing+=(busybox-static)
+for tool in unshare nsenter setpriv; do command -v "$tool" >/dev/null || { missing+=(util-linux); break; }; done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "tests/run.sh: missing ${missing[*]}; run as root (sudo tests/run.sh) so it can install them." >&2
+    exit 1
+  fi
+  echo "tests/run.sh: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+dotnet build MountHotplug.slnx -nologo -v quiet -clp:ErrorsOnly
+
+host_table_before=$(cat /proc/1/mountinfo)
+log=$(mktemp /tmp/mhp-test-log.XXXXXX)
+trap 'rm -f "$log"' EXIT
+
+runner=(dotnet test tests/MountHotplug.Tests/MountHotplug.Tests.csproj --no-build -nologo --logger "console;verbosity=normal")
+if [ "$(id -u)" -eq 0 ]; then
+  # Privileged tests make their mounts in containers they start; the private namespace is the second fence.
+  runner=(unshare --mount --propagation private -- "${runner[@]}")
+fi
+
+set +e
+"${runner[@]}" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+if [ "$host_table_before" != "$(cat /proc/1/mountinfo)" ]; then
+  echo "tests/run.sh: the host mount table changed during the test run" >&2
+  status=1
+fi
+
+# vstest's closing block: "Total tests: N", then "Passed: N", "Failed: N", "Skipped: N" (each only when non-zero).
+count() { grep -E "^ +$1: +[0-9]+\$" "$log" | tail -n 1 | grep -oE '[0-9]+' || echo 0; }
+if ! grep -qE '^Total tests: +[0-9]+' "$log"; then
+  echo "tests/run.sh: no test summary found" >&2
+  exit 1
+fi
+passed=$(count Passed)
+failed=$(count Failed)
+skipped=$(count Skipped)
+if [ "${CI:-}" = "true" ] && [ "$skipped" -ne 0 ]; then
+  echo "tests/run.sh: $skipped test(s) skipped; in CI a skipped test is a failure" >&2
+  status=1
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+exit "$status"
