@@ -134,7 +134,7 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         string hostEscape = Path.Combine(tree.Root, "escaped");
         Directory.CreateDirectory(hostEscape);
         container.ExecOrThrow("sh", "-c",
-            "mount -t proc proc /proc && ln -s / /mnt/toroot && ln -s ../../../../../../../.. /mnt/dotdot"
+            "ln -s / /mnt/toroot && ln -s ../../../../../../../.. /mnt/dotdot"
             + $" && mkdir -p {hostEscape} && ln -s {hostEscape} /mnt/abs && ln -s /proc/1/root /mnt/magic && ln -s /nonexistent/dir /mnt/dangling");
 
         PipelineResult result = ps.Run(@"

@@ -1,0 +1,61 @@
+using System.Management.Automation;
+using MountHotplug.Tests.Infrastructure;
+using Xunit;
+
+namespace MountHotplug.Tests;
+
+/// <summary>The module as PowerShell sees it: manifest, exports, help. No privilege needed.</summary>
+public sealed class ModuleTests
+{
+    private static readonly string[] Cmdlets = { "Get-ContainerNamespace", "Move-MountIntoNamespace", "New-StagedMount", "Set-MountGroup" };
+
+    [Fact]
+    public void ManifestIsValidAndExportsExactlyTheCmdlets()
+    {
+        using var ps = new PowerShellSession();
+        PipelineResult result = ps.Run("$m = Test-ModuleManifest -Path $path; $m.Version.ToString(); $m.PowerShellVersion.ToString(); ($m.CompatiblePSEditions -join ','); ($m.Tags -contains 'Linux'); (Get-Command -Module MountHotplug | ForEach-Object Name) -join ','",
+            new Dictionary<string, object?> { ["path"] = PowerShellSession.ModuleManifestPath });
+
+        Assert.True(result.Errors.Count == 0, result.Describe());
+        Assert.Equal(new object[] { "0.1.0", "7.4", "Core", true, string.Join(",", Cmdlets) }, result.Output.Select(o => o.BaseObject));
+    }
+
+    [Fact]
+    public void EveryCmdletHasFullHelp()
+    {
+        using var ps = new PowerShellSession();
+        foreach (string cmdlet in Cmdlets)
+        {
+            PipelineResult result = ps.Run($"Get-Help {cmdlet} -Full");
+            PSObject help = Assert.Single(result.Output);
+            dynamic h = help;
+            Assert.False(string.IsNullOrWhiteSpace((string)h.Synopsis), cmdlet);
+            Assert.NotEqual(cmdlet, ((string)h.Synopsis).Trim());
+            Assert.False(string.IsNullOrWhiteSpace(Text(h.description)), $"{cmdlet} description");
+
+            PipelineResult examples = ps.Run($"@((Get-Help {cmdlet} -Full).examples.example).Count");
+            Assert.True((int)examples.Output.Single().BaseObject >= 2, $"{cmdlet} needs at least two examples");
+
+            // Every parameter the cmdlet declares (common ones aside) is described.
+            PipelineResult names = ps.Run($"(Get-Command {cmdlet}).Parameters.Keys | Where-Object {{ $_ -notin [System.Management.Automation.Cmdlet]::CommonParameters -and $_ -notin [System.Management.Automation.Cmdlet]::OptionalCommonParameters }}");
+            foreach (string parameter in names.Output.Select(o => (string)o.BaseObject))
+            {
+                PipelineResult described = ps.Run($"((Get-Help {cmdlet} -Parameter {parameter}).description | ForEach-Object Text) -join ' '");
+                Assert.False(string.IsNullOrWhiteSpace(described.Output.SingleOrDefault()?.BaseObject as string), $"{cmdlet} -{parameter} has no description");
+            }
+        }
+    }
+
+    [Fact]
+    public void AboutTopicIsInstalled()
+    {
+        using var ps = new PowerShellSession();
+        PipelineResult result = ps.Run("Get-Help about_MountHotplug | ForEach-Object { $_.ToString() }");
+        string text = string.Join("\n", result.Output.Select(o => o.ToString()));
+        Assert.Contains("RESOLVE_IN_ROOT", text);
+        Assert.Contains("peer group", text);
+    }
+
+    private static string Text(object? description) =>
+        description is null ? string.Empty : string.Join(" ", LanguagePrimitives.GetEnumerable(description)?.Cast<object>().Select(d => ((dynamic)PSObject.AsPSObject(d)).Text as string) ?? Array.Empty<string>());
+}

@@ -1,0 +1,127 @@
+using MountHotplug.Native;
+using MountHotplug.Sandbox;
+using MountHotplug.Tests.Infrastructure;
+using Xunit;
+
+namespace MountHotplug.Tests;
+
+/// <summary>MOVE_MOUNT_SET_GROUP through Set-MountGroup, within one container and across two, and each refusal explained.</summary>
+[Collection(PrivilegedCollection.Name)]
+public sealed class SetMountGroupTests
+{
+    private const string Cmd = "MountHotplug.SetMountGroupCommand";
+
+    // /t/a: tmpfs, shared. /t/b, /t/g: private binds of it. /t/c: another tmpfs. /t/d: bind of /t/a/sub1, shared on
+    // its own; /t/e: private bind of /t/a/sub2. /t/f: bind of /t/a, shared in a group of its own.
+    private const string Layout =
+        "mkdir -p /t/a /t/b /t/c /t/d /t/e /t/f /t/g && mount -t tmpfs fsA /t/a && mkdir -p /t/a/sub1 /t/a/sub2 /t/a/dir"
+        + " && mount -o bind /t/a /t/b && mount -o bind /t/a /t/g && mount -o bind /t/a /t/f && mount -t tmpfs fsC /t/c"
+        + " && mount -o bind /t/a/sub1 /t/d && mount -o bind /t/a/sub2 /t/e"
+        + " && mount --make-shared /t/a && mount --make-shared /t/d && mount --make-shared /t/f";
+
+    [SkippableFact]
+    public void PrivateMountJoinsThePeerGroupAndReceivesLaterMounts()
+    {
+        Privileged.Require();
+        using var container = SandboxContainer.Start();
+        using var ps = new PowerShellSession();
+        container.ExecOrThrow("sh", "-c", Layout);
+        var guard = new HostGuard();
+
+        PipelineResult result = ps.Run("$ct = Get-ContainerNamespace $ctPid; Set-MountGroup -Source /t/a -Target /t/b -SourceNamespace $ct -TargetNamespace $ct -PassThru; $ct.Dispose()",
+            new Dictionary<string, object?> { ["ctPid"] = container.Pid });
+
+        Assert.True(result.Errors.Count == 0, result.Describe());
+        MountInfo a = ContainerView.MountAt(container, "/t/a")!;
+        MountInfo b = ContainerView.MountAt(container, "/t/b")!;
+        Assert.NotEqual(0, a.PeerGroup);
+        Assert.Equal(a.PeerGroup, b.PeerGroup);
+        var passThru = Assert.IsType<MountInfo>(Assert.Single(result.Output).BaseObject);
+        Assert.Equal("/t/b", passThru.MountPoint);
+        Assert.Equal(a.PeerGroup, passThru.PeerGroup);
+
+        // The group is live: a mount made under one member appears under the other.
+        container.ExecOrThrow("sh", "-c", "mkdir -p /t/a/live && mount -t tmpfs live /t/a/live");
+        Assert.NotNull(ContainerView.MountAt(container, "/t/b/live"));
+        Assert.Null(ContainerView.MountAt(container, "/t/g/live"));
+        guard.AssertClean();
+    }
+
+    [SkippableFact]
+    public void MountsInTwoContainersJoinOnePeerGroupAcrossNamespaces()
+    {
+        Privileged.Require();
+        using var tree = new TempTree();
+        using var first = SandboxContainer.Start();
+        using var second = SandboxContainer.Start(SandboxKind.Chroot);
+        using var ps = new PowerShellSession();
+        var guard = new HostGuard();
+
+        PipelineResult result = ps.Run(@"
+$c1 = Get-ContainerNamespace $pid1
+$c2 = Get-ContainerNamespace $pid2
+New-StagedMount $src -Propagation Shared | Move-MountIntoNamespace -Namespace $c1 -Target /vol -CreateTarget
+New-StagedMount $src | Move-MountIntoNamespace -Namespace $c2 -Target /vol -CreateTarget
+Set-MountGroup -Source /vol -SourceNamespace $c1 -Target /vol -TargetNamespace $c2 -PassThru
+$c1.Dispose(); $c2.Dispose()", new Dictionary<string, object?> { ["pid1"] = first.Pid, ["pid2"] = second.Pid, ["src"] = tree.Data });
+
+        Assert.True(result.Errors.Count == 0, result.Describe());
+        MountInfo one = ContainerView.MountAt(first, "/vol")!;
+        MountInfo two = ContainerView.MountAt(second, "/vol")!;
+        Assert.NotEqual(0, one.PeerGroup);
+        Assert.Equal(one.PeerGroup, two.PeerGroup);
+
+        first.ExecOrThrow("sh", "-c", "mkdir -p /vol/sub && mount -t tmpfs shared-into-two /vol/sub && echo across > /vol/sub/f");
+        Assert.Equal("across\n", second.ExecOrThrow("cat", "/vol/sub/f"));
+        guard.AssertClean();
+    }
+
+    public static TheoryData<string, string, string> RefusalCases => new()
+    {
+        { "-Source /t/a/dir -Target /t/b", $"SetGroupNotMountRoot,{Cmd}", "Source" },
+        { "-Source /t/a -Target /t/b/dir", $"SetGroupNotMountRoot,{Cmd}", "Target" },
+        { "-Source /t/a -Target /t/c", $"SetGroupDifferentFilesystem,{Cmd}", "different filesystems" },
+        { "-Source /t/d -Target /t/e", $"SetGroupRootNotInside,{Cmd}", "'/sub2' is not inside Source's root '/sub1'" },
+        { "-Source /t/a -Target /t/f", $"SetGroupTargetNotPrivate,{Cmd}", "make it private first" },
+        { "-Source /t/b -Target /t/g", $"SetGroupSourcePrivate,{Cmd}", "Source is private" },
+        { "-Source /t/nonexistent -Target /t/b", $"SourceNotFound,{Cmd}", "ENOENT" },
+        { "-Source /t/a -Target relative", $"InvalidPath,{Cmd}", "absolute path" },
+    };
+
+    [SkippableTheory]
+    [MemberData(nameof(RefusalCases))]
+    public void EachRefusalNamesTheConditionThatFailed(string arguments, string expectedId, string expectedText)
+    {
+        Privileged.Require();
+        using var container = SandboxContainer.Start();
+        using var ps = new PowerShellSession();
+        container.ExecOrThrow("sh", "-c", Layout);
+        string before = File.ReadAllText($"/proc/{container.Pid}/mountinfo");
+
+        PipelineResult result = ps.Run($"$ct = Get-ContainerNamespace $ctPid; Set-MountGroup {arguments} -SourceNamespace $ct -TargetNamespace $ct; $ct.Dispose()",
+            new Dictionary<string, object?> { ["ctPid"] = container.Pid });
+
+        var error = Assert.Single(result.Errors);
+        Assert.Equal(expectedId, error.FullyQualifiedErrorId);
+        Assert.Contains(expectedText, error.ErrorDetails?.Message ?? error.Exception.Message);
+        Assert.Equal(before, File.ReadAllText($"/proc/{container.Pid}/mountinfo"));
+    }
+
+    [SkippableFact]
+    public void WhatIfJoinsNothing()
+    {
+        Privileged.Require();
+        using var container = SandboxContainer.Start();
+        using var ps = new PowerShellSession();
+        container.ExecOrThrow("sh", "-c", Layout);
+        string before = File.ReadAllText($"/proc/{container.Pid}/mountinfo");
+
+        PipelineResult result = ps.Run("$ct = Get-ContainerNamespace $ctPid; Set-MountGroup /t/a /t/b -SourceNamespace $ct -TargetNamespace $ct -WhatIf; $ct.Dispose()",
+            new Dictionary<string, object?> { ["ctPid"] = container.Pid });
+
+        Assert.Empty(result.Errors);
+        Assert.Equal(before, File.ReadAllText($"/proc/{container.Pid}/mountinfo"));
+        Assert.Contains("What if: ", ps.HostOutput);
+        Assert.Contains("peer group", ps.HostOutput);
+    }
+}

@@ -1,0 +1,234 @@
+using System.Management.Automation;
+using MountHotplug.Native;
+using Xunit;
+
+namespace MountHotplug.Tests;
+
+/// <summary>Pure logic: path validation, mountinfo parsing, SET_GROUP diagnosis, errno and error mapping.</summary>
+public sealed class TargetPathTests
+{
+    [Theory]
+    [InlineData("/mnt/data", new[] { "mnt", "data" })]
+    [InlineData("/mnt//data/", new[] { "mnt", "data" })]
+    [InlineData("/./mnt/./data/.", new[] { "mnt", "data" })]
+    [InlineData("/srv/ünïcode dir/€", new[] { "srv", "ünïcode dir", "€" })]
+    public void ValidTargetsSplitIntoComponents(string path, string[] expected)
+    {
+        Assert.Equal(expected, TargetPath.TrySplit(path, out string? reason));
+        Assert.Null(reason);
+    }
+
+    [Theory]
+    [InlineData(null, "empty")]
+    [InlineData("", "empty")]
+    [InlineData("mnt/data", "absolute")]
+    [InlineData("/", "root")]
+    [InlineData("//.//", "root")]
+    [InlineData("/mnt/../etc", "'..'")]
+    [InlineData("/mnt/data/..", "'..'")]
+    [InlineData("/mnt/a\0b", "NUL")]
+    public void InvalidTargetsAreRefusedWithAReason(string? path, string reasonPart)
+    {
+        Assert.Null(TargetPath.TrySplit(path, out string? reason));
+        Assert.Contains(reasonPart, reason);
+    }
+
+    [Fact]
+    public void OverlongPathsAndComponentsAreRefused()
+    {
+        Assert.Null(TargetPath.TrySplit("/" + new string('a', 256), out string? component));
+        Assert.Contains("255", component);
+        Assert.Null(TargetPath.TrySplit(string.Concat(Enumerable.Repeat("/abcdefgh", 500)), out string? path));
+        Assert.Contains("4095", path);
+        Assert.NotNull(TargetPath.TrySplit("/" + new string('a', 255), out _));
+    }
+
+    [Fact]
+    public void JoinNormalizes() => Assert.Equal("/mnt/data", TargetPath.Join(TargetPath.TrySplit("//mnt/./data/", out _)!));
+}
+
+public sealed class MountInfoParserTests
+{
+    [Fact]
+    public void ParsesEveryField()
+    {
+        MountInfo row = MountInfoParser.ParseLine("36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 shared:7 propagate_from:3 - ext3 /dev/root rw,errors=continue")!;
+        Assert.Equal(36, row.MountId);
+        Assert.Equal(35, row.ParentId);
+        Assert.Equal((98u, 0u), (row.DeviceMajor, row.DeviceMinor));
+        Assert.Equal("/mnt1", row.Root);
+        Assert.Equal("/mnt/parent", row.MountPoint);
+        Assert.Equal("rw,noatime", row.Options);
+        Assert.Equal(PropagationState.Shared | PropagationState.Slave, row.Propagation);
+        Assert.Equal((7, 1, 3), (row.PeerGroup, row.Master, row.PropagateFrom));
+        Assert.Equal(("ext3", "/dev/root", "rw,errors=continue"), (row.FileSystemType, row.Source, row.SuperOptions));
+        Assert.False(row.IsReadOnly);
+        Assert.Equal("shared:7 master:1 propagate_from:3", row.PropagationText);
+    }
+
+    [Fact]
+    public void PrivateUnbindableAndReadOnly()
+    {
+        MountInfo row = MountInfoParser.ParseLine("47 66 254:0 /tmp/data /mnt/data ro,relatime unbindable - ext4 /dev/vda rw")!;
+        Assert.Equal(PropagationState.Unbindable, row.Propagation);
+        Assert.True(row.IsReadOnly);
+        Assert.Equal("unbindable", row.PropagationText);
+        Assert.Equal("private", MountInfoParser.ParseLine("1 0 0:1 / / rw - rootfs rootfs rw")!.PropagationText);
+    }
+
+    [Fact]
+    public void UnescapesOctalSequences()
+    {
+        MountInfo row = MountInfoParser.ParseLine(@"50 1 0:5 /a\040b /mnt/with\040space\011tab\134back rw - tmpfs my\040src rw")!;
+        Assert.Equal("/a b", row.Root);
+        Assert.Equal("/mnt/with space\ttab\\back", row.MountPoint);
+        Assert.Equal("my src", row.Source);
+        Assert.Equal("/x/ü", MountInfoParser.Unescape(@"/x/\303\274"));
+        Assert.Equal(@"/trailing\04", MountInfoParser.Unescape(@"/trailing\04"));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("garbage")]
+    [InlineData("1 2 3 4 5 6 7 8 9 10")]
+    [InlineData("x 0 0:1 / / rw - rootfs rootfs rw")]
+    [InlineData("1 0 01 / / rw - rootfs rootfs rw")]
+    public void RejectsMalformedLines(string line) => Assert.Null(MountInfoParser.ParseLine(line));
+
+    [Fact]
+    public void ParsesThisProcessTable()
+    {
+        var rows = MountInfoParser.Read();
+        Assert.Contains(rows, r => r.MountPoint == "/");
+        Assert.Equal(File.ReadAllLines("/proc/self/mountinfo").Length, rows.Count);
+    }
+}
+
+public sealed class SetGroupDiagnosisTests
+{
+    private static MountInfo Row(string root = "/", int peer = 0, int master = 0, uint minor = 40, string point = "/m") =>
+        new(100, 1, 0, minor, root, point, "rw", peer != 0 ? PropagationState.Shared : master != 0 ? PropagationState.Slave : PropagationState.Private,
+            peer, master, 0, "tmpfs", "t", "rw");
+
+    public static TheoryData<SetGroupSide, SetGroupSide, SetGroupCondition, string> Cases => new()
+    {
+        { new("S", null, true), new("T", Row(), true), SetGroupCondition.SourceNotMounted, "not mounted" },
+        { new("S", Row(peer: 5), true), new("T", null, true), SetGroupCondition.TargetNotMounted, "not mounted" },
+        { new("S", Row(peer: 5), false), new("T", Row(), true), SetGroupCondition.SourceNotMountRoot, "not the root of a mount" },
+        { new("S", Row(peer: 5), true), new("T", Row(), false), SetGroupCondition.TargetNotMountRoot, "not the root of a mount" },
+        { new("S", Row(peer: 5), true), new("T", Row(minor: 41), true), SetGroupCondition.DifferentFilesystem, "0:40 tmpfs vs 0:41" },
+        { new("S", Row("/a", peer: 5), true), new("T", Row("/ab"), true), SetGroupCondition.RootNotInside, "'/ab' is not inside Source's root '/a'" },
+        { new("S", Row(peer: 5), true), new("T", Row(peer: 143), true), SetGroupCondition.TargetNotPrivate, "already shared (peer group 143); make it private first" },
+        { new("S", Row(peer: 5), true), new("T", Row(master: 9), true), SetGroupCondition.TargetNotPrivate, "a slave (of peer group 9)" },
+        { new("S", Row(), true), new("T", Row(), true), SetGroupCondition.SourcePrivate, "Source is private" },
+        { new("S", Row("/a", master: 3), true), new("T", Row("/a/b"), true), SetGroupCondition.LockedChildren, "locked" },
+        { new("S", null, true, IsDetached: true), new("T", Row(), true), SetGroupCondition.Unknown, "detached" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void ExplainsTheFirstFailingConditionInKernelOrder(SetGroupSide source, SetGroupSide target, SetGroupCondition expected, string text)
+    {
+        (SetGroupCondition condition, string explanation) = SetGroupDiagnosis.Explain(source, target);
+        Assert.Equal(expected, condition);
+        Assert.Contains(text, explanation);
+    }
+
+    [Theory]
+    [InlineData("/a/b", "/a", true)]
+    [InlineData("/a", "/a", true)]
+    [InlineData("/anything", "/", true)]
+    [InlineData("/ab", "/a", false)]
+    [InlineData("/a", "/a/b", false)]
+    public void SubdirectoryIsByWholeComponents(string path, string ancestor, bool expected) =>
+        Assert.Equal(expected, SetGroupDiagnosis.IsSubdirectory(path, ancestor));
+
+    [Fact]
+    public void EveryConditionHasItsOwnErrorId()
+    {
+        var ids = Enum.GetValues<SetGroupCondition>().Select(SetMountGroupCommand.ErrorIdOf).ToList();
+        Assert.All(ids, id => Assert.StartsWith("SetGroup", id));
+        Assert.Contains("SetGroupTargetNotPrivate", ids);
+        Assert.Contains("SetGroupSourcePrivate", ids);
+    }
+}
+
+public sealed class ErrorMappingTests
+{
+    [Theory]
+    [InlineData(Errno.EPERM, typeof(SyscallPermissionException), ErrorCategory.PermissionDenied)]
+    [InlineData(Errno.EACCES, typeof(SyscallPermissionException), ErrorCategory.PermissionDenied)]
+    [InlineData(Errno.ENOENT, typeof(SyscallNotFoundException), ErrorCategory.ObjectNotFound)]
+    [InlineData(Errno.ESRCH, typeof(SyscallNotFoundException), ErrorCategory.ObjectNotFound)]
+    [InlineData(Errno.ENOSYS, typeof(SyscallNotSupportedException), ErrorCategory.NotImplemented)]
+    [InlineData(Errno.EBUSY, typeof(SyscallBusyException), ErrorCategory.ResourceBusy)]
+    [InlineData(Errno.ELOOP, typeof(SyscallSymlinkException), ErrorCategory.SecurityError)]
+    [InlineData(Errno.EINVAL, typeof(SyscallException), ErrorCategory.InvalidArgument)]
+    public void ErrnoMapsToOneExceptionTypeAndCategory(Errno errno, Type exceptionType, ErrorCategory category)
+    {
+        SyscallException ex = SyscallException.Create("move_mount", (int)errno, "/src", "/dst");
+        Assert.Equal(exceptionType, ex.GetType());
+        Assert.Equal(category, MountErrors.CategoryOf(ex.Errno));
+        Assert.Equal($"move_mount '/src' -> '/dst' failed: {errno} ({(int)errno}, {ErrnoText.Describe((int)errno)}).", ex.Message);
+    }
+
+    [Fact]
+    public void UnknownErrnoIsStillNamed()
+    {
+        Assert.Equal("errno 200", ErrnoText.Name(200));
+        Assert.Equal("Unknown error", ErrnoText.Describe(200));
+        Assert.Contains("errno 200 (200, Unknown error)", SyscallException.Create("statx", 200).Message);
+    }
+
+    [Fact]
+    public void SyscallErrorRecordCarriesIdCategoryTargetErrnoAndHint()
+    {
+        var ex = SyscallException.Create("open_tree", (int)Errno.ENOENT, "/srv/none");
+        ErrorRecord record = MountErrors.FromSyscall(ex, "SourceNotFound", "/srv/none", "Could not clone '/srv/none'");
+        Assert.Equal("SourceNotFound", record.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.ObjectNotFound, record.CategoryInfo.Category);
+        Assert.Equal("/srv/none", record.TargetObject);
+        Assert.Same(ex, record.Exception);
+        Assert.Equal("Could not clone '/srv/none': open_tree '/srv/none' failed: ENOENT (2, No such file or directory). Check the source path on the host.", record.ErrorDetails.Message);
+        Assert.Equal("Check the source path on the host.", record.ErrorDetails.RecommendedAction);
+    }
+
+    [Theory]
+    [InlineData(HotplugFailure.InvalidTarget, "InvalidTarget", ErrorCategory.InvalidArgument)]
+    [InlineData(HotplugFailure.TargetNotFound, "TargetNotFound", ErrorCategory.ObjectNotFound)]
+    [InlineData(HotplugFailure.TargetTypeMismatch, "TargetTypeMismatch", ErrorCategory.InvalidArgument)]
+    [InlineData(HotplugFailure.TargetIsMountPoint, "TargetIsMountPoint", ErrorCategory.ResourceExists)]
+    [InlineData(HotplugFailure.ContainerExited, "ContainerExited", ErrorCategory.ObjectNotFound)]
+    [InlineData(HotplugFailure.MoveNotVerified, "MoveNotVerified", ErrorCategory.InvalidResult)]
+    public void HotplugFailuresMapToStableIds(HotplugFailure failure, string id, ErrorCategory category)
+    {
+        ErrorRecord record = MountErrors.FromHotplug(new HotplugException(failure, "/mnt/x", "message."), "/src");
+        Assert.Equal(id, record.FullyQualifiedErrorId);
+        Assert.Equal(category, record.CategoryInfo.Category);
+        Assert.False(string.IsNullOrEmpty(record.ErrorDetails.RecommendedAction));
+    }
+
+    [Fact]
+    public void MoveMountFailureCategoryFollowsItsErrno()
+    {
+        var ex = new HotplugException(HotplugFailure.MoveMountFailed, "/mnt/x", "Could not attach.", SyscallException.Create("move_mount", (int)Errno.EPERM));
+        ErrorRecord record = MountErrors.FromHotplug(ex, "/src");
+        Assert.Equal(ErrorCategory.PermissionDenied, record.CategoryInfo.Category);
+        Assert.Contains("EPERM", record.ErrorDetails.Message);
+        Assert.Contains("CAP_SYS_ADMIN", record.ErrorDetails.Message);
+    }
+
+    [Fact]
+    public void AttributesReadLikeMountOptions()
+    {
+        Assert.Equal("rw", StagedMount.FormatAttributes(MountAttributes.None));
+        Assert.Equal("ro,nosuid,nodev,noexec", StagedMount.FormatAttributes(MountAttributes.ReadOnly | MountAttributes.NoSuid | MountAttributes.NoDev | MountAttributes.NoExec));
+    }
+
+    [Fact]
+    public void NulInAPathIsRefusedBeforeAnySystemCall()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => MountSyscalls.OpenTree(null, "/tmp\0/etc", OpenTreeFlags.Clone));
+        Assert.Contains("\\0", ex.Message);
+    }
+}
