@@ -77,10 +77,7 @@ internal static class Program
         if (scriptPath is not null)
         {
             ps.AddCommand(Path.GetFullPath(scriptPath));
-            foreach (string argument in arguments)
-            {
-                ps.AddArgument(argument);
-            }
+            AddScriptArguments(ps, arguments);
         }
         else
         {
@@ -105,6 +102,35 @@ internal static class Program
         }
 
         return ps.HadErrors ? 1 : 0;
+    }
+
+    /// <summary>Binds script arguments as pwsh -File does: "-Name value", "-Name:value", "-Switch", else positional.</summary>
+    internal static void AddScriptArguments(PowerShell ps, IReadOnlyList<string> arguments)
+    {
+        for (int i = 0; i < arguments.Count; i++)
+        {
+            string argument = arguments[i];
+            if (argument.Length > 1 && argument[0] == '-' && char.IsLetter(argument[1]))
+            {
+                int colon = argument.IndexOf(':');
+                if (colon > 0)
+                {
+                    ps.AddParameter(argument[1..colon], argument[(colon + 1)..]);
+                }
+                else if (i + 1 < arguments.Count && !(arguments[i + 1].Length > 1 && arguments[i + 1][0] == '-' && char.IsLetter(arguments[i + 1][1])))
+                {
+                    ps.AddParameter(argument[1..], arguments[++i]);
+                }
+                else
+                {
+                    ps.AddParameter(argument[1..]);
+                }
+            }
+            else
+            {
+                ps.AddArgument(argument);
+            }
+        }
     }
 
     private static int RunScript(string script, string[] arguments, string? scriptPath = null)
