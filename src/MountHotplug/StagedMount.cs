@@ -65,6 +65,9 @@ public sealed class StagedMount : IDisposable
 
     public ulong? MountNamespaceId { get; private set; }
 
+    /// <summary>The namespace it was attached in, so that commands taking a mount from the pipeline (by Target and Namespace) find it.</summary>
+    public ContainerNamespace? Namespace { get; private set; }
+
     internal MountAttributes AttributeFlags { get; }
 
     internal StatxInfo Info { get; }
@@ -83,12 +86,13 @@ public sealed class StagedMount : IDisposable
         }
     }
 
-    internal void MarkAttached(string target, int processId, ulong mountNamespaceId)
+    internal void MarkAttached(string target, ContainerNamespace ns)
     {
         State = StagedMountState.Attached;
         Target = target;
-        NamespaceProcessId = processId;
-        MountNamespaceId = mountNamespaceId;
+        Namespace = ns;
+        NamespaceProcessId = ns.ProcessId;
+        MountNamespaceId = ns.MountNamespaceId;
 
         // The mount now lives in the container's table; its descriptor is no longer needed to keep it.
         _handle.Dispose();
