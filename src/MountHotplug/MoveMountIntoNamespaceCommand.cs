@@ -9,19 +9,24 @@ namespace MountHotplug;
 public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
 {
     private ContainerMounter? _mounter;
+    private int _attached;
+    private int _failed;
 
     [Parameter(Mandatory = true, ValueFromPipeline = true)]
     [Alias("InputObject")]
     [ValidateNotNull]
+    [LocalObjectTransformation]
     public StagedMount[] Mount { get; set; } = Array.Empty<StagedMount>();
 
     [Parameter(Mandatory = true)]
     [ValidateNotNull]
+    [LocalObjectTransformation]
     public ContainerNamespace Namespace { get; set; } = null!;
 
     /// <summary>Absolute path inside the container, resolved within the container process's own root.</summary>
     [Parameter(Mandatory = true, Position = 0)]
     [AllowEmptyString]
+    [ArgumentCompleter(typeof(TargetPathCompleter))]
     public string Target { get; set; } = string.Empty;
 
     [Parameter]
@@ -60,7 +65,17 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         }
     }
 
-    protected override void EndProcessing() => Dispose();
+    protected override void EndProcessing()
+    {
+        if (_attached + _failed > 1)
+        {
+            WriteProgress(new ProgressRecord(ProgressActivityId, "Move-MountIntoNamespace", "Done") { RecordType = ProgressRecordType.Completed });
+        }
+
+        Dispose();
+    }
+
+    private const int ProgressActivityId = 0x6d68;
 
     protected override void StopProcessing() => Dispose();
 
@@ -69,6 +84,16 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
     {
         _mounter?.Dispose();
         _mounter = null;
+    }
+
+    // A pipeline does not say how many mounts are coming, so progress counts instead of showing a percentage.
+    private void ReportProgress()
+    {
+        if (_attached + _failed > 1)
+        {
+            WriteProgress(new ProgressRecord(ProgressActivityId, "Move-MountIntoNamespace",
+                $"{_attached} attached, {_failed} failed in PID {Namespace.ProcessId}") { PercentComplete = -1, CurrentOperation = Target });
+        }
     }
 
     private void AttachOne(StagedMount mount)
@@ -93,18 +118,25 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         try
         {
             result = _mounter!.Attach(mount.Handle, mount.Info, Target, CreateTarget, Force);
+            _attached++;
         }
         // The error names the source path, not the StagedMount: $Error would otherwise keep its descriptor open
         // for the rest of the session after the pipeline that dropped it has ended.
         catch (HotplugException ex)
         {
+            _failed++;
             WriteError(MountErrors.FromHotplug(ex, mount.Source));
             return;
         }
         catch (SyscallException ex)
         {
+            _failed++;
             WriteError(MountErrors.FromSyscall(ex, "MoveMountFailed", mount.Source, $"Could not attach '{mount.Source}' at '{Target}'"));
             return;
+        }
+        finally
+        {
+            ReportProgress();
         }
 
         mount.MarkAttached(result.Target, Namespace);

@@ -19,9 +19,11 @@ public sealed class SetMountGroupCommand : PSCmdlet
     public MountReference Target { get; set; } = null!;
 
     [Parameter]
+    [LocalObjectTransformation]
     public ContainerNamespace? SourceNamespace { get; set; }
 
     [Parameter]
+    [LocalObjectTransformation]
     public ContainerNamespace? TargetNamespace { get; set; }
 
     [Parameter]

@@ -10,7 +10,8 @@ public sealed record PipelineResult(
     IReadOnlyList<ErrorRecord> Errors,
     IReadOnlyList<WarningRecord> Warnings,
     IReadOnlyList<VerboseRecord> Verbose,
-    IReadOnlyList<InformationRecord> Information)
+    IReadOnlyList<InformationRecord> Information,
+    IReadOnlyList<ProgressRecord> Progress)
 {
     /// <summary>The fully qualified id of each error, e.g. "TargetNotFound,MountHotplug.MoveMountIntoNamespaceCommand".</summary>
     public IReadOnlyList<string> ErrorIds => Errors.Select(e => e.FullyQualifiedErrorId).ToList();
@@ -71,7 +72,16 @@ public sealed class PowerShellSession : IDisposable
         }
 
         errors.InsertRange(0, ps.Streams.Error);
-        return new PipelineResult(output, errors, ps.Streams.Warning.ToList(), ps.Streams.Verbose.ToList(), ps.Streams.Information.ToList());
+        return new PipelineResult(output, errors, ps.Streams.Warning.ToList(), ps.Streams.Verbose.ToList(), ps.Streams.Information.ToList(), ps.Streams.Progress.ToList());
+    }
+
+    /// <summary>Tab completion of <paramref name="input"/> with the cursor at its end, as the engine computes it.</summary>
+    public IReadOnlyList<string> Complete(string input)
+    {
+        using PowerShell ps = PowerShell.Create();
+        ps.Runspace = _runspace;
+        CommandCompletion completion = CommandCompletion.CompleteInput(input, input.Length, null, ps);
+        return completion.CompletionMatches.Select(m => m.CompletionText).ToList();
     }
 
     public void Dispose() => _runspace.Dispose();

@@ -1,0 +1,94 @@
+using System.Collections;
+using System.Management.Automation;
+using System.Management.Automation.Language;
+using MountHotplug.Native;
+
+namespace MountHotplug;
+
+/// <summary>
+/// Completes -Target with directories (and files) INSIDE the container given by -Namespace. The directory being completed is
+/// resolved like the target itself (openat2 RESOLVE_IN_ROOT from the container process's own root), and listed through the
+/// resulting descriptor, so a symlink planted in the container cannot make Tab list the host's files.
+/// </summary>
+public sealed class TargetPathCompleter : IArgumentCompleter
+{
+    private const int MaxResults = 200;
+
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+        CommandAst commandAst, IDictionary fakeBoundParameters)
+    {
+        if (!TryGetNamespace(fakeBoundParameters, out ContainerNamespace? ns))
+        {
+            return Array.Empty<CompletionResult>();
+        }
+
+        string word = wordToComplete.Trim('\'', '"');
+        if (word.Length == 0)
+        {
+            word = "/";
+        }
+
+        if (word[0] != '/')
+        {
+            return Array.Empty<CompletionResult>();
+        }
+
+        int slash = word.LastIndexOf('/');
+        string directory = word[..(slash + 1)];
+        string prefix = word[(slash + 1)..];
+        try
+        {
+            return List(ns!, directory, prefix);
+        }
+        catch (Exception ex) when (ex is SyscallException or HotplugException or IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            return Array.Empty<CompletionResult>();
+        }
+    }
+
+    internal static IReadOnlyList<CompletionResult> List(ContainerNamespace ns, string directory, string prefix)
+    {
+        using SafePathHandle root = ContainerMounter.OpenProcessRoot(ns.Pidfd, ns.ProcessId, directory);
+        using SafePathHandle dir = MountSyscalls.OpenAt2(root, directory == "/" ? "." : directory,
+            OpenFlags.Directory, ContainerTarget.InRoot);
+
+        // /proc/self/fd/N reopens exactly the directory the descriptor holds; no path is looked up again.
+        var results = new List<CompletionResult>();
+        foreach (FileSystemInfo entry in new DirectoryInfo($"/proc/self/fd/{dir.DescriptorNumber}").EnumerateFileSystemInfos(prefix + "*"))
+        {
+            bool isDirectory = (entry.Attributes & FileAttributes.Directory) != 0 && entry.LinkTarget is null;
+            string completion = directory + entry.Name + (isDirectory ? "/" : string.Empty);
+            string quoted = completion.IndexOfAny(new[] { ' ', '\'', '$', '`', '(', ')', ';', '&', '|', '{', '}' }) >= 0
+                ? "'" + completion.Replace("'", "''") + "'"
+                : completion;
+            results.Add(new CompletionResult(quoted, entry.Name, isDirectory ? CompletionResultType.ProviderContainer : CompletionResultType.ProviderItem,
+                $"{completion} (inside PID {ns.ProcessId})"));
+            if (results.Count == MaxResults)
+            {
+                break;
+            }
+        }
+
+        results.Sort((a, b) => string.CompareOrdinal(a.CompletionText, b.CompletionText));
+        return results;
+    }
+
+    private static bool TryGetNamespace(IDictionary fakeBoundParameters, out ContainerNamespace? ns)
+    {
+        ns = null;
+        foreach (string key in new[] { "Namespace", "TargetNamespace" })
+        {
+            if (fakeBoundParameters.Contains(key))
+            {
+                object? value = fakeBoundParameters[key];
+                ns = (value as PSObject)?.BaseObject as ContainerNamespace ?? value as ContainerNamespace;
+                if (ns is not null)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+}
