@@ -23,8 +23,12 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
     [LocalObjectTransformation]
     public ContainerNamespace Namespace { get; set; } = null!;
 
-    /// <summary>Absolute path inside the container, resolved within the container process's own root.</summary>
-    [Parameter(Mandatory = true, Position = 0)]
+    /// <summary>
+    /// Absolute path inside the container, resolved within the container process's own root. Bound per pipeline item,
+    /// so a script block gives each mount its own target in ONE pipeline (one namespace entry):
+    /// -Target { "/mnt/" + (Split-Path $_.Source -Leaf) }.
+    /// </summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [AllowEmptyString]
     [ArgumentCompleter(typeof(TargetPathCompleter))]
     public string Target { get; set; } = string.Empty;

@@ -228,6 +228,32 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
     }
 
     [SkippableFact]
+    public void ScriptBlockTargetGivesEachMountItsOwnPlaceInOnePipeline()
+    {
+        Privileged.Require();
+        using var tree = new TempTree();
+        Directory.CreateDirectory(Path.Combine(tree.Root, "vol1"));
+        Directory.CreateDirectory(Path.Combine(tree.Root, "vol2"));
+        using var container = SandboxContainer.Start();
+        using var ps = new PowerShellSession();
+
+        PipelineResult result = ps.Run(@"
+$ct = Get-ContainerNamespace $ctPid
+[System.IO.Directory]::GetDirectories($root) | New-StagedMount |
+    Move-MountIntoNamespace -Namespace $ct -Target { '/srv/' + [System.IO.Path]::GetFileName($_.Source) } -CreateTarget -PassThru -Verbose
+$ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["root"] = tree.Root });
+
+        Assert.True(result.Errors.Count == 0, result.Describe());
+        Assert.Equal(new[] { "/srv/data", "/srv/vol1", "/srv/vol2" }, result.Output.Select(o => ((StagedMount)o.BaseObject).Target).Order());
+        foreach (string name in new[] { "data", "vol1", "vol2" })
+        {
+            Assert.NotNull(ContainerView.MountAt(container, "/srv/" + name));
+        }
+
+        Assert.Single(result.Verbose, v => v.Message.StartsWith("unshare(CLONE_FS) + setns(", StringComparison.Ordinal));
+    }
+
+    [SkippableFact]
     public void ContainerNamespaceDescribesTheProcess()
     {
         Privileged.Require();
