@@ -31,11 +31,8 @@ public sealed class ContainerMounter : IDisposable
     /// </summary>
     public static SafePathHandle OpenProcessRoot(SafePidfdHandle pidfd, int pid, string target)
     {
-        if (!MountSyscalls.IsAlive(pidfd))
-        {
-            throw Exited(pid, target, null);
-        }
-
+        // Only the check AFTER the open matters: if the pinned process is alive then, /proc/PID was still it when
+        // its root was opened (a reused PID needs the pinned process dead first).
         SafePathHandle root;
         try
         {

@@ -30,13 +30,19 @@ public sealed class NamespaceWorker : IDisposable
     private readonly Thread _thread;
     private readonly int _pidfd;
 
+    // A hot-plug pipeline hands the worker one request per mount and waits for it: events that spin briefly before
+    // they block keep that round trip near the cost of the system call when a core is free (issue 7's per-mount target).
+    private readonly ManualResetEventSlim _requestReady = new(false, SpinCount);
+    private readonly ManualResetEventSlim _resultReady = new(false, SpinCount);
+    private const int SpinCount = 2000;
+
+    // Written by the caller before _requestReady.Set() and read by the worker after its Wait() (and the result the
+    // other way round): the events' memory barriers order them.
     private Operation _operation;
     private int _argument1;
     private int _argument2;
     private uint _flags;
     private int _result;
-    private bool _requestPending;
-    private bool _resultReady;
 
     private bool _entered;
     private bool _enterFinished;
@@ -123,6 +129,8 @@ public sealed class NamespaceWorker : IDisposable
         }
 
         _thread.Join();
+        _requestReady.Dispose();
+        _resultReady.Dispose();
     }
 
     private nint _pointerArgument;
@@ -138,23 +146,15 @@ public sealed class NamespaceWorker : IDisposable
 
     private int Post(Operation operation, int a1, int a2, uint flags, nint pointer)
     {
-        lock (_gate)
-        {
-            _operation = operation;
-            _argument1 = a1;
-            _argument2 = a2;
-            _flags = flags;
-            _pointerArgument = pointer;
-            _resultReady = false;
-            _requestPending = true;
-            Monitor.PulseAll(_gate);
-            while (!_resultReady)
-            {
-                Monitor.Wait(_gate);
-            }
-
-            return _result;
-        }
+        _operation = operation;
+        _argument1 = a1;
+        _argument2 = a2;
+        _flags = flags;
+        _pointerArgument = pointer;
+        _resultReady.Reset();
+        _requestReady.Set();
+        _resultReady.Wait();
+        return _result;
     }
 
     private void ThreadMain()
@@ -188,33 +188,12 @@ public sealed class NamespaceWorker : IDisposable
     {
         while (true)
         {
-            Operation operation;
-            int a1, a2;
-            uint flags;
-            nint pointer;
-            lock (_gate)
-            {
-                while (!_requestPending)
-                {
-                    Monitor.Wait(_gate);
-                }
-
-                operation = _operation;
-                a1 = _argument1;
-                a2 = _argument2;
-                flags = _flags;
-                pointer = _pointerArgument;
-            }
-
-            int result = Execute(operation, a1, a2, flags, pointer);
-            lock (_gate)
-            {
-                _result = result;
-                _requestPending = false;
-                _resultReady = true;
-                Monitor.PulseAll(_gate);
-            }
-
+            _requestReady.Wait();
+            _requestReady.Reset();
+            Operation operation = _operation;
+            int result = Execute(operation, _argument1, _argument2, _flags, _pointerArgument);
+            _result = result;
+            _resultReady.Set();
             if (operation == Operation.Exit)
             {
                 return;
