@@ -56,6 +56,24 @@ public sealed class ModuleTests
         Assert.Contains("peer group", text);
     }
 
+    [Fact]
+    public void EveryOutputTypeHasATableView()
+    {
+        var format = System.Xml.Linq.XDocument.Load(Path.Combine(AppContext.BaseDirectory, "MountHotplug.Format.ps1xml"));
+        var viewed = System.Xml.Linq.Extensions.Elements(format.Descendants("ViewSelectedBy"), "TypeName").Select(e => e.Value.Trim()).ToHashSet();
+        var outputTypes = typeof(NewStagedMountCommand).Assembly.GetTypes()
+            .Where(t => typeof(PSCmdlet).IsAssignableFrom(t) && !t.IsAbstract)
+            .SelectMany(t => t.GetCustomAttributes(typeof(OutputTypeAttribute), inherit: false).Cast<OutputTypeAttribute>())
+            .SelectMany(a => a.Type)
+            .Select(t => t.Type?.FullName ?? t.Name)
+            .Where(n => n.StartsWith("MountHotplug.", StringComparison.Ordinal))
+            .Distinct()
+            .ToList();
+
+        Assert.NotEmpty(outputTypes);
+        Assert.All(outputTypes, t => Assert.Contains(t, viewed));
+    }
+
     private static string Text(object? description) =>
         description is null ? string.Empty : string.Join(" ", LanguagePrimitives.GetEnumerable(description)?.Cast<object>().Select(d => ((dynamic)PSObject.AsPSObject(d)).Text as string) ?? Array.Empty<string>());
 }
