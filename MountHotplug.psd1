@@ -15,6 +15,7 @@
         'Get-ContainerNamespace'
         'Move-MountIntoNamespace'
         'Set-MountGroup'
+        'Get-MountApiSupport'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

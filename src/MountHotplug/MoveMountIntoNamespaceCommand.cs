@@ -36,7 +36,7 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
 
     protected override void BeginProcessing()
     {
-        Preconditions.Require(this, KernelFeature.OpenTree, KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.PidfdOpen);
+        Preconditions.Require(this, Requirements.MoveMountIntoNamespace);
         SafePidfdHandle pidfd;
         try
         {

@@ -34,7 +34,7 @@ public sealed class NewStagedMountCommand : PSCmdlet
     public MountPropagation Propagation { get; set; } = MountPropagation.Private;
 
     protected override void BeginProcessing() =>
-        Preconditions.Require(this, KernelFeature.OpenTree, KernelFeature.MountSetAttr);
+        Preconditions.Require(this, Requirements.NewStagedMountPath);
 
     protected override void ProcessRecord()
     {
