@@ -27,7 +27,7 @@ internal static class MountErrors
     {
         (_, Errno.EPERM) => "Run as root (sudo pwsh), or with CAP_SYS_ADMIN over the mount namespaces involved.",
         (_, Errno.EACCES) => "Run as root, and check that no security module (AppArmor, SELinux) denies mounts.",
-        (_, Errno.ENOSYS) => "This kernel lacks the call; MountHotplug needs Linux 5.15 or later.",
+        (_, Errno.ENOSYS) => "This kernel lacks the call; Get-MountApiSupport lists what it has.",
         ("open_tree", Errno.ENOENT) => "Check the source path on the host.",
         ("open_tree", Errno.EINVAL) => "The source must be a path in this host's mount namespace (not /proc/PID/root/…).",
         ("mount_setattr", Errno.EBUSY) => "Files are open for writing on the source mount; a read-only clone cannot be made while they are.",
@@ -76,6 +76,32 @@ internal static class MountErrors
 
         string message = ex.Syscall is { } cause ? $"{ex.Message} {cause.Message}" : ex.Message;
         return Build(ex, id, category, target, message, hint);
+    }
+
+    /// <summary>An error for a new filesystem that fsopen/fsconfig/fsmount refused; the message has the kernel's own words.</summary>
+    internal static ErrorRecord FromFileSystem(FileSystemException ex, object? target)
+    {
+        Errno errno = ex.Syscall.Errno;
+        (string id, string? hint) = ex.Step switch
+        {
+            FileSystemStep.Open when errno == Errno.ENODEV => ("FileSystemNotFound",
+                "See /proc/filesystems for the types this kernel has (Tab completes -FileSystem from it); a module may have to be loaded first (modprobe)."),
+            FileSystemStep.Open => ("FsOpenFailed", HintFor("fsopen", errno)),
+            FileSystemStep.Configure => ("FileSystemOptionRejected",
+                ex.Option is { Value: { } value } && value.Contains(',')
+                    ? "Give one option per element (-Option size=64m, mode=0755), not a comma-separated list."
+                    : $"Check the option against the {ex.FileSystem} documentation (man 5 {ex.FileSystem}, or Documentation/filesystems/)."),
+            FileSystemStep.Create => ("FileSystemCreateFailed", errno switch
+            {
+                Errno.ENOTBLK => "-Source must be a block device (losetup --find --show IMAGE makes one of an image file).",
+                Errno.ENOENT => "-Source does not exist on the host.",
+                Errno.EBUSY => "The device is in use (mounted exclusively elsewhere, or held by another program).",
+                Errno.EACCES or Errno.EROFS => "The device is read-only: add -Option ro.",
+                _ => $"Check that -Source holds a filesystem of type {ex.FileSystem} (blkid shows what it holds).",
+            }),
+            _ => ("FsMountFailed", HintFor("fsmount", errno)),
+        };
+        return Build(ex, id, CategoryOf(errno), target, ex.Message, hint);
     }
 
     /// <summary>An error that is not about a system call (bad input, wrong state).</summary>

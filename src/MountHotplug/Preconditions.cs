@@ -7,6 +7,7 @@ namespace MountHotplug;
 internal static class Requirements
 {
     internal static readonly KernelFeature[] NewStagedMountPath = [KernelFeature.OpenTree, KernelFeature.MountSetAttr];
+    internal static readonly KernelFeature[] NewStagedMountFileSystem = [KernelFeature.FsOpen, KernelFeature.MountSetAttr];
     internal static readonly KernelFeature[] GetContainerNamespace = [KernelFeature.PidfdOpen];
     internal static readonly KernelFeature[] MoveMountIntoNamespace = [KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.PidfdOpen, KernelFeature.SetnsPidfd];
     internal static readonly KernelFeature[] SetMountGroup = [KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.MoveMountSetGroup];
@@ -16,7 +17,8 @@ internal static class Requirements
     {
         var uses = new (string Command, KernelFeature[] Features)[]
         {
-            ("New-StagedMount", NewStagedMountPath),
+            ("New-StagedMount -Path", NewStagedMountPath),
+            ("New-StagedMount -FileSystem", NewStagedMountFileSystem),
             ("Get-ContainerNamespace", GetContainerNamespace),
             ("Move-MountIntoNamespace", MoveMountIntoNamespace),
             ("Set-MountGroup", SetMountGroup),

@@ -15,7 +15,7 @@ public enum StagedMountState
 }
 
 /// <summary>
-/// A detached mount made by New-StagedMount. It owns the mount's descriptor: disposing a still-staged mount
+/// A detached mount made by New-StagedMount (a clone of a host path, or a new filesystem). It owns the mount's descriptor: disposing a still-staged mount
 /// dissolves it, so nothing is ever left mounted by an object that was dropped.
 /// </summary>
 public sealed class StagedMount : IDisposable
@@ -32,8 +32,14 @@ public sealed class StagedMount : IDisposable
         Propagation = propagation;
     }
 
-    /// <summary>The host path that was cloned.</summary>
+    /// <summary>The host path that was cloned; for a new filesystem, its -Source (a device, or a name), else its type.</summary>
     public string Source { get; }
+
+    /// <summary>For a new filesystem (New-StagedMount -FileSystem): its type, e.g. "tmpfs" or "ext4"; null for a clone.</summary>
+    public string? FileSystem { get; internal init; }
+
+    /// <summary>For a new filesystem: the parameters given to fsconfig, e.g. "size=64m".</summary>
+    public IReadOnlyList<string> Options { get; internal init; } = Array.Empty<string>();
 
     /// <summary>The mount's id (the 64-bit unique id on Linux 6.8+, else the mountinfo id).</summary>
     public ulong MountId => Info.MountId;

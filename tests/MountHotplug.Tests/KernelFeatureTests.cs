@@ -16,7 +16,8 @@ public sealed class KernelFeatureTests
     // How to run each command (mode) of the requirements table; $ct, $m (a staged mount) and $src are set up first.
     private static readonly Dictionary<string, (string Cmdlet, string Script)> Commands = new()
     {
-        ["New-StagedMount"] = ("NewStagedMountCommand", "New-StagedMount $src"),
+        ["New-StagedMount -Path"] = ("NewStagedMountCommand", "New-StagedMount $src"),
+        ["New-StagedMount -FileSystem"] = ("NewStagedMountCommand", "New-StagedMount -FileSystem tmpfs -Option size=1m"),
         ["Get-ContainerNamespace"] = ("GetContainerNamespaceCommand", "Get-ContainerNamespace $ctPid"),
         ["Move-MountIntoNamespace"] = ("MoveMountIntoNamespaceCommand", "$m | Move-MountIntoNamespace -Namespace $ct -Target /mnt/x -CreateTarget"),
         ["Set-MountGroup"] = ("SetMountGroupCommand", "Set-MountGroup -Source /mnt/base -Target /mnt/base -SourceNamespace $ct -TargetNamespace $ct"),
@@ -42,7 +43,8 @@ public sealed class KernelFeatureTests
     {
         // Spot checks, independent of the table, so that emptying it cannot make the theory below vacuous.
         var pairs = RequiredFeatures().Select(row => ((string)row[0], (KernelFeature)row[1])).ToList();
-        Assert.Contains(("New-StagedMount", KernelFeature.OpenTree), pairs);
+        Assert.Contains(("New-StagedMount -Path", KernelFeature.OpenTree), pairs);
+        Assert.Contains(("New-StagedMount -FileSystem", KernelFeature.FsOpen), pairs);
         Assert.Contains(("Move-MountIntoNamespace", KernelFeature.SetnsPidfd), pairs);
         Assert.Contains(("Set-MountGroup", KernelFeature.MoveMountSetGroup), pairs);
         Assert.Contains(("Get-ContainerNamespace", KernelFeature.PidfdOpen), pairs);
@@ -59,7 +61,7 @@ public sealed class KernelFeatureTests
         using var container = SandboxContainer.Start();
         using var ps = new PowerShellSession();
         var vars = new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["src"] = tree.Data };
-        Assert.Empty(ps.Run("$ct = Get-ContainerNamespace $ctPid; New-StagedMount $src | Move-MountIntoNamespace -Namespace $ct -Target /mnt/base -CreateTarget; $m = New-StagedMount $src", vars).Errors);
+        Assert.Empty(ps.Run("$ct = Get-ContainerNamespace $ctPid; New-StagedMount -FileSystem tmpfs | Move-MountIntoNamespace -Namespace $ct -Target /mnt/base -CreateTarget; $m = New-StagedMount $src", vars).Errors);
         string before = File.ReadAllText($"/proc/{container.Pid}/mountinfo");
         (string cmdlet, string script) = Commands[command];
 
