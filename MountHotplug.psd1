@@ -15,6 +15,7 @@
         'Get-ContainerNamespace'
         'Move-MountIntoNamespace'
         'Set-MountGroup'
+        'Remove-Mount'
         'Get-MountApiSupport'
     )
     FunctionsToExport    = @()

@@ -1,6 +1,9 @@
 namespace MountHotplug.Native;
 
 /// <summary>What a successful hot-plug did.</summary>
+/// <param name="Target">The normalized path inside the container.</param>
+/// <param name="MountId">The id of the attached mount.</param>
+/// <param name="CreatedPaths">Directories (or the empty file) created to reach the target, outermost first.</param>
 public sealed record AttachResult(string Target, ulong MountId, IReadOnlyList<string> CreatedPaths);
 
 /// <summary>
@@ -8,7 +11,7 @@ public sealed record AttachResult(string Target, ulong MountId, IReadOnlyList<st
 /// that process's own root. Enters the namespace once (a <see cref="NamespaceWorker"/>) for all the mounts it attaches.
 /// Usable from any .NET program; the cmdlets are a thin layer over it.
 /// </summary>
-public sealed class ContainerMounter : IDisposable
+public sealed partial class ContainerMounter : IDisposable
 {
     private readonly SafePidfdHandle _pidfd;
     private readonly int _pid;
@@ -67,7 +70,7 @@ public sealed class ContainerMounter : IDisposable
 
         using SafePathHandle root = OpenProcessRoot(_pidfd, _pid, path);
         using ContainerTarget resolved = ContainerTarget.Resolve(root, components, createTarget, mountInfo.IsDirectory);
-        Trace?.Invoke($"openat2(/proc/{_pid}/root, \"{path}\", O_PATH, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) = fd {resolved.Handle.DescriptorNumber} ({resolved.Info.KindName}{(resolved.CreatedPaths.Count > 0 ? ", created " + string.Join(", ", resolved.CreatedPaths) : string.Empty)})");
+        Trace?.Invoke($"openat2(/proc/{_pid}/root, \"{path}\", O_PATH, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) = fd {resolved.Handle.DescriptorNumber} ({resolved.Info.KindName}{(resolved.Info.IsMountRoot ? $", mount point of mount {resolved.Info.MountId}" : string.Empty)}{(resolved.CreatedPaths.Count > 0 ? ", created " + string.Join(", ", resolved.CreatedPaths) : string.Empty)})");
         bool attached = false;
         try
         {
@@ -100,7 +103,7 @@ public sealed class ContainerMounter : IDisposable
         {
             if (attached)
             {
-                Undo(mount, mountInfo, resolved);
+                Undo(mount, mountInfo, resolved, root);
             }
 
             resolved.RemoveCreated();
@@ -157,14 +160,14 @@ public sealed class ContainerMounter : IDisposable
         }
     }
 
-    private void Undo(SafeMountHandle mount, StatxInfo mountInfo, ContainerTarget resolved)
+    private void Undo(SafeMountHandle mount, StatxInfo mountInfo, ContainerTarget resolved, SafeHandle root)
     {
         int errno = mountInfo.IsDirectory
-            ? _worker!.TryDetachDirectoryMount(mount)
-            : _worker!.TryDetachByName(resolved.Parent, resolved.LeafName);
+            ? _worker!.TryDetachDirectoryMount(mount, root)
+            : _worker!.TryDetachByName(resolved.Parent, resolved.LeafName, root);
         Trace?.Invoke($"undo: umount2(MNT_DETACH) = {(errno == 0 ? "0" : ErrnoText.Name(errno))}");
     }
 
     private static HotplugException Exited(int pid, string target, SyscallException? cause) =>
-        new(HotplugFailure.ContainerExited, target, $"The container process {pid} has exited; nothing was mounted.", cause);
+        new(HotplugFailure.ContainerExited, target, $"The container process {pid} has exited; nothing was changed in its namespace.", cause);
 }

@@ -71,6 +71,16 @@ internal static class MountErrors
                 ex.Syscall is { } s3 ? HintFor(s3.Syscall, s3.Errno) : null),
             HotplugFailure.MoveNotVerified => ("MoveNotVerified", ErrorCategory.InvalidResult,
                 "Something inside the container changed the target while it was mounted; the move was undone. Try again."),
+            HotplugFailure.NotMounted => ("NotMounted", ErrorCategory.ObjectNotFound,
+                "Name a mount point (the namespace's /proc/PID/mountinfo lists them), or check -Namespace."),
+            HotplugFailure.MountChanged => ("MountChanged", ErrorCategory.InvalidOperation,
+                "Look at what is mounted there now; to unmount whatever is on top, use -Path and -Namespace."),
+            HotplugFailure.MountBusy => ("MountBusy", ErrorCategory.ResourceBusy,
+                "Stop those processes or have them close the files (or leave the directories), then try again; or use -Lazy to detach it now (they keep using it until they let go)."),
+            HotplugFailure.UnmountFailed => ("UnmountFailed", ex.Syscall is { } s5 ? CategoryOf(s5.Errno) : ErrorCategory.NotSpecified,
+                ex.Syscall is { } s6 ? HintFor(s6.Syscall, s6.Errno) : null),
+            HotplugFailure.UnmountNotVerified => ("UnmountNotVerified", ErrorCategory.InvalidResult,
+                "Something inside the namespace mounted the same mount there again; look at its mount table."),
             _ => ("HotplugFailed", ErrorCategory.NotSpecified, null),
         };
 

@@ -107,7 +107,7 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             return;
         }
 
-        mount.MarkAttached(result.Target, Namespace);
+        mount.MarkAttached(result.Target, Namespace, result.CreatedPaths);
         if (Namespace.HasOwnUserNamespace)
         {
             WriteWarning($"PID {Namespace.ProcessId} runs in its own user namespace: root inside it can unmount {result.Target} or clear its ro/nosuid/nodev flags, and files owned by unmapped host ids show as nobody (65534).");

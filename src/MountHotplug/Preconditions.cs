@@ -11,6 +11,7 @@ internal static class Requirements
     internal static readonly KernelFeature[] GetContainerNamespace = [KernelFeature.PidfdOpen];
     internal static readonly KernelFeature[] MoveMountIntoNamespace = [KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.PidfdOpen, KernelFeature.SetnsPidfd];
     internal static readonly KernelFeature[] SetMountGroup = [KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.MoveMountSetGroup];
+    internal static readonly KernelFeature[] RemoveMount = [KernelFeature.OpenAt2, KernelFeature.PidfdOpen, KernelFeature.SetnsPidfd];
 
     /// <summary>"New-StagedMount -Path", … for each feature: which commands stop without it.</summary>
     internal static IReadOnlyList<string> UsedBy(KernelFeature feature)
@@ -22,6 +23,7 @@ internal static class Requirements
             ("Get-ContainerNamespace", GetContainerNamespace),
             ("Move-MountIntoNamespace", MoveMountIntoNamespace),
             ("Set-MountGroup", SetMountGroup),
+            ("Remove-Mount", RemoveMount),
         };
         return uses.Where(u => u.Features.Contains(feature)).Select(u => u.Command).ToList();
     }

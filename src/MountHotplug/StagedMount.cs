@@ -12,6 +12,9 @@ public enum StagedMountState
 
     /// <summary>Disposed before it was attached: the detached mount is gone.</summary>
     Disposed,
+
+    /// <summary>Attached, then unmounted again by Remove-Mount.</summary>
+    Removed,
 }
 
 /// <summary>
@@ -74,6 +77,10 @@ public sealed class StagedMount : IDisposable
     /// <summary>The namespace it was attached in, so that commands taking a mount from the pipeline (by Target and Namespace) find it.</summary>
     public ContainerNamespace? Namespace { get; private set; }
 
+    /// <summary>Directories (or the empty file) that Move-MountIntoNamespace -CreateTarget made to reach Target, outermost
+    /// first; Remove-Mount -RemoveTarget removes them again.</summary>
+    public IReadOnlyList<string> CreatedPaths { get; private set; } = Array.Empty<string>();
+
     internal MountAttributes AttributeFlags { get; }
 
     internal StatxInfo Info { get; }
@@ -92,16 +99,24 @@ public sealed class StagedMount : IDisposable
         }
     }
 
-    internal void MarkAttached(string target, ContainerNamespace ns)
+    internal void MarkAttached(string target, ContainerNamespace ns, IReadOnlyList<string>? createdPaths = null)
     {
         State = StagedMountState.Attached;
         Target = target;
+        CreatedPaths = createdPaths ?? Array.Empty<string>();
         Namespace = ns;
         NamespaceProcessId = ns.ProcessId;
         MountNamespaceId = ns.MountNamespaceId;
 
         // The mount now lives in the container's table; its descriptor is no longer needed to keep it.
         _handle.Dispose();
+    }
+
+    /// <summary>Remove-Mount unmounted it; what -RemoveTarget removed is no longer listed.</summary>
+    internal void MarkRemoved(IReadOnlyList<string> stillPresent)
+    {
+        State = StagedMountState.Removed;
+        CreatedPaths = stillPresent;
     }
 
     public void Dispose()
@@ -117,6 +132,7 @@ public sealed class StagedMount : IDisposable
     public override string ToString() => State switch
     {
         StagedMountState.Attached => $"{Source} -> {Target} in PID {NamespaceProcessId} ({Attributes})",
+        StagedMountState.Removed => $"{Source} (removed from {Target} in PID {NamespaceProcessId})",
         _ => $"{Source} ({State.ToString().ToLowerInvariant()}, {Attributes})",
     };
 

@@ -21,6 +21,7 @@ public sealed class KernelFeatureTests
         ["Get-ContainerNamespace"] = ("GetContainerNamespaceCommand", "Get-ContainerNamespace $ctPid"),
         ["Move-MountIntoNamespace"] = ("MoveMountIntoNamespaceCommand", "$m | Move-MountIntoNamespace -Namespace $ct -Target /mnt/x -CreateTarget"),
         ["Set-MountGroup"] = ("SetMountGroupCommand", "Set-MountGroup -Source /mnt/base -Target /mnt/base -SourceNamespace $ct -TargetNamespace $ct"),
+        ["Remove-Mount"] = ("RemoveMountCommand", "Remove-Mount -Path /mnt/base -Namespace $ct"),
     };
 
     /// <summary>Every (command, feature) pair the module's requirements table has: each gets a test of its error.</summary>
@@ -47,6 +48,7 @@ public sealed class KernelFeatureTests
         Assert.Contains(("New-StagedMount -FileSystem", KernelFeature.FsOpen), pairs);
         Assert.Contains(("Move-MountIntoNamespace", KernelFeature.SetnsPidfd), pairs);
         Assert.Contains(("Set-MountGroup", KernelFeature.MoveMountSetGroup), pairs);
+        Assert.Contains(("Remove-Mount", KernelFeature.SetnsPidfd), pairs);
         Assert.Contains(("Get-ContainerNamespace", KernelFeature.PidfdOpen), pairs);
         Assert.All(pairs, p => Assert.True(Commands.ContainsKey(p.Item1), $"no script for {p.Item1}"));
         Assert.Equal(Commands.Keys.Order(), pairs.Select(p => p.Item1).Distinct().Order());
