@@ -13,6 +13,12 @@ public enum HotplugFailure
     MoveMountFailed,
     MoveNotVerified,
 
+    /// <summary>-Replace: the target is not a mount point, so there is nothing to replace.</summary>
+    ReplaceTargetNotMounted,
+
+    /// <summary>-Replace: MOVE_MOUNT_BENEATH, or detaching the old top mount, failed.</summary>
+    ReplaceFailed,
+
     /// <summary>Remove-Mount: the path is not a mount point inside the namespace.</summary>
     NotMounted,
 

@@ -10,6 +10,7 @@ internal static class Requirements
     internal static readonly KernelFeature[] NewStagedMountFileSystem = [KernelFeature.FsOpen, KernelFeature.MountSetAttr];
     internal static readonly KernelFeature[] GetContainerNamespace = [KernelFeature.PidfdOpen];
     internal static readonly KernelFeature[] MoveMountIntoNamespace = [KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.PidfdOpen, KernelFeature.SetnsPidfd];
+    internal static readonly KernelFeature[] MoveMountIntoNamespaceReplace = [KernelFeature.MoveMountBeneath];
     internal static readonly KernelFeature[] SetMountGroup = [KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.MoveMountSetGroup];
     internal static readonly KernelFeature[] RemoveMount = [KernelFeature.OpenAt2, KernelFeature.PidfdOpen, KernelFeature.SetnsPidfd];
 
@@ -22,6 +23,7 @@ internal static class Requirements
             ("New-StagedMount -FileSystem", NewStagedMountFileSystem),
             ("Get-ContainerNamespace", GetContainerNamespace),
             ("Move-MountIntoNamespace", MoveMountIntoNamespace),
+            ("Move-MountIntoNamespace -Replace", MoveMountIntoNamespaceReplace),
             ("Set-MountGroup", SetMountGroup),
             ("Remove-Mount", RemoveMount),
         };
@@ -77,7 +79,9 @@ internal static class Preconditions
             string name = KernelFeatures.SyscallName(feature);
             string version = KernelFeatures.IntroducedIn(feature);
             string command = cmdlet.MyInvocation.MyCommand.Name + (mode is null ? string.Empty : " " + mode);
-            string extra = string.Empty;
+            string extra = feature == KernelFeature.MoveMountBeneath
+                ? " -Replace never falls back to stacking the new mount on the old one; without -Replace you can attach at another path, or stack with -Force."
+                : string.Empty;
             cmdlet.ThrowTerminatingError(MountErrors.Plain("KernelTooOld", ErrorCategory.NotImplemented, feature,
                 $"{command} needs {name}, which came with Linux {version}; this kernel ({KernelRelease}) lacks it: {probe.Evidence}.",
                 $"Run it on Linux {version} or later (Get-MountApiSupport lists what this kernel has).{extra}"));

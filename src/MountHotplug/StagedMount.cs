@@ -81,6 +81,9 @@ public sealed class StagedMount : IDisposable
     /// first; Remove-Mount -RemoveTarget removes them again.</summary>
     public IReadOnlyList<string> CreatedPaths { get; private set; } = Array.Empty<string>();
 
+    /// <summary>With Move-MountIntoNamespace -Replace: the id of the mount it replaced (detached) at Target.</summary>
+    public ulong? ReplacedMountId { get; private set; }
+
     internal MountAttributes AttributeFlags { get; }
 
     internal StatxInfo Info { get; }
@@ -99,11 +102,12 @@ public sealed class StagedMount : IDisposable
         }
     }
 
-    internal void MarkAttached(string target, ContainerNamespace ns, IReadOnlyList<string>? createdPaths = null)
+    internal void MarkAttached(string target, ContainerNamespace ns, IReadOnlyList<string>? createdPaths = null, ulong? replacedMountId = null)
     {
         State = StagedMountState.Attached;
         Target = target;
         CreatedPaths = createdPaths ?? Array.Empty<string>();
+        ReplacedMountId = replacedMountId;
         Namespace = ns;
         NamespaceProcessId = ns.ProcessId;
         MountNamespaceId = ns.MountNamespaceId;

@@ -20,6 +20,7 @@ public sealed class KernelFeatureTests
         ["New-StagedMount -FileSystem"] = ("NewStagedMountCommand", "New-StagedMount -FileSystem tmpfs -Option size=1m"),
         ["Get-ContainerNamespace"] = ("GetContainerNamespaceCommand", "Get-ContainerNamespace $ctPid"),
         ["Move-MountIntoNamespace"] = ("MoveMountIntoNamespaceCommand", "$m | Move-MountIntoNamespace -Namespace $ct -Target /mnt/x -CreateTarget"),
+        ["Move-MountIntoNamespace -Replace"] = ("MoveMountIntoNamespaceCommand", "$m | Move-MountIntoNamespace -Namespace $ct -Target /mnt/base -Replace"),
         ["Set-MountGroup"] = ("SetMountGroupCommand", "Set-MountGroup -Source /mnt/base -Target /mnt/base -SourceNamespace $ct -TargetNamespace $ct"),
         ["Remove-Mount"] = ("RemoveMountCommand", "Remove-Mount -Path /mnt/base -Namespace $ct"),
     };
@@ -47,6 +48,7 @@ public sealed class KernelFeatureTests
         Assert.Contains(("New-StagedMount -Path", KernelFeature.OpenTree), pairs);
         Assert.Contains(("New-StagedMount -FileSystem", KernelFeature.FsOpen), pairs);
         Assert.Contains(("Move-MountIntoNamespace", KernelFeature.SetnsPidfd), pairs);
+        Assert.Contains(("Move-MountIntoNamespace -Replace", KernelFeature.MoveMountBeneath), pairs);
         Assert.Contains(("Set-MountGroup", KernelFeature.MoveMountSetGroup), pairs);
         Assert.Contains(("Remove-Mount", KernelFeature.SetnsPidfd), pairs);
         Assert.Contains(("Get-ContainerNamespace", KernelFeature.PidfdOpen), pairs);
@@ -119,6 +121,7 @@ public sealed class KernelFeatureTests
         }
 
         Assert.Contains("MOVE_MOUNT_BENEATH) = ENOENT", rows.Single(r => r.Feature == KernelFeature.MoveMountBeneath).Probe);
+        Assert.Equal(new[] { "Move-MountIntoNamespace -Replace" }, rows.Single(r => r.Feature == KernelFeature.MoveMountBeneath).UsedBy);
 
         // The table view renders, with the filter.
         PipelineResult table = ps.Run("Get-MountApiSupport -Feature MoveMountBeneath, FsOpen | Out-Default");

@@ -324,6 +324,7 @@ public sealed class UnplugLogicTests
     }
 
     [Theory]
+    [InlineData(HotplugFailure.ReplaceTargetNotMounted, "ReplaceTargetNotMounted", ErrorCategory.InvalidOperation)]
     [InlineData(HotplugFailure.NotMounted, "NotMounted", ErrorCategory.ObjectNotFound)]
     [InlineData(HotplugFailure.MountChanged, "MountChanged", ErrorCategory.InvalidOperation)]
     [InlineData(HotplugFailure.MountBusy, "MountBusy", ErrorCategory.ResourceBusy)]
