@@ -115,6 +115,12 @@ internal static class MountErrors
             }),
             _ => ("FsMountFailed", HintFor("fsmount", errno)),
         };
+        if (ex.KernelMessages.Count == 0 && ex.Step is FileSystemStep.Create or FileSystemStep.Mount)
+        {
+            // ext4 and others report a missing or damaged filesystem with printk only, not to the fs context.
+            hint = (hint is null ? string.Empty : hint + " ") + "Some filesystems write their reason only to the kernel log (dmesg | tail).";
+        }
+
         return Build(ex, id, CategoryOf(errno), target, ex.Message, hint);
     }
 

@@ -106,7 +106,7 @@ try {
         { "New-StagedMount -FileSystem tmpfs -Option size=64m, nonsense=1", $"FileSystemOptionRejected,{Cmd}", "The kernel says: tmpfs: Unknown parameter 'nonsense'" },
         { "New-StagedMount -FileSystem tmpfs -Option 'size=64m,mode=0755'", $"FileSystemOptionRejected,{Cmd}", "one option per element" },
         { "New-StagedMount -FileSystem ext4 -Source $dev -Option errors=sometimes", $"FileSystemOptionRejected,{Cmd}", "ext4: Bad value for 'errors'" },
-        { "New-StagedMount -FileSystem ext4 -Source $blank", $"FileSystemCreateFailed,{Cmd}", "FSCONFIG_CMD_CREATE" },
+        { "New-StagedMount -FileSystem ext4 -Source $blank", $"FileSystemCreateFailed,{Cmd}", "logged no message for it. Check that -Source holds a filesystem of type ext4 (blkid shows what it holds). Some filesystems write their reason only to the kernel log (dmesg | tail)." },
         { "New-StagedMount -FileSystem ext4 -Source /etc/hostname", $"FileSystemCreateFailed,{Cmd}", "Can't lookup blockdev" },
         { "New-StagedMount -FileSystem mhp-no-such-fs", $"FileSystemNotFound,{Cmd}", "ENODEV" },
         { "New-StagedMount -FileSystem tmpfs -Option '=64m'", $"InvalidOption,{Cmd}", "no name before '='" },
