@@ -5,7 +5,7 @@
     Author               = 'MountHotplug contributors'
     CompanyName          = 'MountHotplug'
     Copyright            = '(c) 2026 MountHotplug contributors. MIT License.'
-    Description          = 'Hot-plug mounts into running Linux containers with the new mount API (open_tree, move_mount, mount_setattr), and join mounts into peer groups (MOVE_MOUNT_SET_GROUP).'
+    Description          = 'Hot-plug mounts into running Linux containers with the new mount API (open_tree, fsopen, move_mount, mount_setattr): bind host paths or new filesystems, replace them atomically (MOVE_MOUNT_BENEATH), unplug them, and join mounts into peer groups (MOVE_MOUNT_SET_GROUP).'
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
     RequiredAssemblies   = @('MountHotplug.Native.dll')
@@ -15,6 +15,8 @@
         'Get-ContainerNamespace'
         'Move-MountIntoNamespace'
         'Set-MountGroup'
+        'Remove-Mount'
+        'Get-MountApiSupport'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

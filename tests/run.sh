@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Runs every MountHotplug test, as root, on a fresh Debian host: installs what the tests need when it is missing
-# (busybox-static for the sandbox containers, util-linux's unshare/nsenter/setpriv), builds the solution, and runs
-# the tests inside a private mount namespace so the host's mount table cannot change. Idempotent.
+# (busybox-static for the sandbox containers, util-linux's unshare/nsenter/setpriv, mount's losetup and e2fsprogs'
+# mkfs.ext4 for the loop-device ext4 tests), builds the solution, and runs the tests inside a private mount namespace
+# so the host's mount table cannot change. Loop devices the tests made are detached afterwards. Idempotent.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 
 missing=()
 [ -x /bin/busybox ] || missing+=(busybox-static)
 for tool in unshare nsenter setpriv; do command -v "$tool" >/dev/null || { missing+=(util-linux); break; }; done
+command -v losetup >/dev/null || missing+=(mount)
+command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests/run.sh: missing ${missing[*]}; run as root (sudo tests/run.sh) so it can install them." >&2
@@ -18,11 +21,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# losetup --find needs the loop driver; it is built in or a module (best effort: a test that cannot get a device fails).
+if [ "$(id -u)" -eq 0 ] && [ ! -e /dev/loop-control ]; then modprobe loop 2>/dev/null || true; fi
+
 dotnet build MountHotplug.slnx -nologo -v quiet -clp:ErrorsOnly
 
 host_table_before=$(cat /proc/1/mountinfo)
 log=$(mktemp /tmp/mhp-test-log.XXXXXX)
-trap 'rm -f "$log"' EXIT
+
+# The loop-device tests attach images under /tmp/mhp-img-<tag>-*; a test that was killed may leave one attached.
+# The tag is this run's, so a run never detaches the devices of another one going on beside it.
+export MHP_TEST_LOOP_TAG="run$$"
+detach_test_loops() {
+  command -v losetup >/dev/null || return 0
+  losetup -l -n -O NAME,BACK-FILE 2>/dev/null | awk -v prefix="/tmp/mhp-img-$MHP_TEST_LOOP_TAG-" 'index($2, prefix) == 1 { print $1 }' |
+    while read -r dev; do losetup -d "$dev" 2>/dev/null || true; done
+}
+trap 'rm -f "$log"; detach_test_loops' EXIT
 
 runner=(dotnet test tests/MountHotplug.Tests/MountHotplug.Tests.csproj --no-build -nologo --logger "console;verbosity=normal")
 if [ "$(id -u)" -eq 0 ]; then

@@ -1,14 +1,18 @@
 namespace MountHotplug.Native;
 
 /// <summary>What a successful hot-plug did.</summary>
-public sealed record AttachResult(string Target, ulong MountId, IReadOnlyList<string> CreatedPaths);
+/// <param name="Target">The normalized path inside the container.</param>
+/// <param name="MountId">The id of the attached mount.</param>
+/// <param name="CreatedPaths">Directories (or the empty file) created to reach the target, outermost first.</param>
+/// <param name="ReplacedMountId">With -Replace: the mount that was on top before and has been detached.</param>
+public sealed record AttachResult(string Target, ulong MountId, IReadOnlyList<string> CreatedPaths, ulong? ReplacedMountId = null);
 
 /// <summary>
 /// Attaches detached mounts at paths inside one running process's mount namespace, resolving every target inside
 /// that process's own root. Enters the namespace once (a <see cref="NamespaceWorker"/>) for all the mounts it attaches.
 /// Usable from any .NET program; the cmdlets are a thin layer over it.
 /// </summary>
-public sealed class ContainerMounter : IDisposable
+public sealed partial class ContainerMounter : IDisposable
 {
     private readonly SafePidfdHandle _pidfd;
     private readonly int _pid;
@@ -56,15 +60,20 @@ public sealed class ContainerMounter : IDisposable
     /// Moves <paramref name="mount"/> (detached) onto <paramref name="target"/> inside the container and verifies it
     /// is there. On any failure nothing is left: no mount, no directory or file it created.
     /// </summary>
-    public AttachResult Attach(SafeMountHandle mount, StatxInfo mountInfo, string target, bool createTarget, bool allowStacking)
+    /// <param name="replace">
+    /// Swap the mount that is on top at <paramref name="target"/> atomically: MOVE_MOUNT_BENEATH puts the new mount
+    /// under it, then the old top is detached, so the path never shows the directory beneath. Needs a target that is
+    /// a mount point, and Linux 6.5; there is no fallback to stacking.
+    /// </param>
+    public AttachResult Attach(SafeMountHandle mount, StatxInfo mountInfo, string target, bool createTarget, bool allowStacking, bool replace = false)
     {
         IReadOnlyList<string> components = TargetPath.TrySplit(target, out string? reason)
             ?? throw new HotplugException(HotplugFailure.InvalidTarget, target ?? string.Empty, $"Invalid target '{target}': {reason}.");
         string path = TargetPath.Join(components);
 
         using SafePathHandle root = OpenProcessRoot(_pidfd, _pid, path);
-        using ContainerTarget resolved = ContainerTarget.Resolve(root, components, createTarget, mountInfo.IsDirectory);
-        Trace?.Invoke($"openat2(/proc/{_pid}/root, \"{path}\", O_PATH, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) = fd {resolved.Handle.DescriptorNumber} ({resolved.Info.KindName}{(resolved.CreatedPaths.Count > 0 ? ", created " + string.Join(", ", resolved.CreatedPaths) : string.Empty)})");
+        using ContainerTarget resolved = ContainerTarget.Resolve(root, components, createTarget && !replace, mountInfo.IsDirectory);
+        Trace?.Invoke($"openat2(/proc/{_pid}/root, \"{path}\", O_PATH, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) = fd {resolved.Handle.DescriptorNumber} ({resolved.Info.KindName}{(resolved.Info.IsMountRoot ? $", mount point of mount {resolved.Info.MountId}" : string.Empty)}{(resolved.CreatedPaths.Count > 0 ? ", created " + string.Join(", ", resolved.CreatedPaths) : string.Empty)})");
         bool attached = false;
         try
         {
@@ -72,6 +81,11 @@ public sealed class ContainerMounter : IDisposable
             {
                 throw new HotplugException(HotplugFailure.TargetTypeMismatch, path,
                     $"Cannot mount a {(mountInfo.IsDirectory ? "directory" : "file")} onto '{path}', which is a {resolved.Info.KindName} inside the container.");
+            }
+
+            if (replace)
+            {
+                return Replace(mount, mountInfo, root, components, resolved);
             }
 
             if (resolved.Info.IsMountRoot && !allowStacking)
@@ -97,12 +111,70 @@ public sealed class ContainerMounter : IDisposable
         {
             if (attached)
             {
-                Undo(mount, mountInfo, resolved);
+                Undo(mount, mountInfo, resolved, root);
             }
 
             resolved.RemoveCreated();
             throw;
         }
+    }
+
+    // MOVE_MOUNT_BENEATH, then a lazy detach of the old top: a reader of the path sees the old mount, then the new
+    // one, and never the directory underneath. The old top is detached lazily because programs may have files open
+    // on it at this very moment; they keep them until they close them.
+    private AttachResult Replace(SafeMountHandle mount, StatxInfo mountInfo, SafeHandle root, IReadOnlyList<string> components, ContainerTarget resolved)
+    {
+        string path = resolved.Path;
+        if (!resolved.Info.IsMountRoot)
+        {
+            throw new HotplugException(HotplugFailure.ReplaceTargetNotMounted, path,
+                $"'{path}' is not a mount point inside the container, so there is nothing for -Replace to swap.");
+        }
+
+        ulong oldTop = resolved.Info.MountId;
+        NamespaceWorker worker = EnterNamespace(path);
+        int errno = worker.TryMoveMount(mount, resolved.Handle, MoveMountFlags.Beneath);
+        Trace?.Invoke($"move_mount(fd {mount.DescriptorNumber}, \"\", fd {resolved.Handle.DescriptorNumber}, \"\", F_EMPTY_PATH|T_EMPTY_PATH|MOVE_MOUNT_BENEATH) = {(errno == 0 ? "0" : ErrnoText.Name(errno))}");
+        if (errno != 0)
+        {
+            throw new HotplugException(HotplugFailure.ReplaceFailed, path,
+                $"Could not put the new mount beneath mount {oldTop} at '{path}' (MOVE_MOUNT_BENEATH); nothing was changed.",
+                SyscallException.Create("move_mount", errno, null, path, errno == (int)Errno.EINVAL
+                    ? "The kernel refuses to mount beneath the container's root mount, a mount locked by a user namespace, or where mount propagation would put a copy on top of itself."
+                    : null));
+        }
+
+        // A directory's old top is detached exactly, through its descriptor; a file mount cannot be a working
+        // directory, so its old top is detached by name (it is still the topmost mount there).
+        errno = mountInfo.IsDirectory
+            ? worker.TryDetachDirectoryMount(resolved.Handle, root)
+            : worker.TryDetachByName(resolved.Parent, resolved.LeafName, root);
+        Trace?.Invoke($"umount2({(mountInfo.IsDirectory ? "\".\" (fchdir to the old top)" : $"\"{resolved.LeafName}\"")}, MNT_DETACH|UMOUNT_NOFOLLOW) = {(errno == 0 ? "0" : ErrnoText.Name(errno))} (old top mount {oldTop})");
+        if (errno != 0)
+        {
+            string undone = "it is still on top";
+            if (mountInfo.IsDirectory)
+            {
+                int undo = worker.TryDetachDirectoryMount(mount, root);
+                undone = undo == 0 ? "it is still on top, and the new mount beneath it was detached again" : $"it is still on top, and the new mount beneath it could not be detached ({ErrnoText.Name(undo)})";
+            }
+
+            throw new HotplugException(HotplugFailure.ReplaceFailed, path,
+                $"The new mount is beneath mount {oldTop} at '{path}', but the old top mount could not be detached: {undone}.",
+                SyscallException.Create("umount2", errno, path));
+        }
+
+        try
+        {
+            Verify(root, components, path, mountInfo);
+        }
+        catch (HotplugException ex)
+        {
+            // The old top is gone already; taking the new mount away too would leave the path empty. Say what is there.
+            throw new HotplugException(HotplugFailure.MoveNotVerified, path, ex.Message.Replace("; the move was undone.", "; the old mount was already detached, so the new one was left in place.", StringComparison.Ordinal), ex.Syscall);
+        }
+
+        return new AttachResult(path, mountInfo.MountId, Array.Empty<string>(), oldTop);
     }
 
     public void Dispose()
@@ -154,14 +226,14 @@ public sealed class ContainerMounter : IDisposable
         }
     }
 
-    private void Undo(SafeMountHandle mount, StatxInfo mountInfo, ContainerTarget resolved)
+    private void Undo(SafeMountHandle mount, StatxInfo mountInfo, ContainerTarget resolved, SafeHandle root)
     {
         int errno = mountInfo.IsDirectory
-            ? _worker!.TryDetachDirectoryMount(mount)
-            : _worker!.TryDetachByName(resolved.Parent, resolved.LeafName);
+            ? _worker!.TryDetachDirectoryMount(mount, root)
+            : _worker!.TryDetachByName(resolved.Parent, resolved.LeafName, root);
         Trace?.Invoke($"undo: umount2(MNT_DETACH) = {(errno == 0 ? "0" : ErrnoText.Name(errno))}");
     }
 
     private static HotplugException Exited(int pid, string target, SyscallException? cause) =>
-        new(HotplugFailure.ContainerExited, target, $"The container process {pid} has exited; nothing was mounted.", cause);
+        new(HotplugFailure.ContainerExited, target, $"The container process {pid} has exited; nothing was changed in its namespace.", cause);
 }

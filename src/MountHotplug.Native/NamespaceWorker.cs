@@ -20,7 +20,7 @@ namespace MountHotplug.Native;
 /// </summary>
 public sealed class NamespaceWorker : IDisposable
 {
-    private enum Operation { None, MoveMount, DetachDirectory, DetachName, Exit }
+    private enum Operation { None, MoveMount, Unmount, Exit }
 
     private static readonly object PrepareGate = new();
     private static bool _prepared;
@@ -97,21 +97,37 @@ public sealed class NamespaceWorker : IDisposable
         return Run(Operation.MoveMount, f.Fd, t.Fd, (uint)flags);
     }
 
-    /// <summary>Lazily detaches the mount whose root <paramref name="mountRoot"/> refers to (a directory mount); 0 or errno.</summary>
-    public int TryDetachDirectoryMount(SafeHandle mountRoot)
-    {
-        using var m = DescriptorLease.Of(mountRoot);
-        return Run(Operation.DetachDirectory, m.Fd, 0, 0);
-    }
+    /// <summary>
+    /// Lazily detaches exactly the mount whose root <paramref name="mountRoot"/> refers to (a directory mount): fchdir
+    /// onto it, umount2(".", MNT_DETACH), then fchdir to <paramref name="returnTo"/> (if given) so that the thread's
+    /// working directory does not keep the detached mount alive. 0 or errno.
+    /// </summary>
+    public int TryDetachDirectoryMount(SafeHandle mountRoot, SafeHandle? returnTo = null) =>
+        TryUnmountAt(mountRoot, ".", UnmountFlags.Detach, returnTo);
 
     /// <summary>Lazily detaches the top mount at the single name <paramref name="leafName"/> in <paramref name="parent"/>; 0 or errno.</summary>
-    public unsafe int TryDetachByName(SafeHandle parent, string leafName)
+    public int TryDetachByName(SafeHandle parent, string leafName, SafeHandle? returnTo = null) =>
+        TryUnmountAt(parent, leafName, UnmountFlags.Detach, returnTo);
+
+    /// <summary>
+    /// umount2(<paramref name="name"/>, <paramref name="flags"/> | UMOUNT_NOFOLLOW) with the thread's working directory
+    /// at <paramref name="directory"/>: <paramref name="name"/> is ONE name in that directory (or "."), so no path from
+    /// the container is looked up. Afterwards the thread changes to <paramref name="returnTo"/>, if given, so that its
+    /// working directory pins nothing a later unmount needs. 0 or errno.
+    /// </summary>
+    public unsafe int TryUnmountAt(SafeHandle directory, string name, UnmountFlags flags, SafeHandle? returnTo = null)
     {
-        byte[] name = NativePath.ToNullTerminated(leafName);
-        using var p = DescriptorLease.Of(parent);
-        fixed (byte* n = name)
+        if (name != "." && (name.Length == 0 || name.Contains('/') || name == ".."))
         {
-            return Run(Operation.DetachName, p.Fd, 0, 0, (nint)n);
+            throw new ArgumentException($"'{name}' is not a single name in a directory.", nameof(name));
+        }
+
+        byte[] native = NativePath.ToNullTerminated(name);
+        using var d = DescriptorLease.Of(directory);
+        using var r = returnTo is null ? default : DescriptorLease.Of(returnTo);
+        fixed (byte* n = native)
+        {
+            return Run(Operation.Unmount, d.Fd, returnTo is null ? -1 : r.Fd, (uint)(flags | UnmountFlags.NoFollow), (nint)n);
         }
     }
 
@@ -207,16 +223,20 @@ public sealed class NamespaceWorker : IDisposable
         {
             case Operation.MoveMount:
                 return MountSyscalls.TryMoveMount(a1, a2, (MoveMountFlags)flags);
-            case Operation.DetachDirectory:
+            case Operation.Unmount:
             {
                 int errno = NamespaceCalls.TryFchdir(a1);
-                return errno != 0 ? errno : NamespaceCalls.TryDetachCurrentDirectory();
-            }
+                if (errno == 0)
+                {
+                    errno = NamespaceCalls.TryUnmount((byte*)pointer, (int)flags);
+                }
 
-            case Operation.DetachName:
-            {
-                int errno = NamespaceCalls.TryFchdir(a1);
-                return errno != 0 ? errno : NamespaceCalls.TryDetach((byte*)pointer);
+                if (a2 >= 0)
+                {
+                    NamespaceCalls.TryFchdir(a2);
+                }
+
+                return errno;
             }
 
             default:

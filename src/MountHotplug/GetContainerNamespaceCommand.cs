@@ -13,7 +13,7 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
     [ValidateRange(1, int.MaxValue)]
     public int ProcessId { get; set; }
 
-    protected override void BeginProcessing() => Preconditions.Require(this, KernelFeature.PidfdOpen);
+    protected override void BeginProcessing() => Preconditions.Require(this, Requirements.GetContainerNamespace);
 
     protected override void ProcessRecord()
     {

@@ -27,7 +27,7 @@ internal static class MountErrors
     {
         (_, Errno.EPERM) => "Run as root (sudo pwsh), or with CAP_SYS_ADMIN over the mount namespaces involved.",
         (_, Errno.EACCES) => "Run as root, and check that no security module (AppArmor, SELinux) denies mounts.",
-        (_, Errno.ENOSYS) => "This kernel lacks the call; MountHotplug needs Linux 5.15 or later.",
+        (_, Errno.ENOSYS) => "This kernel lacks the call; Get-MountApiSupport lists what it has.",
         ("open_tree", Errno.ENOENT) => "Check the source path on the host.",
         ("open_tree", Errno.EINVAL) => "The source must be a path in this host's mount namespace (not /proc/PID/root/…).",
         ("mount_setattr", Errno.EBUSY) => "Files are open for writing on the source mount; a read-only clone cannot be made while they are.",
@@ -71,11 +71,57 @@ internal static class MountErrors
                 ex.Syscall is { } s3 ? HintFor(s3.Syscall, s3.Errno) : null),
             HotplugFailure.MoveNotVerified => ("MoveNotVerified", ErrorCategory.InvalidResult,
                 "Something inside the container changed the target while it was mounted; the move was undone. Try again."),
+            HotplugFailure.ReplaceTargetNotMounted => ("ReplaceTargetNotMounted", ErrorCategory.InvalidOperation,
+                "Drop -Replace to attach at a plain directory (with -CreateTarget if it is missing)."),
+            HotplugFailure.ReplaceFailed => ("ReplaceFailed", ex.Syscall is { } s4 ? CategoryOf(s4.Errno) : ErrorCategory.NotSpecified,
+                "The container still has the mount it had. Check that the path is not the container's root and that the mount on it is not shared with mounts it would propagate onto."),
+            HotplugFailure.NotMounted => ("NotMounted", ErrorCategory.ObjectNotFound,
+                "Name a mount point (the namespace's /proc/PID/mountinfo lists them), or check -Namespace."),
+            HotplugFailure.MountChanged => ("MountChanged", ErrorCategory.InvalidOperation,
+                "Look at what is mounted there now; to unmount whatever is on top, use -Path and -Namespace."),
+            HotplugFailure.MountBusy => ("MountBusy", ErrorCategory.ResourceBusy,
+                "Stop those processes or have them close the files (or leave the directories), then try again; or use -Lazy to detach it now (they keep using it until they let go)."),
+            HotplugFailure.UnmountFailed => ("UnmountFailed", ex.Syscall is { } s5 ? CategoryOf(s5.Errno) : ErrorCategory.NotSpecified,
+                ex.Syscall is { } s6 ? HintFor(s6.Syscall, s6.Errno) : null),
+            HotplugFailure.UnmountNotVerified => ("UnmountNotVerified", ErrorCategory.InvalidResult,
+                "Something inside the namespace mounted the same mount there again; look at its mount table."),
             _ => ("HotplugFailed", ErrorCategory.NotSpecified, null),
         };
 
         string message = ex.Syscall is { } cause ? $"{ex.Message} {cause.Message}" : ex.Message;
         return Build(ex, id, category, target, message, hint);
+    }
+
+    /// <summary>An error for a new filesystem that fsopen/fsconfig/fsmount refused; the message has the kernel's own words.</summary>
+    internal static ErrorRecord FromFileSystem(FileSystemException ex, object? target)
+    {
+        Errno errno = ex.Syscall.Errno;
+        (string id, string? hint) = ex.Step switch
+        {
+            FileSystemStep.Open when errno == Errno.ENODEV => ("FileSystemNotFound",
+                "See /proc/filesystems for the types this kernel has (Tab completes -FileSystem from it); a module may have to be loaded first (modprobe)."),
+            FileSystemStep.Open => ("FsOpenFailed", HintFor("fsopen", errno)),
+            FileSystemStep.Configure => ("FileSystemOptionRejected",
+                ex.Option is { Value: { } value } && value.Contains(',')
+                    ? "Give one option per element (-Option size=64m, mode=0755), not a comma-separated list."
+                    : $"Check the option against the {ex.FileSystem} documentation (man 5 {ex.FileSystem}, or Documentation/filesystems/)."),
+            FileSystemStep.Create => ("FileSystemCreateFailed", errno switch
+            {
+                Errno.ENOTBLK => "-Source must be a block device (losetup --find --show IMAGE makes one of an image file).",
+                Errno.ENOENT => "-Source does not exist on the host.",
+                Errno.EBUSY => "The device is in use (mounted exclusively elsewhere, or held by another program).",
+                Errno.EACCES or Errno.EROFS => "The device is read-only: add -Option ro.",
+                _ => $"Check that -Source holds a filesystem of type {ex.FileSystem} (blkid shows what it holds).",
+            }),
+            _ => ("FsMountFailed", HintFor("fsmount", errno)),
+        };
+        if (ex.KernelMessages.Count == 0 && ex.Step is FileSystemStep.Create or FileSystemStep.Mount)
+        {
+            // ext4 and others report a missing or damaged filesystem with printk only, not to the fs context.
+            hint = (hint is null ? string.Empty : hint + " ") + "Some filesystems write their reason only to the kernel log (dmesg | tail).";
+        }
+
+        return Build(ex, id, CategoryOf(errno), target, ex.Message, hint);
     }
 
     /// <summary>An error that is not about a system call (bad input, wrong state).</summary>

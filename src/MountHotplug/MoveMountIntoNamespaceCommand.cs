@@ -4,10 +4,13 @@ using MountHotplug.Native;
 namespace MountHotplug;
 
 /// <summary>Move-MountIntoNamespace: attaches staged mounts at a path inside a running container.</summary>
-[Cmdlet(VerbsCommon.Move, "MountIntoNamespace", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsCommon.Move, "MountIntoNamespace", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = AttachSet)]
 [OutputType(typeof(StagedMount))]
 public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
 {
+    private const string AttachSet = "Attach";
+    private const string ReplaceSet = "Replace";
+
     private ContainerMounter? _mounter;
     private int _attached;
     private int _failed;
@@ -33,19 +36,28 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
     [ArgumentCompleter(typeof(TargetPathCompleter))]
     public string Target { get; set; } = string.Empty;
 
-    [Parameter]
+    [Parameter(ParameterSetName = AttachSet)]
     public SwitchParameter CreateTarget { get; set; }
 
     /// <summary>Allow stacking on a target that is already a mount point.</summary>
-    [Parameter]
+    [Parameter(ParameterSetName = AttachSet)]
     public SwitchParameter Force { get; set; }
+
+    /// <summary>Swap the mount at an existing mount point atomically (MOVE_MOUNT_BENEATH, then detach the old top).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ReplaceSet)]
+    public SwitchParameter Replace { get; set; }
 
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
     protected override void BeginProcessing()
     {
-        Preconditions.Require(this, KernelFeature.OpenTree, KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.PidfdOpen);
+        Preconditions.Require(this, Requirements.MoveMountIntoNamespace);
+        if (Replace)
+        {
+            Preconditions.RequireFeatures(this, "-Replace", Requirements.MoveMountIntoNamespaceReplace);
+        }
+
         SafePidfdHandle pidfd;
         try
         {
@@ -110,10 +122,18 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             return;
         }
 
-        string description = $"Attach the staged mount of {mount.Source} ({mount.Attributes}, {mount.Propagation.ToString().ToLowerInvariant()}): "
-            + $"enter mount namespace {Namespace.MountNamespaceId} of PID {Namespace.ProcessId} ({Namespace.ProcessName}), "
-            + $"mount at {Target}{(CreateTarget ? " (creating what is missing)" : string.Empty)}{(Force ? " (stacking allowed)" : string.Empty)}";
-        if (!ShouldProcess(description, $"Attach {mount.Source} at {Target} inside PID {Namespace.ProcessId}?", "Move-MountIntoNamespace"))
+        string what = mount.FileSystem is null ? $"the staged mount of {mount.Source}" : $"the new {mount.FileSystem} mount of {mount.Source}";
+        string description = Replace
+            ? $"Replace the mount at {Target} with {what} ({mount.Attributes}, {mount.Propagation.ToString().ToLowerInvariant()}): "
+              + $"enter mount namespace {Namespace.MountNamespaceId} of PID {Namespace.ProcessId} ({Namespace.ProcessName}), "
+              + "move it beneath the mount on top there (MOVE_MOUNT_BENEATH), then detach the old one"
+            : $"Attach {what} ({mount.Attributes}, {mount.Propagation.ToString().ToLowerInvariant()}): "
+              + $"enter mount namespace {Namespace.MountNamespaceId} of PID {Namespace.ProcessId} ({Namespace.ProcessName}), "
+              + $"mount at {Target}{(CreateTarget ? " (creating what is missing)" : string.Empty)}{(Force ? " (stacking allowed)" : string.Empty)}";
+        string question = Replace
+            ? $"Replace the mount at {Target} inside PID {Namespace.ProcessId} with {mount.Source}?"
+            : $"Attach {mount.Source} at {Target} inside PID {Namespace.ProcessId}?";
+        if (!ShouldProcess(description, question, "Move-MountIntoNamespace"))
         {
             return;
         }
@@ -121,7 +141,7 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         AttachResult result;
         try
         {
-            result = _mounter!.Attach(mount.Handle, mount.Info, Target, CreateTarget, Force);
+            result = _mounter!.Attach(mount.Handle, mount.Info, Target, CreateTarget, Force, Replace);
             _attached++;
         }
         // The error names the source path, not the StagedMount: $Error would otherwise keep its descriptor open
@@ -143,7 +163,7 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             ReportProgress();
         }
 
-        mount.MarkAttached(result.Target, Namespace);
+        mount.MarkAttached(result.Target, Namespace, result.CreatedPaths, result.ReplacedMountId);
         if (Namespace.HasOwnUserNamespace)
         {
             WriteWarning($"PID {Namespace.ProcessId} runs in its own user namespace: root inside it can unmount {result.Target} or clear its ro/nosuid/nodev flags, and files owned by unmapped host ids show as nobody (65534).");

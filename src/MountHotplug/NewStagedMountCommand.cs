@@ -3,19 +3,41 @@ using MountHotplug.Native;
 
 namespace MountHotplug;
 
-/// <summary>New-StagedMount: a detached clone of a host path, with its attributes already set.</summary>
-[Cmdlet(VerbsCommon.New, "StagedMount")]
+/// <summary>
+/// New-StagedMount: a detached mount with its attributes already set — a clone of a host path (open_tree), or a new
+/// filesystem instance (fsopen, fsconfig, fsmount).
+/// </summary>
+[Cmdlet(VerbsCommon.New, "StagedMount", DefaultParameterSetName = PathSet)]
 [OutputType(typeof(StagedMount))]
 public sealed class NewStagedMountCommand : PSCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    private const string PathSet = "Path";
+    private const string FileSystemSet = "FileSystem";
+
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = PathSet)]
     [Alias("FullName")]
     [ValidateNotNullOrEmpty]
     public string[] Path { get; set; } = Array.Empty<string>();
 
     /// <summary>Clone the mounts below the path too (AT_RECURSIVE), like rbind.</summary>
-    [Parameter]
+    [Parameter(ParameterSetName = PathSet)]
     public SwitchParameter Recurse { get; set; }
+
+    /// <summary>The filesystem type to create, as /proc/filesystems names it (tmpfs, ext4, xfs, …).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = FileSystemSet)]
+    [ArgumentCompleter(typeof(FileSystemCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string FileSystem { get; set; } = string.Empty;
+
+    /// <summary>fsconfig "source": the block device for a disk filesystem, any name for tmpfs and the like.</summary>
+    [Parameter(ParameterSetName = FileSystemSet)]
+    [ValidateNotNullOrEmpty]
+    public string? Source { get; set; }
+
+    /// <summary>Filesystem parameters, one per element: "key=value" (FSCONFIG_SET_STRING) or "key" (FSCONFIG_SET_FLAG).</summary>
+    [Parameter(ParameterSetName = FileSystemSet)]
+    [ValidateNotNull]
+    public string[] Option { get; set; } = Array.Empty<string>();
 
     [Parameter]
     public SwitchParameter ReadOnly { get; set; }
@@ -33,14 +55,102 @@ public sealed class NewStagedMountCommand : PSCmdlet
     [ValidateSet(nameof(MountPropagation.Private), nameof(MountPropagation.Shared), nameof(MountPropagation.Slave), nameof(MountPropagation.Unbindable))]
     public MountPropagation Propagation { get; set; } = MountPropagation.Private;
 
+    private MountAttributes Attributes =>
+        (ReadOnly ? MountAttributes.ReadOnly : 0) | (NoSuid ? MountAttributes.NoSuid : 0)
+        | (NoDev ? MountAttributes.NoDev : 0) | (NoExec ? MountAttributes.NoExec : 0);
+
     protected override void BeginProcessing() =>
-        Preconditions.Require(this, KernelFeature.OpenTree, KernelFeature.MountSetAttr);
+        Preconditions.Require(this, ParameterSetName == FileSystemSet ? "-FileSystem" : "-Path",
+            ParameterSetName == FileSystemSet ? Requirements.NewStagedMountFileSystem : Requirements.NewStagedMountPath);
 
     protected override void ProcessRecord()
     {
+        if (ParameterSetName == FileSystemSet)
+        {
+            CreateFileSystem();
+            return;
+        }
+
         foreach (string path in Path)
         {
             StageOne(path);
+        }
+    }
+
+    private void CreateFileSystem()
+    {
+        var options = new List<FileSystemOption>();
+        foreach (string text in Option)
+        {
+            FileSystemOption? option = FileSystemOption.TryParse(text, out string? reason);
+            if (option is null)
+            {
+                WriteError(MountErrors.Plain("InvalidOption", ErrorCategory.InvalidArgument, text, $"Invalid -Option: {reason}.",
+                    "Give each option as key=value or as a bare flag name, one per element: -Option size=64m, mode=0755."));
+                return;
+            }
+
+            options.Add(option);
+        }
+
+        string target = Source ?? FileSystem;
+        SafeMountHandle handle;
+        try
+        {
+            handle = FileSystemBuilder.Create(FileSystem, Source, options, Attributes, WriteVerbose, message =>
+            {
+                if (message.Kind == FsMessageKind.Warning)
+                {
+                    WriteWarning($"{FileSystem}: {message.Text}");
+                }
+                else
+                {
+                    WriteVerbose($"{FileSystem} says: {message.Text}");
+                }
+            });
+        }
+        catch (FileSystemException ex)
+        {
+            WriteError(MountErrors.FromFileSystem(ex, target));
+            return;
+        }
+
+        StagedMount staged;
+        try
+        {
+            // fsmount makes a private mount already; set the propagation anyway, so that Shared, Slave and Unbindable
+            // work and the state never depends on a kernel default.
+            MountSyscalls.MountSetAttr(handle, MountAttributes.None, MountAttributes.None, Propagation, recursive: false, target);
+            WriteVerbose($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH, {{propagation={Propagation}}}) = 0");
+            StatxInfo info = MountSyscalls.Statx(handle, target);
+            staged = new StagedMount(target, handle, info, recurse: false, Attributes, Propagation)
+            {
+                FileSystem = FileSystem,
+                Options = options.Select(o => o.ToString()).ToList(),
+            };
+        }
+        catch (SyscallException ex)
+        {
+            handle.Dispose();
+            WriteError(MountErrors.FromSyscall(ex, ex.Syscall == "mount_setattr" ? "MountSetAttrFailed" : "StatxFailed", target,
+                $"Could not set the propagation of the new {FileSystem} mount (nothing was mounted)"));
+            return;
+        }
+
+        Emit(staged);
+    }
+
+    private void Emit(StagedMount staged)
+    {
+        try
+        {
+            WriteObject(staged);
+        }
+        catch
+        {
+            // Dropped by a downstream error or Ctrl+C: nobody else holds it, so dissolve it now.
+            staged.Dispose();
+            throw;
         }
     }
 
@@ -86,8 +196,7 @@ public sealed class NewStagedMountCommand : PSCmdlet
         StagedMount staged;
         try
         {
-            MountAttributes set = (ReadOnly ? MountAttributes.ReadOnly : 0) | (NoSuid ? MountAttributes.NoSuid : 0)
-                | (NoDev ? MountAttributes.NoDev : 0) | (NoExec ? MountAttributes.NoExec : 0);
+            MountAttributes set = Attributes;
 
             // Rule 3: a clone of a shared host mount stays in its peer group unless told otherwise, and later host
             // mounts would leak into the container; so propagation is always set, Private unless asked.
@@ -104,15 +213,6 @@ public sealed class NewStagedMountCommand : PSCmdlet
             return;
         }
 
-        try
-        {
-            WriteObject(staged);
-        }
-        catch
-        {
-            // Dropped by a downstream error or Ctrl+C: nobody else holds it, so dissolve it now.
-            staged.Dispose();
-            throw;
-        }
+        Emit(staged);
     }
 }

@@ -30,7 +30,7 @@ public sealed class SetMountGroupCommand : PSCmdlet
     public SwitchParameter PassThru { get; set; }
 
     protected override void BeginProcessing() =>
-        Preconditions.Require(this, KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.MoveMountSetGroup);
+        Preconditions.Require(this, Requirements.SetMountGroup);
 
     protected override void ProcessRecord()
     {

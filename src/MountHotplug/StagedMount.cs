@@ -12,10 +12,13 @@ public enum StagedMountState
 
     /// <summary>Disposed before it was attached: the detached mount is gone.</summary>
     Disposed,
+
+    /// <summary>Attached, then unmounted again by Remove-Mount.</summary>
+    Removed,
 }
 
 /// <summary>
-/// A detached mount made by New-StagedMount. It owns the mount's descriptor: disposing a still-staged mount
+/// A detached mount made by New-StagedMount (a clone of a host path, or a new filesystem). It owns the mount's descriptor: disposing a still-staged mount
 /// dissolves it, so nothing is ever left mounted by an object that was dropped.
 /// </summary>
 public sealed class StagedMount : IDisposable
@@ -32,8 +35,14 @@ public sealed class StagedMount : IDisposable
         Propagation = propagation;
     }
 
-    /// <summary>The host path that was cloned.</summary>
+    /// <summary>The host path that was cloned; for a new filesystem, its -Source (a device, or a name), else its type.</summary>
     public string Source { get; }
+
+    /// <summary>For a new filesystem (New-StagedMount -FileSystem): its type, e.g. "tmpfs" or "ext4"; null for a clone.</summary>
+    public string? FileSystem { get; internal init; }
+
+    /// <summary>For a new filesystem: the parameters given to fsconfig, e.g. "size=64m".</summary>
+    public IReadOnlyList<string> Options { get; internal init; } = Array.Empty<string>();
 
     /// <summary>The mount's id (the 64-bit unique id on Linux 6.8+, else the mountinfo id).</summary>
     public ulong MountId => Info.MountId;
@@ -68,6 +77,13 @@ public sealed class StagedMount : IDisposable
     /// <summary>The namespace it was attached in, so that commands taking a mount from the pipeline (by Target and Namespace) find it.</summary>
     public ContainerNamespace? Namespace { get; private set; }
 
+    /// <summary>Directories (or the empty file) that Move-MountIntoNamespace -CreateTarget made to reach Target, outermost
+    /// first; Remove-Mount -RemoveTarget removes them again.</summary>
+    public IReadOnlyList<string> CreatedPaths { get; private set; } = Array.Empty<string>();
+
+    /// <summary>With Move-MountIntoNamespace -Replace: the id of the mount it replaced (detached) at Target.</summary>
+    public ulong? ReplacedMountId { get; private set; }
+
     internal MountAttributes AttributeFlags { get; }
 
     internal StatxInfo Info { get; }
@@ -86,16 +102,25 @@ public sealed class StagedMount : IDisposable
         }
     }
 
-    internal void MarkAttached(string target, ContainerNamespace ns)
+    internal void MarkAttached(string target, ContainerNamespace ns, IReadOnlyList<string>? createdPaths = null, ulong? replacedMountId = null)
     {
         State = StagedMountState.Attached;
         Target = target;
+        CreatedPaths = createdPaths ?? Array.Empty<string>();
+        ReplacedMountId = replacedMountId;
         Namespace = ns;
         NamespaceProcessId = ns.ProcessId;
         MountNamespaceId = ns.MountNamespaceId;
 
         // The mount now lives in the container's table; its descriptor is no longer needed to keep it.
         _handle.Dispose();
+    }
+
+    /// <summary>Remove-Mount unmounted it; what -RemoveTarget removed is no longer listed.</summary>
+    internal void MarkRemoved(IReadOnlyList<string> stillPresent)
+    {
+        State = StagedMountState.Removed;
+        CreatedPaths = stillPresent;
     }
 
     public void Dispose()
@@ -111,6 +136,7 @@ public sealed class StagedMount : IDisposable
     public override string ToString() => State switch
     {
         StagedMountState.Attached => $"{Source} -> {Target} in PID {NamespaceProcessId} ({Attributes})",
+        StagedMountState.Removed => $"{Source} (removed from {Target} in PID {NamespaceProcessId})",
         _ => $"{Source} ({State.ToString().ToLowerInvariant()}, {Attributes})",
     };
 

@@ -7,7 +7,7 @@ namespace MountHotplug.Tests;
 /// <summary>The module as PowerShell sees it: manifest, exports, help. No privilege needed.</summary>
 public sealed class ModuleTests
 {
-    private static readonly string[] Cmdlets = { "Get-ContainerNamespace", "Move-MountIntoNamespace", "New-StagedMount", "Set-MountGroup" };
+    private static readonly string[] Cmdlets = { "Get-ContainerNamespace", "Get-MountApiSupport", "Move-MountIntoNamespace", "New-StagedMount", "Remove-Mount", "Set-MountGroup" };
 
     [Fact]
     public void ManifestIsValidAndExportsExactlyTheCmdlets()
@@ -47,6 +47,27 @@ public sealed class ModuleTests
     }
 
     [Fact]
+    public void FileSystemCompletesFromProcFilesystems()
+    {
+        using var ps = new PowerShellSession();
+        PipelineResult result = ps.Run(Complete("New-StagedMount -FileSystem tm"));
+
+        Assert.True(result.Errors.Count == 0, result.Describe());
+        var matches = result.Output.Select(o => (string)o.BaseObject).ToList();
+        Assert.Contains("tmpfs|tmpfs: no device needed", matches);
+        Assert.All(matches, m => Assert.StartsWith("tm", m));
+
+        var all = ps.Run(Complete("New-StagedMount -FileSystem ")).Output.Select(o => ((string)o.BaseObject).Split('|')[0]).ToList();
+        var registered = FileSystemCompleter.Parse(File.ReadAllText("/proc/filesystems")).Select(f => f.Name).ToList();
+        Assert.Equal(registered, all);
+        if (registered.Contains("ext4"))
+        {
+            Assert.Contains("ext4|ext4: needs a block device (-Source /dev/...)",
+                ps.Run(Complete("New-StagedMount -FileSystem ext")).Output.Select(o => (string)o.BaseObject));
+        }
+    }
+
+    [Fact]
     public void AboutTopicIsInstalled()
     {
         using var ps = new PowerShellSession();
@@ -73,6 +94,9 @@ public sealed class ModuleTests
         Assert.NotEmpty(outputTypes);
         Assert.All(outputTypes, t => Assert.Contains(t, viewed));
     }
+
+    private static string Complete(string input) =>
+        $"(TabExpansion2 -inputScript '{input}' -cursorColumn {input.Length}).CompletionMatches | ForEach-Object {{ $_.CompletionText + '|' + $_.ToolTip }}";
 
     private static string Text(object? description) =>
         description is null ? string.Empty : string.Join(" ", LanguagePrimitives.GetEnumerable(description)?.Cast<object>().Select(d => ((dynamic)PSObject.AsPSObject(d)).Text as string) ?? Array.Empty<string>());

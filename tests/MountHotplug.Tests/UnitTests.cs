@@ -232,3 +232,122 @@ public sealed class ErrorMappingTests
         Assert.Contains("\\0", ex.Message);
     }
 }
+
+public sealed class FileSystemInputTests
+{
+    [Theory]
+    [InlineData("size=64m", "size", "64m")]
+    [InlineData("noswap", "noswap", null)]
+    [InlineData("key=", "key", "")]
+    [InlineData("lowerdir=/a:/b", "lowerdir", "/a:/b")]
+    [InlineData("context=system_u:object_r:tmp_t:s0,c1", "context", "system_u:object_r:tmp_t:s0,c1")]
+    public void OptionsParseIntoStringsAndFlags(string text, string key, string? value)
+    {
+        FileSystemOption option = FileSystemOption.TryParse(text, out string? reason)!;
+        Assert.Null(reason);
+        Assert.Equal((key, value), (option.Key, option.Value));
+        Assert.Equal(text, option.ToString());
+    }
+
+    [Theory]
+    [InlineData("", "empty")]
+    [InlineData(null, "empty")]
+    [InlineData("=64m", "no name before '='")]
+    [InlineData("ro,noexec", "one option per element")]
+    [InlineData(" size=1m", "no spaces")]
+    [InlineData("a\0b", "NUL")]
+    public void MalformedOptionsAreRefusedWithAReason(string? text, string reasonPart)
+    {
+        Assert.Null(FileSystemOption.TryParse(text, out string? reason));
+        Assert.Contains(reasonPart, reason);
+    }
+
+    [Theory]
+    [InlineData("e tmpfs: Bad value for 'size'\n", FsMessageKind.Error, "tmpfs: Bad value for 'size'")]
+    [InlineData("w ext4: warning text", FsMessageKind.Warning, "ext4: warning text")]
+    [InlineData("i some info\n", FsMessageKind.Info, "some info")]
+    [InlineData("no prefix at all", FsMessageKind.Error, "no prefix at all")]
+    public void KernelMessagesAreSplitByTheirPrefix(string line, FsMessageKind kind, string text) =>
+        Assert.Equal(new FsContextMessage(kind, text), FsContextMessage.Parse(line));
+
+    [Fact]
+    public void ProcFilesystemsListsNamesAndWhetherADeviceIsNeeded()
+    {
+        var parsed = FileSystemCompleter.Parse("nodev\tsysfs\nnodev\ttmpfs\n\text4\n\tbtrfs\n\ngarbage\n");
+        Assert.Equal(new[] { ("btrfs", true), ("ext4", true), ("sysfs", false), ("tmpfs", false) }, parsed);
+    }
+
+    [Fact]
+    public void FileSystemErrorsCarryTheKernelsWordsAndAStableId()
+    {
+        var ex = new FileSystemException(FileSystemStep.Configure, "tmpfs", new FileSystemOption("size", "64x"),
+            SyscallException.Create("fsconfig", (int)Errno.EINVAL, "size=64x"), [new FsContextMessage(FsMessageKind.Error, "tmpfs: Bad value for 'size'")],
+            "tmpfs rejected the option 'size=64x': ... The kernel says: tmpfs: Bad value for 'size'.");
+        ErrorRecord record = MountErrors.FromFileSystem(ex, "tmpfs");
+        Assert.Equal("FileSystemOptionRejected", record.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.InvalidArgument, record.CategoryInfo.Category);
+        Assert.Contains("The kernel says: tmpfs: Bad value for 'size'", record.ErrorDetails.Message);
+
+        var notFound = new FileSystemException(FileSystemStep.Open, "nofs", null, SyscallException.Create("fsopen", (int)Errno.ENODEV, "nofs"), [], "x");
+        Assert.Equal("FileSystemNotFound", MountErrors.FromFileSystem(notFound, "nofs").FullyQualifiedErrorId);
+        var notBlock = new FileSystemException(FileSystemStep.Create, "ext4", null, SyscallException.Create("fsconfig", (int)Errno.ENOTBLK), [], "x");
+        Assert.Contains("losetup", MountErrors.FromFileSystem(notBlock, "/etc/passwd").ErrorDetails.RecommendedAction);
+    }
+}
+
+public sealed class UnplugLogicTests
+{
+    [Theory]
+    [InlineData("/mnt/data/f", "/", "/mnt/data/f")]
+    [InlineData("/tmp/mhp-sbx-1/rootfs/mnt/data/f", "/tmp/mhp-sbx-1/rootfs", "/mnt/data/f")]
+    [InlineData("/tmp/mhp-sbx-1/rootfsX/f", "/tmp/mhp-sbx-1/rootfs", "/tmp/mhp-sbx-1/rootfsX/f")]
+    [InlineData("/mnt/new\nline", "/", "/mnt/new?line")]
+    public void HolderPathsAreShownAsTheHolderSeesThem(string path, string root, string expected) =>
+        Assert.Equal(expected, MountHolders.AsSeenBy(path, root));
+
+    [Fact]
+    public void HoldersDescribeThemselves()
+    {
+        Assert.Equal("PID 4242 (sleep, PID 7 in its namespace) has /mnt/data/hello.txt open (fd 0)",
+            new MountHolder(4242, 7, "sleep", HoldKind.OpenFile, 0, "/mnt/data/hello.txt").ToString());
+        Assert.Equal("PID 10 (sh) has its working directory at /mnt/data",
+            new MountHolder(10, 10, "sh", HoldKind.WorkingDirectory, null, "/mnt/data").ToString());
+        Assert.Equal("PID 11 (app) runs /mnt/data/app", new MountHolder(11, null, "app", HoldKind.Executable, null, "/mnt/data/app").ToString());
+    }
+
+    [Fact]
+    public void BusyMessageNamesHoldersAndMountsBelowOrSaysWhoElseCouldHoldIt()
+    {
+        string both = ContainerMounter.BusyMessage("/mnt/data", 99, [new MountHolder(5, 2, "sleep", HoldKind.OpenFile, 3, "/mnt/data/x")], ["/mnt/data/sub"]);
+        Assert.Equal("'/mnt/data' (mount 99) is busy, so it was not unmounted: PID 5 (sleep, PID 2 in its namespace) has /mnt/data/x open (fd 3); a mount is mounted below it at /mnt/data/sub.", both);
+        Assert.Contains("a kernel user holds it", ContainerMounter.BusyMessage("/m", 1, [], []));
+    }
+
+    [Theory]
+    [InlineData(HotplugFailure.ReplaceTargetNotMounted, "ReplaceTargetNotMounted", ErrorCategory.InvalidOperation)]
+    [InlineData(HotplugFailure.NotMounted, "NotMounted", ErrorCategory.ObjectNotFound)]
+    [InlineData(HotplugFailure.MountChanged, "MountChanged", ErrorCategory.InvalidOperation)]
+    [InlineData(HotplugFailure.MountBusy, "MountBusy", ErrorCategory.ResourceBusy)]
+    [InlineData(HotplugFailure.UnmountNotVerified, "UnmountNotVerified", ErrorCategory.InvalidResult)]
+    public void LifecycleFailuresMapToStableIds(HotplugFailure failure, string id, ErrorCategory category)
+    {
+        ErrorRecord record = MountErrors.FromHotplug(new HotplugException(failure, "/mnt/x", "message."), "/mnt/x");
+        Assert.Equal(id, record.FullyQualifiedErrorId);
+        Assert.Equal(category, record.CategoryInfo.Category);
+        Assert.False(string.IsNullOrEmpty(record.ErrorDetails.RecommendedAction));
+    }
+
+    [Fact]
+    public void EveryFeatureHasAVersionANameAndAProbe()
+    {
+        Assert.Equal(Enum.GetValues<KernelFeature>().Order(), KernelFeatures.All.Order());
+        foreach (KernelFeature feature in KernelFeatures.All)
+        {
+            Assert.Matches(@"^\d+\.\d+$", KernelFeatures.IntroducedIn(feature));
+            Assert.NotEqual(feature.ToString(), KernelFeatures.SyscallName(feature));
+        }
+
+        // Listed in the order the kernel gained them.
+        Assert.Equal(KernelFeatures.All.OrderBy(f => Version.Parse(KernelFeatures.IntroducedIn(f))), KernelFeatures.All);
+    }
+}

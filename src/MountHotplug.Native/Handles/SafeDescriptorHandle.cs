@@ -21,6 +21,12 @@ public sealed class SafeMountHandle : SafeDescriptorHandle
     internal SafeMountHandle(int fd) : base(fd) { }
 }
 
+/// <summary>A filesystem context made by fsopen(2): configured with fsconfig, turned into a mount by fsmount.</summary>
+public sealed class SafeFsContextHandle : SafeDescriptorHandle
+{
+    internal SafeFsContextHandle(int fd) : base(fd) { }
+}
+
 /// <summary>A pidfd: pins a process so that a reused PID is never mistaken for it.</summary>
 public sealed class SafePidfdHandle : SafeDescriptorHandle
 {

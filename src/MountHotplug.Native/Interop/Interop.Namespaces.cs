@@ -1,5 +1,16 @@
 namespace MountHotplug.Native;
 
+/// <summary>umount2(2) flags.</summary>
+[Flags]
+public enum UnmountFlags
+{
+    None = 0,
+    Force = 1,
+    Detach = 2,     // MNT_DETACH: lazy
+    Expire = 4,
+    NoFollow = 8,   // UMOUNT_NOFOLLOW
+}
+
 internal static class NamespaceCalls
 {
     internal const int CloneFs = 0x200;
@@ -16,17 +27,7 @@ internal static class NamespaceCalls
     internal static int TryFchdir(int fd) =>
         Interop.Syscall(SyscallNumbers.Fchdir, out int errno, fd) == 0 ? 0 : errno;
 
-    /// <summary>umount2(".", MNT_DETACH) after fchdir onto the mount root: no path string from the container is used.</summary>
-    internal static unsafe int TryDetachCurrentDirectory()
-    {
-        byte* dot = stackalloc byte[2] { (byte)'.', 0 };
-        return TryDetach(dot);
-    }
-
-    /// <summary>umount2(name, MNT_DETACH | UMOUNT_NOFOLLOW), relative to the thread's working directory.</summary>
-    internal static unsafe int TryDetach(byte* name)
-    {
-        const int MntDetach = 2, UmountNoFollow = 8;
-        return Interop.Syscall(SyscallNumbers.Umount2, out int errno, (nint)name, MntDetach | UmountNoFollow) == 0 ? 0 : errno;
-    }
+    /// <summary>umount2(name, flags), relative to the thread's working directory; 0 or errno. Throws nothing: runs on the namespace thread.</summary>
+    internal static unsafe int TryUnmount(byte* name, int flags) =>
+        Interop.Syscall(SyscallNumbers.Umount2, out int errno, (nint)name, flags) == 0 ? 0 : errno;
 }

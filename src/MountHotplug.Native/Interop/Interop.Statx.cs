@@ -12,7 +12,8 @@ public readonly record struct StatxInfo(
     ulong MountId,
     bool MountIdIsUnique,
     bool IsMountRoot,
-    bool MountRootKnown)
+    bool MountRootKnown,
+    ulong Size = 0)
 {
     private const uint TypeMask = 0xF000;
     public bool IsDirectory => (Mode & TypeMask) == 0x4000;
@@ -35,7 +36,7 @@ public readonly record struct StatxInfo(
 
 public static partial class MountSyscalls
 {
-    private const uint StatxType = 0x1, StatxMode = 0x2, StatxUid = 0x8, StatxGid = 0x10, StatxIno = 0x100;
+    private const uint StatxType = 0x1, StatxMode = 0x2, StatxUid = 0x8, StatxGid = 0x10, StatxIno = 0x100, StatxSize = 0x200;
     private const uint StatxMntId = 0x1000, StatxMntIdUnique = 0x4000;
     private const ulong StatxAttrMountRoot = 0x2000;
     private const int StatxBufferSize = 256;
@@ -45,7 +46,7 @@ public static partial class MountSyscalls
     {
         byte* buffer = stackalloc byte[StatxBufferSize];
         byte empty = 0;
-        uint mask = StatxType | StatxMode | StatxUid | StatxGid | StatxIno | (uniqueMountId ? StatxMntIdUnique : StatxMntId);
+        uint mask = StatxType | StatxMode | StatxUid | StatxGid | StatxIno | StatxSize | (uniqueMountId ? StatxMntIdUnique : StatxMntId);
         using var h = DescriptorLease.Of(handle);
         long rc = Interop.Syscall(SyscallNumbers.Statx, out int errno, h.Fd, (nint)(&empty), (nint)AtEmptyPath, (nint)mask, (nint)buffer);
         if (rc != 0)
@@ -75,6 +76,7 @@ public static partial class MountSyscalls
             MountId: *(ulong*)(buffer + 144),
             MountIdIsUnique: unique,
             IsMountRoot: (attributes & StatxAttrMountRoot) != 0,
-            MountRootKnown: (attributesMask & StatxAttrMountRoot) != 0);
+            MountRootKnown: (attributesMask & StatxAttrMountRoot) != 0,
+            Size: *(ulong*)(buffer + 40));
     }
 }

@@ -20,6 +20,7 @@ internal static class SyscallNumbers
     internal const long MountSetAttr = 442;
     internal const long StatMount = 457;
     internal const long ListMount = 458;
+    internal const long OpenTreeAttr = 467;
 
     internal static readonly long Close = IsArm64 ? 57 : 3;
     internal static readonly long Read = IsArm64 ? 63 : 0;

@@ -1,0 +1,160 @@
+using MountHotplug.Native;
+using MountHotplug.Sandbox;
+using MountHotplug.Tests.Infrastructure;
+using Xunit;
+
+namespace MountHotplug.Tests;
+
+/// <summary>New-StagedMount -FileSystem: fsopen/fsconfig/fsmount, hot-plugged into real sandbox containers.</summary>
+[Collection(PrivilegedCollection.Name)]
+public sealed class NewFileSystemTests
+{
+    private const string Cmd = "MountHotplug.NewStagedMountCommand";
+
+    [SkippableTheory]
+    [InlineData(SandboxKind.PivotRoot)]
+    [InlineData(SandboxKind.Chroot)]
+    public void TmpfsWithASizeIsStagedAndHotplugged(SandboxKind kind)
+    {
+        Privileged.Require();
+        using var container = SandboxContainer.Start(kind);
+        using var ps = new PowerShellSession();
+        var guard = new HostGuard();
+
+        PipelineResult result = ps.Run(@"
+$ct = Get-ContainerNamespace $ctPid
+try {
+    New-StagedMount -FileSystem tmpfs -Source mhp-scratch -Option size=64m, mode=0750 -NoSuid -NoDev -Verbose |
+        Move-MountIntoNamespace -Namespace $ct -Target /mnt/scratch -CreateTarget -PassThru
+} finally { $ct.Dispose() }", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
+
+        Assert.True(result.Errors.Count == 0, result.Describe());
+        var staged = Assert.IsType<StagedMount>(Assert.Single(result.Output).BaseObject);
+        Assert.Equal("tmpfs", staged.FileSystem);
+        Assert.Equal("mhp-scratch", staged.Source);
+        Assert.Equal(new[] { "size=64m", "mode=0750" }, staged.Options);
+        Assert.Equal(StagedMountState.Attached, staged.State);
+        string verbose = string.Join("\n", result.Verbose.Select(v => v.Message));
+        foreach (string call in new[] { "fsopen(\"tmpfs\"", "FSCONFIG_SET_STRING, \"size\", \"64m\"", "FSCONFIG_CMD_CREATE", "fsmount(", "MOUNT_ATTR_NOSUID|MOUNT_ATTR_NODEV" })
+        {
+            Assert.Contains(call, verbose);
+        }
+
+        // The container sees a 64 MiB tmpfs with the mode and flags asked for, and can use it.
+        MountInfo row = Assert.IsType<MountInfo>(ContainerView.MountAt(container, "/mnt/scratch"));
+        Assert.Equal("tmpfs", row.FileSystemType);
+        Assert.Equal("mhp-scratch", row.Source);
+        Assert.Contains("size=65536k", row.SuperOptions.Split(','));
+        Assert.Contains("mode=750", row.SuperOptions.Split(','));
+        Assert.Contains("nosuid", row.Options.Split(','));
+        Assert.Contains("nodev", row.Options.Split(','));
+        Assert.Equal(0, row.PeerGroup);
+        Assert.Contains("65536", container.ExecOrThrow("df", "-k", "/mnt/scratch"));
+        Assert.Equal("written inside\n", container.ExecOrThrow("sh", "-c", "echo written inside > /mnt/scratch/f && cat /mnt/scratch/f"));
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(container.RootfsPath, "mnt", "scratch")));
+        guard.AssertClean();
+    }
+
+    [SkippableTheory]
+    [InlineData(SandboxKind.PivotRoot)]
+    [InlineData(SandboxKind.Chroot)]
+    public void Ext4OnALoopDeviceIsStagedReadOnlyAndHotplugged(SandboxKind kind)
+    {
+        Privileged.Require();
+        using var loop = LoopDevice.CreateExt4(new Dictionary<string, string> { ["hello.txt"] = "from an ext4 image\n", ["sub/deep.txt"] = "deep\n" });
+        using (var container = SandboxContainer.Start(kind))
+        using (var ps = new PowerShellSession())
+        {
+            var guard = new HostGuard();
+            PipelineResult result = ps.Run(@"
+$ct = Get-ContainerNamespace $ctPid
+try {
+    New-StagedMount -FileSystem ext4 -Source $dev -ReadOnly -NoExec | Move-MountIntoNamespace -Namespace $ct -Target /mnt/disk -CreateTarget -PassThru
+} finally { $ct.Dispose() }", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["dev"] = loop.Device });
+
+            Assert.True(result.Errors.Count == 0, result.Describe());
+            var staged = Assert.IsType<StagedMount>(Assert.Single(result.Output).BaseObject);
+            Assert.Equal("ext4", staged.FileSystem);
+            Assert.Equal(loop.Device, staged.Source);
+
+            Assert.Equal("from an ext4 image\n", container.ExecOrThrow("cat", "/mnt/disk/hello.txt"));
+            Assert.Equal("deep\n", container.ExecOrThrow("cat", "/mnt/disk/sub/deep.txt"));
+            MountInfo row = Assert.IsType<MountInfo>(ContainerView.MountAt(container, "/mnt/disk"));
+            Assert.Equal("ext4", row.FileSystemType);
+            Assert.Equal(loop.Device, row.Source);
+            Assert.True(row.IsReadOnly, row.ToString());
+            Assert.Contains("noexec", row.Options.Split(','));
+            ExecResult write = container.Exec("sh", "-c", "echo x > /mnt/disk/new.txt");
+            Assert.NotEqual(0, write.ExitCode);
+            Assert.Contains("Read-only file system", write.StandardError);
+
+            // Nothing of it is mounted on the host.
+            Assert.DoesNotContain(loop.Device, ProcessState.HostMountTable);
+            Assert.DoesNotContain(loop.Device, ProcessState.OwnMountTable);
+            guard.AssertClean();
+        }
+
+        // The container is gone, and with its namespace the mount: the device can be detached for good.
+        loop.Dispose();
+        Assert.False(LoopDevice.StillAttached(loop.Device, TimeSpan.FromSeconds(5)), $"{loop.Device} is still attached");
+    }
+
+    public static TheoryData<string, string, string> BadInputCases => new()
+    {
+        // script, error id, text that must be in the message (the kernel's own words where it gave any)
+        { "New-StagedMount -FileSystem tmpfs -Option size=64x", $"FileSystemOptionRejected,{Cmd}", "The kernel says: tmpfs: Bad value for 'size'" },
+        { "New-StagedMount -FileSystem tmpfs -Option size=64m, nonsense=1", $"FileSystemOptionRejected,{Cmd}", "The kernel says: tmpfs: Unknown parameter 'nonsense'" },
+        { "New-StagedMount -FileSystem tmpfs -Option 'size=64m,mode=0755'", $"FileSystemOptionRejected,{Cmd}", "one option per element" },
+        { "New-StagedMount -FileSystem ext4 -Source $dev -Option errors=sometimes", $"FileSystemOptionRejected,{Cmd}", "ext4: Bad value for 'errors'" },
+        { "New-StagedMount -FileSystem ext4 -Source $blank", $"FileSystemCreateFailed,{Cmd}", "logged no message for it. Check that -Source holds a filesystem of type ext4 (blkid shows what it holds). Some filesystems write their reason only to the kernel log (dmesg | tail)." },
+        { "New-StagedMount -FileSystem ext4 -Source /etc/hostname", $"FileSystemCreateFailed,{Cmd}", "Can't lookup blockdev" },
+        { "New-StagedMount -FileSystem mhp-no-such-fs", $"FileSystemNotFound,{Cmd}", "ENODEV" },
+        { "New-StagedMount -FileSystem tmpfs -Option '=64m'", $"InvalidOption,{Cmd}", "no name before '='" },
+    };
+
+    [SkippableTheory]
+    [MemberData(nameof(BadInputCases))]
+    public void BadFileSystemInputGivesTheKernelsMessageAndLeavesNothing(string script, string expectedId, string expectedText)
+    {
+        Privileged.Require();
+        using var loop = LoopDevice.CreateExt4(new Dictionary<string, string> { ["f"] = "x\n" });
+        using var blank = LoopDevice.CreateBlank();
+        using var ps = new PowerShellSession();
+        var guard = new HostGuard();
+
+        PipelineResult result = ps.Run(script, new Dictionary<string, object?> { ["dev"] = loop.Device, ["blank"] = blank.Device });
+
+        Assert.Empty(result.Output);
+        var error = Assert.Single(result.Errors);
+        Assert.Equal(expectedId, error.FullyQualifiedErrorId);
+        string message = error.ErrorDetails!.Message;
+        Assert.Contains(expectedText, message);
+        Assert.False(string.IsNullOrEmpty(error.ErrorDetails.RecommendedAction), "the error says what to do");
+        if (error.Exception is FileSystemException fs)
+        {
+            Assert.Equal(fs.KernelMessages.Count == 0, message.Contains("logged no message", StringComparison.Ordinal));
+        }
+
+        guard.AssertClean();
+    }
+
+    [SkippableFact]
+    public void PropagationAndReadOnlyApplyToTheNewFileSystem()
+    {
+        Privileged.Require();
+        using var container = SandboxContainer.Start();
+        using var ps = new PowerShellSession();
+
+        PipelineResult result = ps.Run(@"
+$ct = Get-ContainerNamespace $ctPid
+New-StagedMount -FileSystem tmpfs -Propagation Shared | Move-MountIntoNamespace -Namespace $ct -Target /srv/shared -CreateTarget
+New-StagedMount -FileSystem tmpfs -ReadOnly | Move-MountIntoNamespace -Namespace $ct -Target /srv/ro -CreateTarget
+$ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
+
+        Assert.True(result.Errors.Count == 0, result.Describe());
+        Assert.NotEqual(0, ContainerView.MountAt(container, "/srv/shared")!.PeerGroup);
+        MountInfo ro = ContainerView.MountAt(container, "/srv/ro")!;
+        Assert.True(ro.IsReadOnly);
+        Assert.Equal("none", ro.Source); // no -Source: the kernel shows "none"
+    }
+}
