@@ -42,4 +42,29 @@ public sealed class RunbookTests
         Assert.Contains("What if: Attach the staged mount of " + tree.Data, run.StandardOutput);
         Assert.Null(ContainerView.MountAt(container, "/mnt/media"));
     }
+
+    [SkippableFact]
+    public void SwitchConfigVolumeMountsFirstThenSwapsAtomically()
+    {
+        Privileged.Require();
+        using var v1 = new TempTree("version 1\n");
+        using var v2 = new TempTree("version 2\n");
+        using var container = SandboxContainer.Start();
+        using var ps = new PowerShellSession();
+        var guard = new HostGuard();
+        var vars = new Dictionary<string, object?> { ["runbook"] = Example("Switch-ConfigVolume.ps1"), ["ctPid"] = container.Pid, ["v1"] = v1.Data, ["v2"] = v2.Data };
+
+        PipelineResult first = ps.Run("& $runbook -ProcessId $ctPid -Path $v1 -Target /etc/app/conf.d", vars);
+        Assert.True(first.Errors.Count == 0, first.Describe());
+        Assert.Equal($"Mounted {v1.Data} at /etc/app/conf.d inside PID {container.Pid} (first version).", first.Output.Single().ToString());
+        Assert.Equal("version 1\n", container.ExecOrThrow("cat", "/etc/app/conf.d/hello.txt"));
+
+        PipelineResult second = ps.Run("& $runbook -ProcessId $ctPid -Path $v2 -Target /etc/app/conf.d", vars);
+        Assert.True(second.Errors.Count == 0, second.Describe());
+        Assert.StartsWith($"Swapped /etc/app/conf.d inside PID {container.Pid} to {v2.Data}", second.Output.Single().ToString());
+        Assert.Equal("version 2\n", container.ExecOrThrow("cat", "/etc/app/conf.d/hello.txt"));
+        Assert.Equal(1, ContainerView.CountAt(container, "/etc/app/conf.d"));
+        Assert.Contains("noexec", ContainerView.MountAt(container, "/etc/app/conf.d")!.Options);
+        guard.AssertClean();
+    }
 }
