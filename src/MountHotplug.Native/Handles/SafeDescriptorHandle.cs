@@ -71,3 +71,9 @@ internal readonly struct DescriptorLease : IDisposable
 
     public void Dispose() => _handle?.DangerousRelease();
 }
+
+/// <summary>A namespace file descriptor (nsfs), e.g. /proc/PID/ns/mnt.</summary>
+public sealed class SafeNamespaceHandle : SafeDescriptorHandle
+{
+    internal SafeNamespaceHandle(int fd) : base(fd) { }
+}

@@ -23,6 +23,20 @@ internal static class NamespaceCalls
         return TryDetach(dot);
     }
 
+    /// <summary>
+    /// umount2(path, MNT_DETACH) of a /proc/self/fd/N path, which the kernel follows to the mount the descriptor is on: for the
+    /// caller's own namespace, where fchdir would move the working directory of every thread.
+    /// </summary>
+    internal static unsafe int TryDetachPath(string path)
+    {
+        const int MntDetach = 2;
+        byte[] native = NativePath.ToNullTerminated(path);
+        fixed (byte* p = native)
+        {
+            return Interop.Syscall(SyscallNumbers.Umount2, out int errno, (nint)p, MntDetach) == 0 ? 0 : errno;
+        }
+    }
+
     /// <summary>umount2(name, MNT_DETACH | UMOUNT_NOFOLLOW), relative to the thread's working directory.</summary>
     internal static unsafe int TryDetach(byte* name)
     {
