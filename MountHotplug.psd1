@@ -15,6 +15,8 @@
         'Get-ContainerNamespace'
         'Move-MountIntoNamespace'
         'Set-MountGroup'
+        'Get-Mount'
+        'Set-MountAttribute'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -6,7 +6,8 @@ namespace MountHotplug;
 /// <summary>What every cmdlet checks before its first item: these failures are terminating, since no item could succeed.</summary>
 internal static class Preconditions
 {
-    internal static void Require(PSCmdlet cmdlet, params KernelFeature[] features)
+    /// <summary>For commands that only read: listing your own mount table needs no privilege (another namespace's does, and says so).</summary>
+    internal static void RequireLinux(PSCmdlet cmdlet)
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -14,7 +15,11 @@ internal static class Preconditions
                 "MountHotplug works only on Linux: it drives the Linux mount API (open_tree, move_mount, mount_setattr).",
                 "Run it on a Linux host with pwsh 7.4 or later."));
         }
+    }
 
+    internal static void Require(PSCmdlet cmdlet, params KernelFeature[] features)
+    {
+        RequireLinux(cmdlet);
         if (!MountSyscalls.HasCapSysAdmin())
         {
             cmdlet.ThrowTerminatingError(MountErrors.Plain("NoCapSysAdmin", ErrorCategory.PermissionDenied, null,

@@ -7,7 +7,10 @@ namespace MountHotplug.Tests;
 /// <summary>The module as PowerShell sees it: manifest, exports, help. No privilege needed.</summary>
 public sealed class ModuleTests
 {
-    private static readonly string[] Cmdlets = { "Get-ContainerNamespace", "Move-MountIntoNamespace", "New-StagedMount", "Set-MountGroup" };
+    private static readonly string[] Cmdlets =
+    {
+        "Get-ContainerNamespace", "Get-Mount", "Move-MountIntoNamespace", "New-StagedMount", "Set-MountAttribute", "Set-MountGroup",
+    };
 
     [Fact]
     public void ManifestIsValidAndExportsExactlyTheCmdlets()
