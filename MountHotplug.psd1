@@ -17,6 +17,8 @@
         'Set-MountGroup'
         'Get-Mount'
         'Set-MountAttribute'
+        'Export-MountTopology'
+        'Restore-MountTopology'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

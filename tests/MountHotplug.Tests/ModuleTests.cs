@@ -9,7 +9,8 @@ public sealed class ModuleTests
 {
     private static readonly string[] Cmdlets =
     {
-        "Get-ContainerNamespace", "Get-Mount", "Move-MountIntoNamespace", "New-StagedMount", "Set-MountAttribute", "Set-MountGroup",
+        "Export-MountTopology", "Get-ContainerNamespace", "Get-Mount", "Move-MountIntoNamespace", "New-StagedMount", "Restore-MountTopology",
+        "Set-MountAttribute", "Set-MountGroup",
     };
 
     [Fact]

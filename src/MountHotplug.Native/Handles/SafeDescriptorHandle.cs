@@ -77,3 +77,9 @@ public sealed class SafeNamespaceHandle : SafeDescriptorHandle
 {
     internal SafeNamespaceHandle(int fd) : base(fd) { }
 }
+
+/// <summary>A filesystem context made by fsopen(2): configured with fsconfig, turned into a mount by fsmount.</summary>
+public sealed class SafeFsContextHandle : SafeDescriptorHandle
+{
+    internal SafeFsContextHandle(int fd) : base(fd) { }
+}
