@@ -17,6 +17,10 @@
         'Set-MountGroup'
         'Remove-Mount'
         'Get-MountApiSupport'
+        'Get-Mount'
+        'Set-MountAttribute'
+        'Export-MountTopology'
+        'Restore-MountTopology'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -33,17 +33,18 @@ public sealed record MountInfo(
     public bool IsReadOnly => Options.Split(',').Contains("ro");
 
     /// <summary>"shared:12 master:3", as in mountinfo; "private" when neither.</summary>
-    public string PropagationText
+    public string PropagationText =>
+        FormatPropagation((ulong)PeerGroup, (ulong)Master, (ulong)PropagateFrom, (Propagation & PropagationState.Unbindable) != 0);
+
+    /// <summary>The optional fields of a mountinfo row: "shared:12 master:3 propagate_from:2 unbindable", or "private".</summary>
+    public static string FormatPropagation(ulong peerGroup, ulong master, ulong propagateFrom, bool unbindable)
     {
-        get
-        {
-            var parts = new List<string>();
-            if (PeerGroup != 0) parts.Add($"shared:{PeerGroup}");
-            if (Master != 0) parts.Add($"master:{Master}");
-            if (PropagateFrom != 0) parts.Add($"propagate_from:{PropagateFrom}");
-            if ((Propagation & PropagationState.Unbindable) != 0) parts.Add("unbindable");
-            return parts.Count == 0 ? "private" : string.Join(' ', parts);
-        }
+        var parts = new List<string>();
+        if (peerGroup != 0) parts.Add($"shared:{peerGroup}");
+        if (master != 0) parts.Add($"master:{master}");
+        if (propagateFrom != 0) parts.Add($"propagate_from:{propagateFrom}");
+        if (unbindable) parts.Add("unbindable");
+        return parts.Count == 0 ? "private" : string.Join(' ', parts);
     }
 
     public override string ToString() => $"{MountPoint} ({FileSystemType} {Source}, {Options}, {PropagationText})";

@@ -4,7 +4,8 @@ using System.Runtime.CompilerServices;
 namespace MountHotplug.Native;
 
 /// <summary>
-/// A dedicated OS thread that lives inside another process's mount namespace and runs move_mount there.
+/// A dedicated OS thread that lives inside another process's mount namespace and runs the mount system calls that the kernel
+/// accepts only from inside it (move_mount onto a path there, umount2, mount_setattr and open_tree of its mounts).
 /// <para>
 /// Why a thread of its own: setns(CLONE_NEWNS) is refused in a multithreaded process unless the thread first
 /// unshares its fs_struct (rule 4), and setns with several flags from a thread that did not would move every
@@ -20,14 +21,14 @@ namespace MountHotplug.Native;
 /// </summary>
 public sealed class NamespaceWorker : IDisposable
 {
-    private enum Operation { None, MoveMount, Unmount, Exit }
+    private enum Operation { None, MoveMount, Unmount, MountSetAttr, CloneTree, StatMount, Exit }
 
     private static readonly object PrepareGate = new();
     private static bool _prepared;
 
     private readonly object _gate = new();
     private readonly object _callGate = new();
-    private readonly Thread _thread;
+    private readonly Thread? _thread;
     private readonly int _pidfd;
 
     // A hot-plug pipeline hands the worker one request per mount and waits for it: events that spin briefly before
@@ -42,6 +43,7 @@ public sealed class NamespaceWorker : IDisposable
     private int _argument1;
     private int _argument2;
     private uint _flags;
+    private nint _pointerArgument2;
     private int _result;
 
     private bool _entered;
@@ -57,8 +59,30 @@ public sealed class NamespaceWorker : IDisposable
         _thread = new Thread(ThreadMain, maxStackSize: 256 * 1024) { IsBackground = true, Name = "MountHotplug namespace worker" };
     }
 
-    /// <summary>The kernel thread id of the worker (for tests that look at /proc/self/task/TID/ns/mnt).</summary>
+    private NamespaceWorker()
+    {
+        _pidfd = -1;
+        _entered = true;
+    }
+
+    /// <summary>The kernel thread id of the worker (for tests that look at /proc/self/task/TID/ns/mnt); 0 when it runs inline.</summary>
     public int NativeThreadId => _nativeThreadId;
+
+    /// <summary>
+    /// Whether the operations run on the calling thread: the namespace is the caller's own, so there is nothing to enter
+    /// (<see cref="ForCallerNamespace"/>).
+    /// </summary>
+    public bool IsInline => _thread is null;
+
+    /// <summary>
+    /// The same operations for the caller's own mount namespace: no thread, no setns; each call runs on the calling thread.
+    /// Lets code that works on "a namespace" treat the caller's like any other.
+    /// </summary>
+    public static NamespaceWorker ForCallerNamespace()
+    {
+        PrepareCode();
+        return new NamespaceWorker();
+    }
 
     /// <summary>Starts a worker inside the mount namespace of the process that <paramref name="pidfd"/> pins.</summary>
     /// <exception cref="SyscallException">unshare or setns failed (ESRCH: the process has exited).</exception>
@@ -67,7 +91,7 @@ public sealed class NamespaceWorker : IDisposable
         PrepareCode();
         using var lease = DescriptorLease.Of(pidfd);
         var worker = new NamespaceWorker(lease.Fd);
-        worker._thread.Start();
+        worker._thread!.Start();
         lock (worker._gate)
         {
             while (!worker._enterFinished)
@@ -78,7 +102,7 @@ public sealed class NamespaceWorker : IDisposable
 
         if (!worker._entered)
         {
-            worker._thread.Join();
+            worker._thread!.Join();
             worker._disposed = true;
             throw SyscallException.Create(worker._enterFailedAtSetns ? "setns" : "unshare", worker._enterErrno, description,
                 detail: worker._enterFailedAtSetns && worker._enterErrno == (int)Errno.EINVAL
@@ -124,11 +148,57 @@ public sealed class NamespaceWorker : IDisposable
 
         byte[] native = NativePath.ToNullTerminated(name);
         using var d = DescriptorLease.Of(directory);
+        if (IsInline)
+        {
+            // fchdir would move the working directory of every thread of this process: name the target through /proc instead.
+            return NamespaceCalls.TryUnmountPath(name == "." ? $"/proc/self/fd/{d.Fd}" : $"/proc/self/fd/{d.Fd}/{name}", (int)(flags | UnmountFlags.NoFollow));
+        }
+
         using var r = returnTo is null ? default : DescriptorLease.Of(returnTo);
         fixed (byte* n = native)
         {
             return Run(Operation.Unmount, d.Fd, returnTo is null ? -1 : r.Fd, (uint)(flags | UnmountFlags.NoFollow), (nint)n);
         }
+    }
+
+    /// <summary>mount_setattr(2) on an attached mount of the namespace (the kernel refuses it from outside: EINVAL); 0 or errno.</summary>
+    public unsafe int TryMountSetAttr(SafeHandle mount, MountAttributes set, MountAttributes clear, MountPropagation propagation, bool recursive)
+    {
+        var attr = new MountSyscalls.MountAttr(set, clear, propagation);
+        using var m = DescriptorLease.Of(mount);
+        return Run(Operation.MountSetAttr, m.Fd, recursive ? 1 : 0, 0, (nint)(&attr));
+    }
+
+    /// <summary>
+    /// open_tree(OPEN_TREE_CLONE) of the mount <paramref name="at"/> refers to (with its subtree when <paramref name="recursive"/>):
+    /// a detached copy. The kernel clones attached mounts only for a caller inside their namespace. Null with errno on failure.
+    /// </summary>
+    public SafeMountHandle? TryCloneMount(SafeHandle at, bool recursive, out int errno)
+    {
+        using var a = DescriptorLease.Of(at);
+        int result = Run(Operation.CloneTree, a.Fd, 0, (uint)(OpenTreeFlags.Clone | (recursive ? OpenTreeFlags.Recursive : OpenTreeFlags.None)));
+        errno = result < 0 ? -result : 0;
+        return result >= 0 ? new SafeMountHandle(result) : null;
+    }
+
+    /// <summary>
+    /// statmount(STATMOUNT_PROPAGATE_FROM) of a mount of the namespace, asked from inside it: the kernel works the value out
+    /// relative to the caller's root, which from outside is not in that namespace. 0 or errno.
+    /// </summary>
+    public unsafe int TryStatMountPropagateFrom(ulong mountId, out ulong propagateFrom)
+    {
+        byte* buffer = stackalloc byte[MountSyscalls.StatMountFixedSize];
+        var request = new MountSyscalls.MountIdRequest
+        {
+            Size = (uint)sizeof(MountSyscalls.MountIdRequest),
+            MountId = mountId,
+            Param = (ulong)StatMountMask.PropagateFrom,
+        };
+        int errno = Run(Operation.StatMount, MountSyscalls.StatMountFixedSize, 0, 0, (nint)(&request), (nint)buffer);
+        propagateFrom = errno == 0 && (*(ulong*)(buffer + StatMountLayout.Mask) & (ulong)StatMountMask.PropagateFrom) != 0
+            ? *(ulong*)(buffer + StatMountLayout.PropagateFrom)
+            : 0;
+        return errno;
     }
 
     public void Dispose()
@@ -141,32 +211,38 @@ public sealed class NamespaceWorker : IDisposable
             }
 
             _disposed = true;
-            Post(Operation.Exit, 0, 0, 0, 0);
+            if (IsInline)
+            {
+                return;
+            }
+
+            Post(Operation.Exit, 0, 0, 0, 0, 0);
         }
 
-        _thread.Join();
+        _thread!.Join();
         _requestReady.Dispose();
         _resultReady.Dispose();
     }
 
     private nint _pointerArgument;
 
-    private int Run(Operation operation, int a1, int a2, uint flags, nint pointer = 0)
+    private int Run(Operation operation, int a1, int a2, uint flags, nint pointer = 0, nint pointer2 = 0)
     {
         lock (_callGate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            return Post(operation, a1, a2, flags, pointer);
+            return IsInline ? Execute(operation, a1, a2, flags, pointer, pointer2) : Post(operation, a1, a2, flags, pointer, pointer2);
         }
     }
 
-    private int Post(Operation operation, int a1, int a2, uint flags, nint pointer)
+    private int Post(Operation operation, int a1, int a2, uint flags, nint pointer, nint pointer2)
     {
         _operation = operation;
         _argument1 = a1;
         _argument2 = a2;
         _flags = flags;
         _pointerArgument = pointer;
+        _pointerArgument2 = pointer2;
         _resultReady.Reset();
         _requestReady.Set();
         _resultReady.Wait();
@@ -207,7 +283,7 @@ public sealed class NamespaceWorker : IDisposable
             _requestReady.Wait();
             _requestReady.Reset();
             Operation operation = _operation;
-            int result = Execute(operation, _argument1, _argument2, _flags, _pointerArgument);
+            int result = Execute(operation, _argument1, _argument2, _flags, _pointerArgument, _pointerArgument2);
             _result = result;
             _resultReady.Set();
             if (operation == Operation.Exit)
@@ -217,7 +293,7 @@ public sealed class NamespaceWorker : IDisposable
         }
     }
 
-    private static unsafe int Execute(Operation operation, int a1, int a2, uint flags, nint pointer)
+    private static unsafe int Execute(Operation operation, int a1, int a2, uint flags, nint pointer, nint pointer2)
     {
         switch (operation)
         {
@@ -239,6 +315,12 @@ public sealed class NamespaceWorker : IDisposable
                 return errno;
             }
 
+            case Operation.MountSetAttr:
+                return MountSyscalls.TryMountSetAttr(a1, a2 != 0, (MountSyscalls.MountAttr*)pointer);
+            case Operation.CloneTree:
+                return MountSyscalls.TryOpenTreeAt(a1, (OpenTreeFlags)flags);
+            case Operation.StatMount:
+                return MountSyscalls.TryStatMount((MountSyscalls.MountIdRequest*)pointer, (byte*)pointer2, a1);
             default:
                 return 0;
         }
@@ -259,7 +341,7 @@ public sealed class NamespaceWorker : IDisposable
 
             Interop.EnsureBound();
             const BindingFlags all = BindingFlags.Static | BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly;
-            foreach (Type type in new[] { typeof(NamespaceWorker), typeof(NamespaceCalls), typeof(Interop), typeof(MountSyscalls) })
+            foreach (Type type in new[] { typeof(NamespaceWorker), typeof(NamespaceCalls), typeof(Interop), typeof(MountSyscalls), typeof(MountSyscalls.MountAttr), typeof(MountSyscalls.MountIdRequest) })
             {
                 foreach (MethodInfo method in type.GetMethods(all))
                 {

@@ -17,18 +17,12 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
 
     protected override void ProcessRecord()
     {
-        ContainerNamespace ns;
-        try
+        if (MountLocator.TryOpenProcess(this, ProcessId) is not { } ns)
         {
-            ns = ContainerNamespace.Open(ProcessId);
-            WriteVerbose($"pidfd_open({ProcessId}, 0) = ok; mount namespace {ns.MountNamespaceId}, root {ns.RootDirectory}");
-        }
-        catch (SyscallException ex)
-        {
-            string id = ex.Errno == Errno.ESRCH ? "ProcessNotFound" : "PidfdOpenFailed";
-            WriteError(MountErrors.FromSyscall(ex, id, ProcessId, $"Could not pin process {ProcessId}"));
             return;
         }
+
+        WriteVerbose($"pidfd_open({ProcessId}, 0) = ok; mount namespace {ns.MountNamespaceId}, root {ns.RootDirectory}");
 
         if (ns.IsCallerNamespace)
         {

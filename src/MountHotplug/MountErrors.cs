@@ -128,7 +128,8 @@ internal static class MountErrors
     internal static ErrorRecord Plain(string errorId, ErrorCategory category, object? target, string message, string? hint = null) =>
         Build(new InvalidOperationException(message), errorId, category, target, message, hint);
 
-    private static ErrorRecord Build(Exception ex, string errorId, ErrorCategory category, object? target, string message, string? hint)
+    /// <summary>An error carrying <paramref name="ex"/> itself (for failures that have an exception type of their own).</summary>
+    internal static ErrorRecord Build(Exception ex, string errorId, ErrorCategory category, object? target, string message, string? hint)
     {
         var record = new ErrorRecord(ex, errorId, category, target)
         {

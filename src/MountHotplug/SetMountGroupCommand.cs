@@ -6,7 +6,7 @@ namespace MountHotplug;
 
 /// <summary>Set-MountGroup: adds a mount to the peer group of another (MOVE_MOUNT_SET_GROUP), also across namespaces.</summary>
 [Cmdlet(VerbsCommon.Set, "MountGroup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
-[OutputType(typeof(MountInfo))]
+[OutputType(typeof(Mount))]
 public sealed class SetMountGroupCommand : PSCmdlet
 {
     /// <summary>The mount whose peer group (or master) Target joins.</summary>
@@ -14,7 +14,8 @@ public sealed class SetMountGroupCommand : PSCmdlet
     [ValidateNotNull]
     public MountReference Source { get; set; } = null!;
 
-    [Parameter(Mandatory = true, Position = 1)]
+    /// <summary>The mount that joins; from the pipeline too (a path, a staged mount or a Get-Mount object).</summary>
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true)]
     [ValidateNotNull]
     public MountReference Target { get; set; } = null!;
 
@@ -70,9 +71,31 @@ public sealed class SetMountGroupCommand : PSCmdlet
             return;
         }
 
-        if (PassThru && target.Inspect().Mount is { } row)
+        if (PassThru)
         {
-            WriteObject(row);
+            PassThruTarget(target);
+        }
+    }
+
+    /// <summary>The Target as Get-Mount shows it now; a staged Target is in no mount table yet and has nothing to show.</summary>
+    private void PassThruTarget(MountSide target)
+    {
+        if (target.IsDetached)
+        {
+            WriteVerbose($"{target.Description} is not attached, so it has no mount table entry to pass through.");
+            return;
+        }
+
+        try
+        {
+            if (MountLocator.Describe(target.Handle, target.Namespace) is { } mount)
+            {
+                WriteObject(mount);
+            }
+        }
+        catch (SyscallException ex)
+        {
+            WriteError(MountErrors.FromSyscall(ex, "ReadMountTableFailed", Target, $"Could not read {target.Description} back"));
         }
     }
 
@@ -88,14 +111,14 @@ public sealed class SetMountGroupCommand : PSCmdlet
         _ => "SetGroupFailed",
     };
 
-    private MountSide? OpenSide(MountReference reference, ContainerNamespace? ns, string role)
+    private MountSide? OpenSide(MountReference reference, ContainerNamespace? explicitNamespace, string role)
     {
         string notFoundId = role + "NotFound";
         if (reference.StagedMount is { } staged)
         {
             try
             {
-                return new MountSide($"the staged mount of '{staged.Source}'", staged.Handle, ownsHandle: false, processId: null, detached: true);
+                return new MountSide($"the staged mount of '{staged.Source}'", staged.Handle, ownsHandle: false, namespaceOf: null, detached: true);
             }
             catch (InvalidOperationException ex)
             {
@@ -105,69 +128,77 @@ public sealed class SetMountGroupCommand : PSCmdlet
             }
         }
 
-        string path = reference.Path!;
-        string where = ns is null ? "this namespace" : $"the mount namespace of PID {ns.ProcessId}";
-        try
+        // A Get-Mount object names its own namespace; a -SourceNamespace/-TargetNamespace that says otherwise is a mistake.
+        ContainerNamespace? ns = explicitNamespace;
+        if (reference.Mount is { } listed)
         {
-            if (ns is null)
+            if (explicitNamespace is not null && explicitNamespace.ProcessId != listed.Namespace?.ProcessId)
             {
-                string hostPath = SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
-                return new MountSide($"'{hostPath}' in {where}", MountSyscalls.Open(hostPath, OpenFlags.Path), ownsHandle: true, processId: null, detached: false);
+                WriteError(MountErrors.Plain("NamespaceConflict", ErrorCategory.InvalidArgument, listed.MountPoint,
+                    $"{role} is the mount at '{listed.MountPoint}' listed {MountLocator.Where(listed.Namespace)}, but -{role}Namespace names PID {explicitNamespace.ProcessId}.",
+                    $"Leave out -{role}Namespace: a mount from Get-Mount carries its namespace."));
+                return null;
             }
 
-            IReadOnlyList<string> components = TargetPath.TrySplit(path, out string? reason)
-                ?? throw new HotplugException(HotplugFailure.InvalidTarget, path, $"Invalid path '{path}': {reason}.");
-            using SafePathHandle root = ContainerMounter.OpenProcessRoot(ns.Pidfd, ns.ProcessId, path);
-            SafePathHandle handle = MountSyscalls.OpenAt2(root, TargetPath.Join(components), OpenFlags.Path, ContainerTarget.InRoot, path);
-            return new MountSide($"'{path}' in {where}", handle, ownsHandle: true, processId: ns.ProcessId, detached: false);
-        }
-        catch (HotplugException ex)
-        {
-            WriteError(MountErrors.Plain(ex.Failure == HotplugFailure.ContainerExited ? "ContainerExited" : "InvalidPath",
-                ex.Failure == HotplugFailure.ContainerExited ? ErrorCategory.ObjectNotFound : ErrorCategory.InvalidArgument, path, ex.Message));
-        }
-        catch (SyscallException ex)
-        {
-            WriteError(MountErrors.FromSyscall(ex, notFoundId, path, $"{role} '{path}' in {where} cannot be opened"));
-        }
-        catch (ObjectDisposedException)
-        {
-            WriteError(MountErrors.Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, ns, $"The ContainerNamespace of PID {ns?.ProcessId} has been disposed."));
+            ns = listed.Namespace;
         }
 
-        return null;
+        string path = reference.Path!;
+        SafePathHandle handle;
+        string shown;
+        try
+        {
+            handle = MountLocator.Open(this, path, ns, out shown);
+        }
+        catch (Exception ex) when (MountLocator.ToError(ex, notFoundId, path, ns, role) is { } error)
+        {
+            WriteError(error);
+            return null;
+        }
+
+        if (reference.Mount is { } mount && MountLocator.Mismatch(handle, mount) is { } why)
+        {
+            handle.Dispose();
+            WriteError(MountErrors.Plain("MountChanged", ErrorCategory.InvalidOperation, path, $"{role}: {why}", "List the mounts again with Get-Mount."));
+            return null;
+        }
+
+        return new MountSide($"'{shown}' {MountLocator.Where(ns)}", handle, ownsHandle: true, namespaceOf: ns, detached: false);
     }
 
     /// <summary>One side of the call: a descriptor and what is needed to explain a refusal.</summary>
     private sealed class MountSide : IDisposable
     {
         private readonly bool _ownsHandle;
-        private readonly int? _processId;
-        private readonly bool _detached;
 
-        internal MountSide(string description, SafeDescriptorHandle handle, bool ownsHandle, int? processId, bool detached)
+        internal MountSide(string description, SafeDescriptorHandle handle, bool ownsHandle, ContainerNamespace? namespaceOf, bool detached)
         {
             Description = description;
             Handle = handle;
             _ownsHandle = ownsHandle;
-            _processId = processId;
-            _detached = detached;
+            Namespace = namespaceOf;
+            IsDetached = detached;
         }
 
         internal string Description { get; }
 
         internal SafeDescriptorHandle Handle { get; }
 
+        /// <summary>The namespace the path was resolved in; null for the caller's own (or a staged mount).</summary>
+        internal ContainerNamespace? Namespace { get; }
+
+        internal bool IsDetached { get; }
+
         /// <summary>Reads this side's mountinfo row, found by the mount id statx gives for the descriptor.</summary>
         internal SetGroupSide Inspect()
         {
-            if (_detached)
+            if (IsDetached)
             {
                 return new SetGroupSide(Description, null, IsMountRoot: true, IsDetached: true);
             }
 
             StatxInfo info = MountSyscalls.Statx(Handle, Description, uniqueMountId: false);
-            MountInfo? row = MountInfoParser.Read(_processId).FirstOrDefault(m => (ulong)m.MountId == info.MountId);
+            MountInfo? row = MountInfoParser.Read(Namespace?.ProcessId).FirstOrDefault(m => (ulong)m.MountId == info.MountId);
             return new SetGroupSide(Description, row, info.IsMountRoot);
         }
 

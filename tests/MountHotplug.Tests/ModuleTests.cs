@@ -7,7 +7,11 @@ namespace MountHotplug.Tests;
 /// <summary>The module as PowerShell sees it: manifest, exports, help. No privilege needed.</summary>
 public sealed class ModuleTests
 {
-    private static readonly string[] Cmdlets = { "Get-ContainerNamespace", "Get-MountApiSupport", "Move-MountIntoNamespace", "New-StagedMount", "Remove-Mount", "Set-MountGroup" };
+    private static readonly string[] Cmdlets =
+    {
+        "Export-MountTopology", "Get-ContainerNamespace", "Get-Mount", "Get-MountApiSupport", "Move-MountIntoNamespace", "New-StagedMount",
+        "Remove-Mount", "Restore-MountTopology", "Set-MountAttribute", "Set-MountGroup",
+    };
 
     [Fact]
     public void ManifestIsValidAndExportsExactlyTheCmdlets()

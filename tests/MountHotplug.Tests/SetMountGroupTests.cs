@@ -36,9 +36,10 @@ public sealed class SetMountGroupTests
         MountInfo b = ContainerView.MountAt(container, "/t/b")!;
         Assert.NotEqual(0, a.PeerGroup);
         Assert.Equal(a.PeerGroup, b.PeerGroup);
-        var passThru = Assert.IsType<MountInfo>(Assert.Single(result.Output).BaseObject);
+        var passThru = Assert.IsType<Mount>(Assert.Single(result.Output).BaseObject);
         Assert.Equal("/t/b", passThru.MountPoint);
-        Assert.Equal(a.PeerGroup, passThru.PeerGroup);
+        Assert.Equal((ulong)a.PeerGroup, passThru.PeerGroup);
+        Assert.Equal(container.Pid, passThru.Namespace!.ProcessId);
 
         // The group is live: a mount made under one member appears under the other.
         container.ExecOrThrow("sh", "-c", "mkdir -p /t/a/live && mount -t tmpfs live /t/a/live");
@@ -105,6 +106,76 @@ $c1.Dispose(); $c2.Dispose()", new Dictionary<string, object?> { ["pid1"] = firs
         Assert.Equal(expectedId, error.FullyQualifiedErrorId);
         Assert.Contains(expectedText, error.ErrorDetails?.Message ?? error.Exception.Message);
         Assert.Equal(before, File.ReadAllText($"/proc/{container.Pid}/mountinfo"));
+    }
+
+    [SkippableFact]
+    public void GetMountObjectsBindOnBothSidesAndCarryTheirNamespaces()
+    {
+        Privileged.Require();
+        using var tree = new TempTree();
+        using var first = SandboxContainer.Start();
+        using var second = SandboxContainer.Start(SandboxKind.Chroot);
+        using var ps = new PowerShellSession();
+        first.ExecOrThrow("sh", "-c", Layout);
+
+        PipelineResult result = ps.Run(@"
+$c1 = Get-ContainerNamespace $pid1
+$c2 = Get-ContainerNamespace $pid2
+New-StagedMount $src | Move-MountIntoNamespace -Namespace $c1 -Target /vol -CreateTarget
+New-StagedMount $src | Move-MountIntoNamespace -Namespace $c2 -Target /vol -CreateTarget
+Set-MountAttribute -Mount (Get-Mount -Namespace $c1 -Path /vol) -Propagation Shared
+# within one container: the Target comes from the pipeline
+Get-Mount -Namespace $c1 -Path /t/b | Set-MountGroup -Source (Get-Mount -Namespace $c1 -Path /t/a) -PassThru
+# across two: no -SourceNamespace/-TargetNamespace needed
+Set-MountGroup -Source (Get-Mount -Namespace $c1 -Path /vol) -Target (Get-Mount -Namespace $c2 -Path /vol) -PassThru
+$c1.Dispose(); $c2.Dispose()", new Dictionary<string, object?> { ["pid1"] = first.Pid, ["pid2"] = second.Pid, ["src"] = tree.Data });
+
+        Assert.True(result.Errors.Count == 0, result.Describe());
+        var passed = result.Output.Select(o => Assert.IsType<Mount>(o.BaseObject)).ToList();
+        Assert.Equal(new[] { "/t/b", "/vol" }, passed.Select(m => m.MountPoint));
+        Assert.Equal(new[] { first.Pid, second.Pid }, passed.Select(m => m.Namespace!.ProcessId));
+        Assert.Equal((ulong)ContainerView.MountAt(first, "/t/a")!.PeerGroup, passed[0].PeerGroup);
+        Assert.Equal((ulong)ContainerView.MountAt(first, "/vol")!.PeerGroup, passed[1].PeerGroup);
+        Assert.NotEqual(0ul, passed[1].PeerGroup);
+
+        first.ExecOrThrow("sh", "-c", "mkdir -p /vol/later && mount -t tmpfs later /vol/later && echo joined > /vol/later/f");
+        Assert.Equal("joined\n", second.ExecOrThrow("cat", "/vol/later/f"));
+    }
+
+    [SkippableFact]
+    public void AMountObjectRefusesAnotherNamespaceAndAMountThatChanged()
+    {
+        Privileged.Require();
+        using var first = SandboxContainer.Start();
+        using var second = SandboxContainer.Start();
+        using var ps = new PowerShellSession();
+        first.ExecOrThrow("sh", "-c", Layout);
+        string before = File.ReadAllText($"/proc/{first.Pid}/mountinfo");
+
+        PipelineResult result = ps.Run(@"
+$c1 = Get-ContainerNamespace $pid1
+$c2 = Get-ContainerNamespace $pid2
+$b = Get-Mount -Namespace $c1 -Path /t/b
+Set-MountGroup -Source (Get-Mount -Namespace $c1 -Path /t/a) -Target $b -TargetNamespace $c2
+$stale = Get-Mount -Namespace $c1 -Path /t/g
+$c1.Dispose(); $c2.Dispose()
+$stale", new Dictionary<string, object?> { ["pid1"] = first.Pid, ["pid2"] = second.Pid });
+        Assert.Equal(new[] { $"NamespaceConflict,{Cmd}" }, result.ErrorIds);
+        Assert.Equal(before, File.ReadAllText($"/proc/{first.Pid}/mountinfo"));
+
+        // The mount listed at /t/g is replaced by another one at the same place before it is used.
+        first.ExecOrThrow("sh", "-c", "umount /t/g && mount -o bind /t/a /t/g");
+        before = File.ReadAllText($"/proc/{first.Pid}/mountinfo");
+        var stale = (Mount)result.Output.Single().BaseObject;
+        PipelineResult changed = ps.Run(@"
+$c1 = Get-ContainerNamespace $pid1
+Set-MountGroup -Source (Get-Mount -Namespace $c1 -Path /t/a) -Target ([MountHotplug.Mount]::new($stale, $c1))
+$c1.Dispose()", new Dictionary<string, object?> { ["pid1"] = first.Pid, ["stale"] = stale });
+
+        var error = Assert.Single(changed.Errors);
+        Assert.Equal($"MountChanged,{Cmd}", error.FullyQualifiedErrorId);
+        Assert.Contains("not the mount", error.ErrorDetails!.Message);
+        Assert.Equal(before, File.ReadAllText($"/proc/{first.Pid}/mountinfo"));
     }
 
     [SkippableFact]

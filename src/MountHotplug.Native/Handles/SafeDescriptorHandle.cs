@@ -21,12 +21,6 @@ public sealed class SafeMountHandle : SafeDescriptorHandle
     internal SafeMountHandle(int fd) : base(fd) { }
 }
 
-/// <summary>A filesystem context made by fsopen(2): configured with fsconfig, turned into a mount by fsmount.</summary>
-public sealed class SafeFsContextHandle : SafeDescriptorHandle
-{
-    internal SafeFsContextHandle(int fd) : base(fd) { }
-}
-
 /// <summary>A pidfd: pins a process so that a reused PID is never mistaken for it.</summary>
 public sealed class SafePidfdHandle : SafeDescriptorHandle
 {
@@ -76,4 +70,16 @@ internal readonly struct DescriptorLease : IDisposable
     }
 
     public void Dispose() => _handle?.DangerousRelease();
+}
+
+/// <summary>A namespace file descriptor (nsfs), e.g. /proc/PID/ns/mnt.</summary>
+public sealed class SafeNamespaceHandle : SafeDescriptorHandle
+{
+    internal SafeNamespaceHandle(int fd) : base(fd) { }
+}
+
+/// <summary>A filesystem context made by fsopen(2): configured with fsconfig, turned into a mount by fsmount.</summary>
+public sealed class SafeFsContextHandle : SafeDescriptorHandle
+{
+    internal SafeFsContextHandle(int fd) : base(fd) { }
 }

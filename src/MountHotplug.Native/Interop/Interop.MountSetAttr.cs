@@ -35,26 +35,40 @@ public static partial class MountSyscalls
     private const uint AtRecursive = 0x8000;
 
     [StructLayout(LayoutKind.Sequential)]
-    private struct MountAttr
+    internal struct MountAttr
     {
         public ulong AttrSet;
         public ulong AttrClr;
         public ulong Propagation;
         public ulong UsernsFd;
+
+        public MountAttr(MountAttributes set, MountAttributes clear, MountPropagation propagation)
+        {
+            AttrSet = (ulong)set;
+            AttrClr = (ulong)clear;
+            Propagation = (ulong)propagation;
+            UsernsFd = 0;
+        }
     }
 
     /// <summary>mount_setattr(2) on the mount a descriptor refers to (AT_EMPTY_PATH), e.g. a detached clone.</summary>
     public static unsafe void MountSetAttr(SafeHandle mount, MountAttributes set, MountAttributes clear, MountPropagation propagation,
         bool recursive, string? name = null)
     {
-        var attr = new MountAttr { AttrSet = (ulong)set, AttrClr = (ulong)clear, Propagation = (ulong)propagation };
-        byte empty = 0;
+        var attr = new MountAttr(set, clear, propagation);
         using var m = DescriptorLease.Of(mount);
-        uint flags = AtEmptyPath | (recursive ? AtRecursive : 0);
-        long rc = Interop.Syscall(SyscallNumbers.MountSetAttr, out int errno, m.Fd, (nint)(&empty), (nint)flags, (nint)(&attr), sizeof(MountAttr));
-        if (rc != 0)
+        int errno = TryMountSetAttr(m.Fd, recursive, &attr);
+        if (errno != 0)
         {
             throw SyscallException.Create("mount_setattr", errno, name);
         }
+    }
+
+    /// <summary>mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], attr); 0 or errno. Throws nothing: it also runs on a namespace thread.</summary>
+    internal static unsafe int TryMountSetAttr(int fd, bool recursive, MountAttr* attr)
+    {
+        byte empty = 0;
+        uint flags = AtEmptyPath | (recursive ? AtRecursive : 0);
+        return Interop.Syscall(SyscallNumbers.MountSetAttr, out int errno, fd, (nint)(&empty), (nint)flags, (nint)attr, sizeof(MountAttr)) == 0 ? 0 : errno;
     }
 }

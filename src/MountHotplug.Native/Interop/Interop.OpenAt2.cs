@@ -57,13 +57,16 @@ public static partial class MountSyscalls
         ?? throw SyscallException.Create("openat2", errno, displayPath ?? path);
 
     /// <summary>openat(2) of a host path (AT_FDCWD); for /proc entries and similar.</summary>
-    public static unsafe SafePathHandle Open(string path, OpenFlags flags)
+    public static SafePathHandle Open(string path, OpenFlags flags) => new(OpenDescriptor(path, flags));
+
+    /// <summary>openat(2) of a host path, returning the bare descriptor for the caller to wrap in its SafeHandle type.</summary>
+    private static unsafe int OpenDescriptor(string path, OpenFlags flags)
     {
         byte[] native = NativePath.ToNullTerminated(path);
         fixed (byte* p = native)
         {
             long fd = Interop.Syscall(SyscallNumbers.OpenAt, out int errno, DescriptorLease.AtFdCwd, (nint)p, (nint)(ulong)(flags | OpenFlags.CloseOnExec), 0);
-            return fd >= 0 ? new SafePathHandle((int)fd) : throw SyscallException.Create("openat", errno, path);
+            return fd >= 0 ? (int)fd : throw SyscallException.Create("openat", errno, path);
         }
     }
 }

@@ -25,4 +25,15 @@ public static partial class MountSyscalls
             return fd >= 0 ? new SafeMountHandle((int)fd) : throw SyscallException.Create("open_tree", errno, path);
         }
     }
+
+    /// <summary>
+    /// open_tree(fd, "", AT_EMPTY_PATH | OPEN_TREE_CLOEXEC | flags): the new descriptor, or -errno. Throws nothing: it also runs
+    /// on a namespace thread, where a clone of a mount of that namespace has to be made.
+    /// </summary>
+    internal static unsafe int TryOpenTreeAt(int fd, OpenTreeFlags flags)
+    {
+        byte empty = 0;
+        long rc = Interop.Syscall(SyscallNumbers.OpenTree, out int errno, fd, (nint)(&empty), (nint)(flags | OpenTreeFlags.EmptyPath | OpenTreeFlags.CloseOnExec));
+        return rc >= 0 ? (int)rc : -errno;
+    }
 }

@@ -33,6 +33,13 @@ public static class Mhp
     public static ExecResult RunWithoutCapabilities(params string[] arguments) =>
         Start(new[] { "setpriv", "--inh-caps=-all", "--bounding-set=-all", "--" }, arguments);
 
+    /// <summary>
+    /// Runs mhp inside the mount namespace of <paramref name="pid"/> (nsenter -m, nothing else): with a chroot sandbox's pid, a
+    /// PowerShell session whose own mount namespace is a throwaway one, playing the host in tests that need a host side.
+    /// </summary>
+    public static ExecResult RunInMountNamespaceOf(int pid, params string[] arguments) =>
+        Start(new[] { "nsenter", "-m", "-t", pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--" }, arguments);
+
     private static ExecResult Start(string[]? prefix, string[] arguments)
     {
         var info = new ProcessStartInfo(prefix is null ? "dotnet" : prefix[0])
