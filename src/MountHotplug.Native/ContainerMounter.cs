@@ -59,14 +59,16 @@ public sealed class ContainerMounter : IDisposable
     /// Moves <paramref name="mount"/> (detached) onto <paramref name="target"/> inside the container and verifies it
     /// is there. On any failure nothing is left: no mount, no directory or file it created.
     /// </summary>
-    public AttachResult Attach(SafeMountHandle mount, StatxInfo mountInfo, string target, bool createTarget, bool allowStacking)
+    /// <param name="createOwner">Host uid and gid to give created entries (the container's root in its user namespace).</param>
+    public AttachResult Attach(SafeMountHandle mount, StatxInfo mountInfo, string target, bool createTarget, bool allowStacking,
+        (uint Uid, uint Gid)? createOwner = null)
     {
         IReadOnlyList<string> components = TargetPath.TrySplit(target, out string? reason)
             ?? throw new HotplugException(HotplugFailure.InvalidTarget, target ?? string.Empty, $"Invalid target '{target}': {reason}.");
         string path = TargetPath.Join(components);
 
         using SafePathHandle root = OpenProcessRoot(_pidfd, _pid, path);
-        using ContainerTarget resolved = ContainerTarget.Resolve(root, components, createTarget, mountInfo.IsDirectory);
+        using ContainerTarget resolved = ContainerTarget.Resolve(root, components, createTarget, mountInfo.IsDirectory, createOwner);
         Trace?.Invoke($"openat2(/proc/{_pid}/root, \"{path}\", O_PATH, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) = fd {resolved.Handle.DescriptorNumber} ({resolved.Info.KindName}{(resolved.CreatedPaths.Count > 0 ? ", created " + string.Join(", ", resolved.CreatedPaths) : string.Empty)})");
         bool attached = false;
         try

@@ -78,6 +78,25 @@ internal static class MountErrors
         return Build(ex, id, category, target, message, hint);
     }
 
+    /// <summary>An error for a container name that could not be resolved and pinned.</summary>
+    internal static ErrorRecord FromLookup(Runtimes.ContainerLookupException ex)
+    {
+        (string id, ErrorCategory category, string hint) = ex.Failure switch
+        {
+            Runtimes.LookupFailure.Ambiguous => ("AmbiguousContainerName", ErrorCategory.InvalidArgument,
+                "Add -Runtime (and for LXC -LxcPath) to say which one, or use -ProcessId."),
+            Runtimes.LookupFailure.NotRunning => ("ContainerNotRunning", ErrorCategory.ResourceUnavailable,
+                "Start the container first (lxc-start, pct start, podman start, docker start …)."),
+            Runtimes.LookupFailure.RuntimeUnavailable => ("RuntimeUnavailable", ErrorCategory.ResourceUnavailable,
+                "Install the runtime's tools, or make its daemon reachable (DOCKER_HOST for docker, CONTAINER_HOST for podman)."),
+            Runtimes.LookupFailure.Changed => ("ContainerChanged", ErrorCategory.ResourceBusy,
+                "The container stopped or restarted meanwhile; run the command again."),
+            _ => ("ContainerNotFound", ErrorCategory.ObjectNotFound,
+                "Check the name (Get-ContainerNamespace with no arguments lists the running containers), or add -Runtime and -LxcPath."),
+        };
+        return Build(ex, id, category, ex.Name, ex.Message, hint);
+    }
+
     /// <summary>An error that is not about a system call (bad input, wrong state).</summary>
     internal static ErrorRecord Plain(string errorId, ErrorCategory category, object? target, string message, string? hint = null) =>
         Build(new InvalidOperationException(message), errorId, category, target, message, hint);

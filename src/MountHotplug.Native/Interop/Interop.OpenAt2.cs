@@ -7,6 +7,7 @@ public enum OpenFlags : ulong
 {
     ReadOnly = 0,
     WriteOnly = 0x1,
+    ReadWrite = 0x2,
     Create = 0x40,
     Exclusive = 0x80,
     Directory = 0x10000,
@@ -57,12 +58,12 @@ public static partial class MountSyscalls
         ?? throw SyscallException.Create("openat2", errno, displayPath ?? path);
 
     /// <summary>openat(2) of a host path (AT_FDCWD); for /proc entries and similar.</summary>
-    public static unsafe SafePathHandle Open(string path, OpenFlags flags)
+    public static unsafe SafePathHandle Open(string path, OpenFlags flags, uint mode = 0)
     {
         byte[] native = NativePath.ToNullTerminated(path);
         fixed (byte* p = native)
         {
-            long fd = Interop.Syscall(SyscallNumbers.OpenAt, out int errno, DescriptorLease.AtFdCwd, (nint)p, (nint)(ulong)(flags | OpenFlags.CloseOnExec), 0);
+            long fd = Interop.Syscall(SyscallNumbers.OpenAt, out int errno, DescriptorLease.AtFdCwd, (nint)p, (nint)(ulong)(flags | OpenFlags.CloseOnExec), (nint)mode);
             return fd >= 0 ? new SafePathHandle((int)fd) : throw SyscallException.Create("openat", errno, path);
         }
     }

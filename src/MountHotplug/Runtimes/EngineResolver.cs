@@ -1,0 +1,124 @@
+using System.Text.Json;
+
+namespace MountHotplug.Runtimes;
+
+/// <summary>One container from `docker inspect` or `podman inspect` (both print a JSON array of objects).</summary>
+internal sealed record EngineContainer(string Id, string Name, int ProcessId, bool Running, string? Status)
+{
+    /// <summary>Parses the JSON array; docker writes names with a leading '/', podman without.</summary>
+    internal static IReadOnlyList<EngineContainer> ParseInspect(string json)
+    {
+        var containers = new List<EngineContainer>();
+        using JsonDocument doc = JsonDocument.Parse(string.IsNullOrWhiteSpace(json) ? "[]" : json);
+        if (doc.RootElement.ValueKind != JsonValueKind.Array)
+        {
+            return containers;
+        }
+
+        foreach (JsonElement item in doc.RootElement.EnumerateArray())
+        {
+            if (!item.TryGetProperty("Id", out JsonElement id) || !item.TryGetProperty("State", out JsonElement state)
+                || state.ValueKind != JsonValueKind.Object)
+            {
+                continue; // an image or volume of the same name, which inspect without --type may print
+            }
+
+            string name = item.TryGetProperty("Name", out JsonElement n) ? n.GetString() ?? string.Empty : string.Empty;
+            int pid = state.TryGetProperty("Pid", out JsonElement p) && p.ValueKind == JsonValueKind.Number ? p.GetInt32() : 0;
+            bool running = state.TryGetProperty("Running", out JsonElement r) && r.ValueKind == JsonValueKind.True;
+            string? status = state.TryGetProperty("Status", out JsonElement s) ? s.GetString() : null;
+            containers.Add(new EngineContainer(id.GetString() ?? string.Empty, name.TrimStart('/'), pid, running, status));
+        }
+
+        return containers;
+    }
+}
+
+/// <summary>docker and podman: asked through their own CLI, which honors DOCKER_HOST and CONTAINER_HOST from the environment.</summary>
+internal abstract class EngineResolver : ContainerResolver
+{
+    /// <summary>The CLI to run, or null with the reason in <see cref="UnavailableReason"/>.</summary>
+    protected abstract string? Executable { get; }
+
+    protected abstract string UnavailableReason { get; }
+
+    internal override IReadOnlyList<ContainerCandidate> List()
+    {
+        string cli = Cli();
+        CommandOutput ids = CommandRunner.Run(Runtime, cli, new[] { "ps", "-q", "--no-trunc" });
+        if (ids.ExitCode != 0)
+        {
+            throw new RuntimeUnavailableException(Runtime, $"{Path.GetFileName(cli)} ps failed: {ids.FirstErrorLine}");
+        }
+
+        string[] list = ids.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (list.Length == 0)
+        {
+            return Array.Empty<ContainerCandidate>();
+        }
+
+        CommandOutput inspect = CommandRunner.Run(Runtime, cli, new[] { "inspect", "--type", "container", "--" }.Concat(list));
+        return EngineContainer.ParseInspect(inspect.StandardOutput).Where(c => c.Running && c.ProcessId > 0).Select(Candidate).ToList();
+    }
+
+    internal override ResolverAnswer Find(string name)
+    {
+        if (!IsPlausibleName(name))
+        {
+            return ResolverAnswer.None;
+        }
+
+        string cli = Cli();
+        CommandOutput inspect = CommandRunner.Run(Runtime, cli, new[] { "inspect", "--type", "container", "--", name });
+        if (inspect.ExitCode != 0)
+        {
+            if (inspect.StandardError.Contains("no such", StringComparison.OrdinalIgnoreCase))
+            {
+                return ResolverAnswer.None;
+            }
+
+            throw new RuntimeUnavailableException(Runtime, $"{Path.GetFileName(cli)} inspect failed: {inspect.FirstErrorLine}");
+        }
+
+        IReadOnlyList<EngineContainer> found = EngineContainer.ParseInspect(inspect.StandardOutput);
+        var running = found.Where(c => c.Running && c.ProcessId > 0).Select(Candidate).ToList();
+        string? stopped = found.FirstOrDefault(c => !c.Running) is { } s ? $"{Runtime} knows '{s.Name}', but it is {s.Status ?? "not running"}" : null;
+        return new ResolverAnswer(running, stopped);
+    }
+
+    private string Cli() => Executable ?? throw new RuntimeUnavailableException(Runtime, UnavailableReason);
+
+    private ContainerCandidate Candidate(EngineContainer c) =>
+        new(Runtime, c.Name, c.ProcessId, StartTime: null, Id: c.Id, Location: c.Id.Length > 12 ? $"id {c.Id[..12]}" : $"id {c.Id}");
+}
+
+/// <summary>podman (rootful, or remote through CONTAINER_HOST, which podman itself reads).</summary>
+internal sealed class PodmanResolver : EngineResolver
+{
+    internal override ContainerRuntime Runtime => ContainerRuntime.Podman;
+
+    protected override string? Executable => CommandRunner.Find("/usr/bin/podman", "/usr/local/bin/podman", "/bin/podman");
+
+    protected override string UnavailableReason => "podman is not installed (Debian package podman)";
+}
+
+/// <summary>
+/// docker. /usr/bin/docker (Debian's docker.io client) comes first: another, unrelated "docker" may sit earlier in PATH.
+/// Without DOCKER_HOST and without /var/run/docker.sock there is no daemon to ask, which is said without running the CLI.
+/// </summary>
+internal sealed class DockerResolver : EngineResolver
+{
+    internal const string DefaultSocket = "/var/run/docker.sock";
+
+    internal override ContainerRuntime Runtime => ContainerRuntime.Docker;
+
+    protected override string? Executable =>
+        string.IsNullOrEmpty(Environment.GetEnvironmentVariable("DOCKER_HOST")) && !File.Exists(DefaultSocket)
+            ? null
+            : CommandRunner.Find("/usr/bin/docker", "/usr/local/bin/docker", "/bin/docker");
+
+    protected override string UnavailableReason =>
+        string.IsNullOrEmpty(Environment.GetEnvironmentVariable("DOCKER_HOST")) && !File.Exists(DefaultSocket)
+            ? $"no Docker daemon: DOCKER_HOST is not set and {DefaultSocket} does not exist"
+            : "docker is not installed (Debian package docker.io)";
+}
