@@ -15,6 +15,8 @@
         'Get-ContainerNamespace'
         'Move-MountIntoNamespace'
         'Set-MountGroup'
+        'Get-StagedMount'
+        'Remove-StagedMount'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

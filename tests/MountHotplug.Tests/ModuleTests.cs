@@ -7,7 +7,7 @@ namespace MountHotplug.Tests;
 /// <summary>The module as PowerShell sees it: manifest, exports, help. No privilege needed.</summary>
 public sealed class ModuleTests
 {
-    private static readonly string[] Cmdlets = { "Get-ContainerNamespace", "Move-MountIntoNamespace", "New-StagedMount", "Set-MountGroup" };
+    private static readonly string[] Cmdlets = { "Get-ContainerNamespace", "Get-StagedMount", "Move-MountIntoNamespace", "New-StagedMount", "Remove-StagedMount", "Set-MountGroup" };
 
     [Fact]
     public void ManifestIsValidAndExportsExactlyTheCmdlets()
