@@ -40,12 +40,23 @@ internal abstract class EngineResolver : ContainerResolver
     /// <summary>The CLI to run, or null with the reason in <see cref="UnavailableReason"/>.</summary>
     protected abstract string? Executable { get; }
 
+    /// <summary>What to put before the CLI's arguments (a wrapper and its options, then the CLI), or nothing.</summary>
+    protected virtual IReadOnlyList<string> Prefix(string cli) => Array.Empty<string>();
+
+    private CommandOutput Run(string cli, IEnumerable<string> arguments)
+    {
+        IReadOnlyList<string> prefix = Prefix(cli);
+        return prefix.Count == 0
+            ? CommandRunner.Run(Runtime, cli, arguments)
+            : CommandRunner.Run(Runtime, prefix[0], prefix.Skip(1).Concat(arguments));
+    }
+
     protected abstract string UnavailableReason { get; }
 
     internal override IReadOnlyList<ContainerCandidate> List()
     {
         string cli = Cli();
-        CommandOutput ids = CommandRunner.Run(Runtime, cli, new[] { "ps", "-q", "--no-trunc" });
+        CommandOutput ids = Run(cli, new[] { "ps", "-q", "--no-trunc" });
         if (ids.ExitCode != 0)
         {
             throw new RuntimeUnavailableException(Runtime, $"{Path.GetFileName(cli)} ps failed: {ids.FirstErrorLine}");
@@ -57,7 +68,7 @@ internal abstract class EngineResolver : ContainerResolver
             return Array.Empty<ContainerCandidate>();
         }
 
-        CommandOutput inspect = CommandRunner.Run(Runtime, cli, new[] { "inspect", "--type", "container", "--" }.Concat(list));
+        CommandOutput inspect = Run(cli, new[] { "inspect", "--type", "container", "--" }.Concat(list));
         return EngineContainer.ParseInspect(inspect.StandardOutput).Where(c => c.Running && c.ProcessId > 0).Select(Candidate).ToList();
     }
 
@@ -69,7 +80,7 @@ internal abstract class EngineResolver : ContainerResolver
         }
 
         string cli = Cli();
-        CommandOutput inspect = CommandRunner.Run(Runtime, cli, new[] { "inspect", "--type", "container", "--", name });
+        CommandOutput inspect = Run(cli, new[] { "inspect", "--type", "container", "--", name });
         if (inspect.ExitCode != 0)
         {
             if (inspect.StandardError.Contains("no such", StringComparison.OrdinalIgnoreCase))
@@ -100,6 +111,13 @@ internal sealed class PodmanResolver : EngineResolver
     protected override string? Executable => CommandRunner.Find("/usr/bin/podman", "/usr/local/bin/podman", "/bin/podman");
 
     protected override string UnavailableReason => "podman is not installed (Debian package podman)";
+
+    // Any local podman command may bind-mount its storage driver's home onto itself in the caller's mount namespace
+    // and leave it there; asking a question must change nothing, so podman runs in a throwaway namespace of its own.
+    protected override IReadOnlyList<string> Prefix(string cli) =>
+        CommandRunner.Find("/usr/bin/unshare", "/bin/unshare") is { } unshare && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CONTAINER_HOST"))
+            ? new[] { unshare, "--mount", "--propagation", "private", "--", cli }
+            : new[] { cli };
 }
 
 /// <summary>
