@@ -28,7 +28,8 @@ public sealed class LxcContainer : RuntimeContainer
     public override string RootfsPath => Path.Combine(_directory, "rootfs");
 
     /// <param name="lxcPath">null: a fresh lxcpath of its own under /tmp, removed afterwards.</param>
-    public static LxcContainer Start(string? lxcPath, string name, bool unprivileged)
+    /// <param name="extraConfig">More config lines (hooks).</param>
+    public static LxcContainer Start(string? lxcPath, string name, bool unprivileged, string? extraConfig = null)
     {
         RuntimeSupport.Require(Tool, Package);
         bool owns = lxcPath is null;
@@ -42,8 +43,15 @@ public sealed class LxcContainer : RuntimeContainer
         var container = new LxcContainer(lxcPath, name, owns);
         try
         {
-            container.Create(unprivileged);
-            Cmd.RunOrThrow("lxc-start", "-P", lxcPath, "-n", name, "-d", "-o", Path.Combine(container._directory, "lxc.log"));
+            container.Create(unprivileged, extraConfig);
+            // Output to a file: the daemonized monitor, and hooks, must not hold pipes of this process open.
+            string log = Path.Combine(container._directory, "lxc.log");
+            ExecResult started = Cmd.Run("sh", "-c", "exec lxc-start -P \"$1\" -n \"$2\" -d -o \"$3\" </dev/null >>\"$3.out\" 2>&1", "mhp-lxc", lxcPath, name, log);
+            if (started.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"lxc-start {name} failed ({started.ExitCode}): {File.ReadAllText(log + ".out")}\n{File.ReadAllText(log)}");
+            }
+
             container.Pid = int.Parse(Cmd.RunOrThrow("lxc-info", "-P", lxcPath, "-n", name, "-pH").Trim(), CultureInfo.InvariantCulture);
             RuntimeSupport.WaitForInit(container.Pid, container.ToString());
             return container;
@@ -75,7 +83,7 @@ public sealed class LxcContainer : RuntimeContainer
         RuntimeSupport.RemoveEmptyCgroups("lxc.pivot", $"lxc.payload.{Name}", $"lxc.monitor.{Name}");
     }
 
-    private void Create(bool unprivileged)
+    private void Create(bool unprivileged, string? extraConfig)
     {
         Directory.CreateDirectory(_directory);
         RuntimeSupport.CopyRootfs(RootfsPath, unprivileged ? $"{IdBase}:{IdBase}" : null);
@@ -89,7 +97,7 @@ public sealed class LxcContainer : RuntimeContainer
             lxc.apparmor.profile = unconfined
             lxc.tty.max = 0
             lxc.console.path = none
-
+            {extraConfig}
             """;
         File.WriteAllText(Path.Combine(_directory, "config"), config);
         if (unprivileged)

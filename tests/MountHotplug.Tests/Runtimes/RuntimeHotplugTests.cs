@@ -48,6 +48,49 @@ try {
     }
 
     [SkippableFact]
+    public void AnLxcStartHostHookPlugsInWhatWasStagedForTheContainer()
+    {
+        RuntimeSupport.Require(LxcContainer.Tool, LxcContainer.Package);
+        using var tree = new TempTree();
+        using var ps = new PowerShellSession();
+        var guard = new HostGuard();
+        string name = RuntimeSupport.RandomName("mhp-hook-");
+        string hook = Path.Combine(tree.Root, "mhp-plug-staged");
+
+        // The hook of about_MountHotplug, with the mhp launcher of this build: every mount staged as NAME-x is plugged
+        // in at /mnt/x before the container's init starts.
+        File.WriteAllText(hook, $$"""
+            #!/bin/sh
+            exec {{Environment.ProcessPath}} {{Mhp.Dll}} -Command '
+            $ct = Get-ContainerNamespace -ProcessId $env:LXC_PID
+            Get-StagedMount -Name "$($env:LXC_NAME)-*" | ForEach-Object {
+                $_ | Move-MountIntoNamespace -Namespace $ct -Target ("/mnt/" + $_.StageName.Substring($env:LXC_NAME.Length + 1)) -CreateTarget
+            }
+            if (-not $?) { exit 1 }'
+
+            """);
+        Cmd.RunOrThrow("chmod", "0755", tree.Root, hook);
+        try
+        {
+            PipelineResult staged = ps.Run("New-StagedMount $src -ReadOnly -StageName \"$n-media\" | ForEach-Object Dispose",
+                Vars(("src", tree.Data), ("n", name)));
+            Assert.True(staged.Errors.Count == 0, staged.Describe());
+            using (var lxc = LxcContainer.Start(null, name, unprivileged: false, $"lxc.hook.start-host = {hook}"))
+            {
+                Assert.Equal(tree.Content, lxc.ExecOrThrow("cat", "/mnt/media/hello.txt"));
+                Assert.Contains("ro", lxc.ExecOrThrow("sh", "-c", "grep ' /mnt/media ' /proc/self/mountinfo").Split(' ')[5].Split(','));
+            }
+        }
+        finally
+        {
+            ps.Run("Remove-StagedMount -Name \"$n-*\"", Vars(("n", name)));
+        }
+
+        Assert.False(Directory.Exists(MountHotplug.Staging.StageStore.DefaultRoot));
+        guard.AssertClean();
+    }
+
+    [SkippableFact]
     public void RuncContainerByName() => OciByName("runc", "Runc");
 
     [SkippableFact]
