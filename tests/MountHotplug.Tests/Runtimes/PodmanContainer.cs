@@ -30,6 +30,7 @@ public sealed class PodmanContainer : RuntimeContainer
         """;
 
     private readonly string _directory;
+    private int _conmonPid;
 
     private PodmanContainer(string name, string directory) : base(name) => _directory = directory;
 
@@ -52,8 +53,10 @@ public sealed class PodmanContainer : RuntimeContainer
             File.WriteAllText(container.Environment["CONTAINERS_CONF"], container.ContainersConf);
             File.WriteAllText(container.Environment["CONTAINERS_STORAGE_CONF"], container.StorageConf);
             Cmd.RunOrThrow(new[] { "podman", "run", "-d", "--name", name, "--rootfs", container.RootfsPath, "/sbin/testinit" }, container.Environment);
-            container.Pid = int.Parse(Cmd.RunOrThrow(new[] { "podman", "inspect", "-f", "{{.State.Pid}}", name }, container.Environment).Trim(),
-                CultureInfo.InvariantCulture);
+            string[] pids = Cmd.RunOrThrow(new[] { "podman", "inspect", "-f", "{{.State.Pid}} {{.State.ConmonPid}}", name }, container.Environment)
+                .Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            container.Pid = int.Parse(pids[0], CultureInfo.InvariantCulture);
+            container._conmonPid = int.Parse(pids[1], CultureInfo.InvariantCulture);
             RuntimeSupport.WaitForInit(container.Pid, container.ToString());
             return container;
         }
@@ -73,6 +76,12 @@ public sealed class PodmanContainer : RuntimeContainer
         if (Pid != 0)
         {
             RuntimeSupport.WaitForExit(Pid, TimeSpan.FromSeconds(10));
+        }
+
+        // conmon runs `podman container cleanup` after the container exits, and sits in libpod_parent/conmon until then.
+        if (_conmonPid != 0)
+        {
+            RuntimeSupport.WaitForExit(_conmonPid, TimeSpan.FromSeconds(15));
         }
 
         RuntimeSupport.RemoveTree(_directory);
