@@ -31,7 +31,8 @@ public sealed class ContainerNameCompleter : IArgumentCompleter
 
         foreach (ContainerCandidate c in candidates.Where(c => pattern.IsMatch(c.Name)).OrderBy(c => c.Name, StringComparer.Ordinal))
         {
-            string text = c.Name.All(ch => char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.') && !char.IsAsciiDigit(c.Name[0]) || runtime is not null
+            // -Name is a string, so a CT ID such as 101 binds as one unquoted; only other characters need quotes.
+            string text = c.Name.All(ch => char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.' or ':')
                 ? c.Name
                 : $"'{c.Name.Replace("'", "''", StringComparison.Ordinal)}'";
             yield return new CompletionResult(text, c.Name, CompletionResultType.ParameterValue, c.Describe());
