@@ -21,6 +21,8 @@
         'Set-MountAttribute'
         'Export-MountTopology'
         'Restore-MountTopology'
+        'Get-StagedMount'
+        'Remove-StagedMount'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
 # Runs every MountHotplug test, as root, on a fresh Debian host: installs what the tests need when it is missing
 # (busybox-static for the sandbox containers, util-linux's unshare/nsenter/setpriv, mount's losetup and e2fsprogs'
-# mkfs.ext4 for the loop-device ext4 tests), builds the solution, and runs the tests inside a private mount namespace
-# so the host's mount table cannot change. Loop devices the tests made are detached afterwards. Idempotent.
+# mkfs.ext4 for the loop-device ext4 tests, and the real runtimes: lxc, runc, crun, podman, systemd-container,
+# docker.io, uidmap), builds the solution, and runs the tests inside a private mount namespace so the host's mount
+# table cannot change. Loop devices the tests made are detached afterwards. Idempotent.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 
+started=$(date +%s)
 missing=()
 [ -x /bin/busybox ] || missing+=(busybox-static)
 for tool in unshare nsenter setpriv; do command -v "$tool" >/dev/null || { missing+=(util-linux); break; }; done
 command -v losetup >/dev/null || missing+=(mount)
 command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
+# The real container runtimes the runtime tests start (tests/MountHotplug.Tests/Runtimes): each package only when its
+# tool is missing, so a second run installs nothing. uidmap gives LXC newuidmap for the unprivileged container.
+[ -x /usr/bin/lxc-start ] || missing+=(lxc)
+[ -x /usr/sbin/runc ] || [ -x /usr/bin/runc ] || missing+=(runc)
+[ -x /usr/bin/crun ] || missing+=(crun)
+[ -x /usr/bin/podman ] || missing+=(podman)
+[ -x /usr/bin/systemd-nspawn ] || missing+=(systemd-container)
+[ -x /usr/bin/docker ] && [ -x /usr/sbin/dockerd ] || missing+=(docker.io)
+[ -x /usr/bin/newuidmap ] || missing+=(uidmap)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests/run.sh: missing ${missing[*]}; run as root (sudo tests/run.sh) so it can install them." >&2
@@ -18,8 +29,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "tests/run.sh: installing ${missing[*]}" >&2
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# The unprivileged LXC container maps root to 100000 through newuidmap, which wants root's range listed (containers.md).
+if [ "$(id -u)" -eq 0 ]; then
+  for f in /etc/subuid /etc/subgid; do
+    grep -qx 'root:100000:65536' "$f" 2>/dev/null || echo 'root:100000:65536' >>"$f"
+  done
+fi
+installed=$(date +%s)
+echo "tests/run.sh: prerequisites ready in $((installed - started)) s" >&2
 
 # losetup --find needs the loop driver; it is built in or a module (best effort: a test that cannot get a device fails).
 if [ "$(id -u)" -eq 0 ] && [ ! -e /dev/loop-control ]; then modprobe loop 2>/dev/null || true; fi
@@ -76,5 +95,6 @@ if [ "${CI:-}" = "true" ] && [ "$skipped" -ne 0 ]; then
   echo "tests/run.sh: $skipped test(s) skipped; in CI a skipped test is a failure" >&2
   status=1
 fi
+echo "tests/run.sh: build and tests took $(( $(date +%s) - installed )) s" >&2
 echo "$passed passed, $failed failed, $skipped skipped"
 exit "$status"

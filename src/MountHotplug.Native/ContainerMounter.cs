@@ -65,14 +65,16 @@ public sealed partial class ContainerMounter : IDisposable
     /// under it, then the old top is detached, so the path never shows the directory beneath. Needs a target that is
     /// a mount point, and Linux 6.5; there is no fallback to stacking.
     /// </param>
-    public AttachResult Attach(SafeMountHandle mount, StatxInfo mountInfo, string target, bool createTarget, bool allowStacking, bool replace = false)
+    /// <param name="createOwner">Host uid and gid to give created entries (the container's root in its user namespace).</param>
+    public AttachResult Attach(SafeMountHandle mount, StatxInfo mountInfo, string target, bool createTarget, bool allowStacking, bool replace = false,
+        (uint Uid, uint Gid)? createOwner = null)
     {
         IReadOnlyList<string> components = TargetPath.TrySplit(target, out string? reason)
             ?? throw new HotplugException(HotplugFailure.InvalidTarget, target ?? string.Empty, $"Invalid target '{target}': {reason}.");
         string path = TargetPath.Join(components);
 
         using SafePathHandle root = OpenProcessRoot(_pidfd, _pid, path);
-        using ContainerTarget resolved = ContainerTarget.Resolve(root, components, createTarget && !replace, mountInfo.IsDirectory);
+        using ContainerTarget resolved = ContainerTarget.Resolve(root, components, createTarget && !replace, mountInfo.IsDirectory, createOwner);
         Trace?.Invoke($"openat2(/proc/{_pid}/root, \"{path}\", O_PATH, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) = fd {resolved.Handle.DescriptorNumber} ({resolved.Info.KindName}{(resolved.Info.IsMountRoot ? $", mount point of mount {resolved.Info.MountId}" : string.Empty)}{(resolved.CreatedPaths.Count > 0 ? ", created " + string.Join(", ", resolved.CreatedPaths) : string.Empty)})");
         bool attached = false;
         try

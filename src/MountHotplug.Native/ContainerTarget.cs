@@ -39,8 +39,11 @@ public sealed class ContainerTarget : IDisposable
     /// Resolves <paramref name="components"/> below <paramref name="root"/> with openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS).
     /// With <paramref name="create"/>, creates each missing component with mkdirat (or, for the last one of a file
     /// source, an empty file) in its already resolved parent: one name at a time, so no symlink can lead out.
+    /// With <paramref name="owner"/> (the host ids of the root of a container's user namespace), each created entry is
+    /// given to that owner, as Proxmox does, so the container's root can use it; host root would show as nobody.
     /// </summary>
-    public static ContainerTarget Resolve(SafeHandle root, IReadOnlyList<string> components, bool create, bool lastIsDirectory)
+    public static ContainerTarget Resolve(SafeHandle root, IReadOnlyList<string> components, bool create, bool lastIsDirectory,
+        (uint Uid, uint Gid)? owner = null)
     {
         string fullPath = TargetPath.Join(components);
         var created = new List<(SafePathHandle, string, bool, string)>();
@@ -74,6 +77,10 @@ public sealed class ContainerTarget : IDisposable
                     }
 
                     next = MountSyscalls.TryOpenAt2(root, prefix, OpenFlags.Path, InRoot, out errno);
+                    if (next is not null && createErrno == 0 && owner is { } o)
+                    {
+                        GiveTo(next, o, fullPath, prefix);
+                    }
                 }
 
                 if (next is null)
@@ -131,6 +138,26 @@ public sealed class ContainerTarget : IDisposable
         }
 
         created.Clear();
+    }
+
+    // The entry is changed through the descriptor that resolving returned, never by name again. Only an entry that
+    // host root owns is changed: if the container swapped in one of its own meanwhile, it already has an owner.
+    private static void GiveTo(SafePathHandle entry, (uint Uid, uint Gid) owner, string fullPath, string prefix)
+    {
+        StatxInfo info = MountSyscalls.Statx(entry, prefix);
+        if (info.Uid != 0)
+        {
+            return;
+        }
+
+        int errno = MountSyscalls.TryChownHandle(entry, owner.Uid, owner.Gid);
+        if (errno != 0)
+        {
+            entry.Dispose();
+            throw new HotplugException(HotplugFailure.CreateTargetFailed, fullPath,
+                $"Could not give '{prefix}' inside the container to the container's root (host uid {owner.Uid}, gid {owner.Gid}).",
+                SyscallException.Create("fchownat", errno, prefix));
+        }
     }
 
     private static int CreateEmptyFile(SafeHandle directory, string name)

@@ -1,4 +1,5 @@
 using MountHotplug.Native;
+using MountHotplug.Runtimes;
 
 namespace MountHotplug;
 
@@ -17,6 +18,15 @@ public sealed class ContainerNamespace : IDisposable
     }
 
     public int ProcessId { get; }
+
+    /// <summary>The runtime that named the container, when it was found by -Name (or listed); null when opened by PID.</summary>
+    public ContainerRuntime? Runtime { get; private set; }
+
+    /// <summary>The container's name in that runtime (an LXC name, a Proxmox CT ID, a docker or podman name, an OCI id, a machine name).</summary>
+    public string? Name { get; private set; }
+
+    /// <summary>The runtime's full id, where it has one besides the name (docker, podman).</summary>
+    public string? ContainerId { get; private set; }
 
     public string ProcessName { get; private set; } = string.Empty;
 
@@ -46,9 +56,11 @@ public sealed class ContainerNamespace : IDisposable
     }
 
     /// <summary>Pins <paramref name="processId"/> and reads what it is; the details are checked to belong to the pinned process.</summary>
-    public static ContainerNamespace Open(int processId)
+    public static ContainerNamespace Open(int processId) => Open(processId, MountSyscalls.PidfdOpen(processId));
+
+    /// <summary>Describes the process <paramref name="pidfd"/> pins (taking ownership of it; it is closed on failure).</summary>
+    internal static ContainerNamespace Open(int processId, SafePidfdHandle pidfd)
     {
-        SafePidfdHandle pidfd = MountSyscalls.PidfdOpen(processId);
         var ns = new ContainerNamespace(processId, pidfd);
         try
         {
@@ -81,7 +93,50 @@ public sealed class ContainerNamespace : IDisposable
 
     public void Dispose() => _pidfd.Dispose();
 
-    public override string ToString() => $"PID {ProcessId} ({ProcessName}), mount namespace {MountNamespaceId}";
+    internal void SetContainer(ContainerCandidate candidate)
+    {
+        Runtime = candidate.Runtime;
+        Name = candidate.Name;
+        ContainerId = candidate.Id;
+    }
+
+    /// <summary>
+    /// Opens the process's user namespace (/proc/PID/ns/user), proving through the pidfd that PID was still this
+    /// process when it was opened: the descriptor for MOUNT_ATTR_IDMAP must be this container's and no other's.
+    /// </summary>
+    internal SafePathHandle OpenUserNamespace()
+    {
+        RequireAlive();
+        SafePathHandle userns = MountSyscalls.Open($"/proc/{ProcessId}/ns/user", OpenFlags.ReadOnly);
+        if (!MountSyscalls.IsAlive(Pidfd))
+        {
+            userns.Dispose();
+            throw SyscallException.Create("pidfd_send_signal", (int)Errno.ESRCH, $"PID {ProcessId}");
+        }
+
+        return userns;
+    }
+
+    /// <summary>The uid and gid maps of the process's user namespace, read while the pidfd proves the PID.</summary>
+    internal IdMaps ReadIdMaps()
+    {
+        RequireAlive();
+        IdMaps maps = IdMaps.Read(ProcessId);
+        RequireAlive();
+        return maps;
+    }
+
+    private void RequireAlive()
+    {
+        if (!MountSyscalls.IsAlive(Pidfd))
+        {
+            throw SyscallException.Create("pidfd_send_signal", (int)Errno.ESRCH, $"PID {ProcessId}");
+        }
+    }
+
+    public override string ToString() => Name is null
+        ? $"PID {ProcessId} ({ProcessName}), mount namespace {MountNamespaceId}"
+        : $"{Runtime} '{Name}', PID {ProcessId} ({ProcessName}), mount namespace {MountNamespaceId}";
 
     private static ulong NamespaceInode(string path)
     {

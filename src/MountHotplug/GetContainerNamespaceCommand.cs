@@ -1,21 +1,65 @@
 using System.Management.Automation;
 using MountHotplug.Native;
+using MountHotplug.Runtimes;
 
 namespace MountHotplug;
 
-/// <summary>Get-ContainerNamespace: pins a running container's process with a pidfd.</summary>
-[Cmdlet(VerbsCommon.Get, "ContainerNamespace")]
+/// <summary>
+/// Get-ContainerNamespace: pins a running container's init process with a pidfd: by PID, by the name a container
+/// runtime gives it, or, with no arguments, for every running container the runtimes know of.
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "ContainerNamespace", DefaultParameterSetName = ListSet)]
 [OutputType(typeof(ContainerNamespace))]
 public sealed class GetContainerNamespaceCommand : PSCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    private const string ListSet = "List";
+    private const string PidSet = "ProcessId";
+    private const string NameSet = "Name";
+
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = PidSet)]
     [Alias("Pid", "Id")]
     [ValidateRange(1, int.MaxValue)]
     public int ProcessId { get; set; }
 
+    /// <summary>The container's name in its runtime. Not positional: a Proxmox CT ID would otherwise bind as a PID.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = NameSet)]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ContainerNameCompleter))]
+    public string Name { get; set; } = string.Empty;
+
+    [Parameter(ParameterSetName = NameSet)]
+    [Parameter(ParameterSetName = ListSet)]
+    public ContainerRuntime Runtime { get; set; }
+
+    /// <summary>The LXC (and Proxmox) container directory to look in instead of every running container's own.</summary>
+    [Parameter(ParameterSetName = NameSet)]
+    [Parameter(ParameterSetName = ListSet)]
+    [ValidateNotNullOrEmpty]
+    public string? LxcPath { get; set; }
+
     protected override void BeginProcessing() => Preconditions.Require(this, Requirements.GetContainerNamespace);
 
     protected override void ProcessRecord()
+    {
+        switch (ParameterSetName)
+        {
+            case PidSet:
+                OpenByPid();
+                break;
+            case NameSet:
+                OpenByName();
+                break;
+            default:
+                ListAll();
+                break;
+        }
+    }
+
+    private ContainerRuntime? RequestedRuntime => MyInvocation.BoundParameters.ContainsKey(nameof(Runtime)) ? Runtime : null;
+
+    private string? ResolvedLxcPath => LxcPath is null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(LxcPath);
+
+    private void OpenByPid()
     {
         if (MountLocator.TryOpenProcess(this, ProcessId) is not { } ns)
         {
@@ -29,6 +73,68 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
             WriteWarning($"Process {ProcessId} ({ns.ProcessName}) shares this session's mount namespace: it is not in a container of its own, and mounts attached there are visible on the host.");
         }
 
+        Emit(ns);
+    }
+
+    private void OpenByName()
+    {
+        ContainerLookup lookup = ContainerLookup.For(RequestedRuntime, ResolvedLxcPath);
+        lookup.Trace = WriteVerbose;
+        ContainerNamespace ns;
+        try
+        {
+            (ContainerCandidate candidate, ContainerResolver resolver) = lookup.Find(Name);
+            ns = ContainerLookup.Pin(candidate, resolver, WriteVerbose);
+            WriteVerbose($"'{Name}' is {candidate.Describe()}{(RequestedRuntime is null ? $": matched by {candidate.Runtime}" : string.Empty)}; mount namespace {ns.MountNamespaceId}");
+        }
+        catch (ContainerLookupException ex)
+        {
+            WriteError(MountErrors.FromLookup(ex));
+            return;
+        }
+        catch (SyscallException ex)
+        {
+            WriteError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? "ContainerChanged" : "PidfdOpenFailed", Name,
+                $"Could not pin container '{Name}'"));
+            return;
+        }
+
+        Emit(ns);
+    }
+
+    private void ListAll()
+    {
+        ContainerLookup lookup = ContainerLookup.For(RequestedRuntime, ResolvedLxcPath);
+        lookup.Trace = WriteVerbose;
+        var unavailable = new List<string>();
+        IReadOnlyList<ContainerCandidate> candidates = lookup.ListCandidates(unavailable);
+        if (RequestedRuntime is not null && unavailable.Count > 0)
+        {
+            WriteError(MountErrors.Plain("RuntimeUnavailable", ErrorCategory.ResourceUnavailable, RequestedRuntime,
+                $"Cannot list the containers of {unavailable[0]}.", "Install the runtime's tools, or start its daemon (DOCKER_HOST, CONTAINER_HOST)."));
+            return;
+        }
+
+        foreach (ContainerCandidate candidate in candidates)
+        {
+            ContainerNamespace ns;
+            try
+            {
+                ns = ContainerLookup.Pin(candidate, lookup.Resolvers.First(r => r.Runtime == candidate.Runtime), WriteVerbose);
+            }
+            catch (Exception ex) when (ex is ContainerLookupException or SyscallException)
+            {
+                // Stopped between the listing and the pin: it is no longer a running container to list.
+                WriteVerbose($"{candidate.Describe()}: skipped, {ex.Message}");
+                continue;
+            }
+
+            Emit(ns);
+        }
+    }
+
+    private void Emit(ContainerNamespace ns)
+    {
         try
         {
             WriteObject(ns);

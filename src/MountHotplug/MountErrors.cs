@@ -124,6 +124,63 @@ internal static class MountErrors
         return Build(ex, id, CategoryOf(errno), target, ex.Message, hint);
     }
 
+    /// <summary>An error for a container name that could not be resolved and pinned.</summary>
+    internal static ErrorRecord FromLookup(Runtimes.ContainerLookupException ex)
+    {
+        (string id, ErrorCategory category, string hint) = ex.Failure switch
+        {
+            Runtimes.LookupFailure.Ambiguous => ("AmbiguousContainerName", ErrorCategory.InvalidArgument,
+                "Add -Runtime (and for LXC -LxcPath) to say which one, or use -ProcessId."),
+            Runtimes.LookupFailure.NotRunning => ("ContainerNotRunning", ErrorCategory.ResourceUnavailable,
+                "Start the container first (lxc-start, pct start, podman start, docker start …)."),
+            Runtimes.LookupFailure.RuntimeUnavailable => ("RuntimeUnavailable", ErrorCategory.ResourceUnavailable,
+                "Install the runtime's tools, or make its daemon reachable (DOCKER_HOST for docker, CONTAINER_HOST for podman)."),
+            Runtimes.LookupFailure.Changed => ("ContainerChanged", ErrorCategory.ResourceBusy,
+                "The container stopped or restarted meanwhile; run the command again."),
+            _ => ("ContainerNotFound", ErrorCategory.ObjectNotFound,
+                "Check the name (Get-ContainerNamespace with no arguments lists the running containers), or add -Runtime and -LxcPath."),
+        };
+        return Build(ex, id, category, ex.Name, ex.Message, hint);
+    }
+
+    /// <summary>An error for an idmapped mount that could not be made.</summary>
+    internal static ErrorRecord FromIdMap(IdMapException ex, object? target)
+    {
+        (string id, ErrorCategory category, string hint) = ex.Failure switch
+        {
+            IdMapFailure.NotUserNamespace => ("IdMapNotUserNamespace", ErrorCategory.InvalidArgument,
+                "Pass a ContainerNamespace, or the path of a user namespace file such as /proc/PID/ns/user."),
+            IdMapFailure.InitialNamespace => ("IdMapInitialNamespace", ErrorCategory.InvalidArgument,
+                "The container shares the host's user namespace (a privileged container): its ids are the host's, so drop -IdMap."),
+            IdMapFailure.ContainerExited => ("ContainerExited", ErrorCategory.ObjectNotFound,
+                "Start the container again and get a new object with Get-ContainerNamespace."),
+            IdMapFailure.NotSupported => ("IdMapNotSupported", ErrorCategory.NotImplemented,
+                "Stage a path on a filesystem that supports idmapped mounts (ext4, xfs, btrfs, tmpfs 6.3+, overlayfs …), or drop -IdMap and give the files to the container's mapped ids instead."),
+            _ => ("IdMapFailed", ex.Syscall is { } s ? CategoryOf(s.Errno) : ErrorCategory.NotSpecified,
+                ex.Syscall is { } s2 ? HintFor(s2.Syscall, s2.Errno) ?? "Check the kernel log." : "Check the kernel log."),
+        };
+        string message = ex.Syscall is { } cause ? $"{ex.Message} {cause.Message}" : ex.Message;
+        return Build(ex, id, category, target, message, hint);
+    }
+
+    /// <summary>An error for the stage of kept mounts.</summary>
+    internal static ErrorRecord FromStage(Staging.StageException ex, object? target)
+    {
+        (string id, ErrorCategory category, string hint) = ex.Failure switch
+        {
+            Staging.StageFailure.InvalidName => ("InvalidStageName", ErrorCategory.InvalidArgument,
+                "Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."),
+            Staging.StageFailure.Exists => ("StageNameExists", ErrorCategory.ResourceExists,
+                "Choose another -StageName, or remove the old one with Remove-StagedMount."),
+            Staging.StageFailure.NotFound => ("StagedMountNotFound", ErrorCategory.ObjectNotFound,
+                "Get-StagedMount lists the kept mounts of this mount namespace."),
+            _ => ("StageFailed", ex.Syscall is { } s ? CategoryOf(s.Errno) : ErrorCategory.WriteError,
+                ex.Syscall is { } s2 ? HintFor(s2.Syscall, s2.Errno) ?? "Check that /run is writable." : "Check that /run is writable."),
+        };
+        string message = ex.Syscall is { } cause && !ex.Message.Contains(cause.Message, StringComparison.Ordinal) ? $"{ex.Message} {cause.Message}" : ex.Message;
+        return Build(ex, id, category, target, message, hint);
+    }
+
     /// <summary>An error that is not about a system call (bad input, wrong state).</summary>
     internal static ErrorRecord Plain(string errorId, ErrorCategory category, object? target, string message, string? hint = null) =>
         Build(new InvalidOperationException(message), errorId, category, target, message, hint);

@@ -71,7 +71,22 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         }
 
         _mounter = new ContainerMounter(pidfd, Namespace.ProcessId) { Trace = WriteVerbose };
+        if (Namespace.HasOwnUserNamespace)
+        {
+            try
+            {
+                _maps = Namespace.ReadIdMaps();
+                WriteVerbose($"PID {Namespace.ProcessId} runs in user namespace {Namespace.UserNamespaceId}: uid_map {_maps.UidText}");
+            }
+            catch (Exception ex) when (ex is SyscallException or IOException or FormatException or UnauthorizedAccessException)
+            {
+                // An exited container fails the move itself with ContainerExited; without its maps only the ownership hints are lost.
+                WriteVerbose($"Could not read the id maps of PID {Namespace.ProcessId}: {ex.Message}");
+            }
+        }
     }
+
+    private IdMaps? _maps;
 
     protected override void ProcessRecord()
     {
@@ -112,6 +127,31 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         }
     }
 
+    /// <summary>What the container's processes will see of the mount's owners, when that is not what one would want.</summary>
+    internal string? OwnershipWarning(StagedMount mount, string target)
+    {
+        if (mount.IdMapUserNamespaceId is { } idmap)
+        {
+            return idmap == Namespace.UserNamespaceId
+                ? null
+                : $"The mount at {target} is idmapped through user namespace {idmap}, but PID {Namespace.ProcessId} runs in user namespace {Namespace.UserNamespaceId}: its files show with the ids of the other namespace's map.";
+        }
+
+        if (_maps is null)
+        {
+            return $"Files at {target} owned by host ids that PID {Namespace.ProcessId}'s user namespace does not map will show as nobody ({IdMapping.OverflowUid}); stage with New-StagedMount -IdMap to map them.";
+        }
+
+        bool uidMapped = IdMaps.FromHost(_maps.Uid, mount.Info.Uid) is not null;
+        bool gidMapped = IdMaps.FromHost(_maps.Gid, mount.Info.Gid) is not null;
+        if (uidMapped && gidMapped)
+        {
+            return null;
+        }
+
+        return $"Files at {target} will show as nobody ({IdMapping.OverflowUid}) inside PID {Namespace.ProcessId}: its source is owned by host uid {mount.Info.Uid}, gid {mount.Info.Gid}, which its user namespace (uid_map {_maps.UidText}) does not map, so root in the container cannot write there. Stage it with New-StagedMount -IdMap to have the container's root own it.";
+    }
+
     private void AttachOne(StagedMount mount)
     {
         if (mount.State != StagedMountState.Staged)
@@ -141,7 +181,9 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         AttachResult result;
         try
         {
-            result = _mounter!.Attach(mount.Handle, mount.Info, Target, CreateTarget, Force, Replace);
+            // Created directories belong to the container's root, as Proxmox does it: owned by host root they would show
+            // as nobody inside a user namespace, and its root could not use them.
+            result = _mounter!.Attach(mount.Handle, mount.Info, Target, CreateTarget, Force, Replace, CreateTarget ? _maps?.RootOnHost : null);
             _attached++;
         }
         // The error names the source path, not the StagedMount: $Error would otherwise keep its descriptor open
@@ -166,7 +208,11 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         mount.MarkAttached(result.Target, Namespace, result.CreatedPaths, result.ReplacedMountId);
         if (Namespace.HasOwnUserNamespace)
         {
-            WriteWarning($"PID {Namespace.ProcessId} runs in its own user namespace: root inside it can unmount {result.Target} or clear its ro/nosuid/nodev flags, and files owned by unmapped host ids show as nobody (65534).");
+            WriteWarning($"PID {Namespace.ProcessId} runs in its own user namespace: root inside it can unmount {result.Target} or clear its ro/nosuid/nodev flags.");
+            if (OwnershipWarning(mount, result.Target) is { } warning)
+            {
+                WriteWarning(warning);
+            }
         }
 
         if (PassThru)

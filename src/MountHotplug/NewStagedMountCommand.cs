@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using MountHotplug.Native;
+using MountHotplug.Staging;
 
 namespace MountHotplug;
 
@@ -9,7 +10,7 @@ namespace MountHotplug;
 /// </summary>
 [Cmdlet(VerbsCommon.New, "StagedMount", DefaultParameterSetName = PathSet)]
 [OutputType(typeof(StagedMount))]
-public sealed class NewStagedMountCommand : PSCmdlet
+public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
 {
     private const string PathSet = "Path";
     private const string FileSystemSet = "FileSystem";
@@ -59,9 +60,58 @@ public sealed class NewStagedMountCommand : PSCmdlet
         (ReadOnly ? MountAttributes.ReadOnly : 0) | (NoSuid ? MountAttributes.NoSuid : 0)
         | (NoDev ? MountAttributes.NoDev : 0) | (NoExec ? MountAttributes.NoExec : 0);
 
-    protected override void BeginProcessing() =>
+    /// <summary>Idmap the mount through this user namespace: a ContainerNamespace, or the path of a user namespace file.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public IdMapSource? IdMap { get; set; }
+
+    /// <summary>Also keep the mount attached in the stage under this name, for Get-StagedMount in another process.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? StageName { get; set; }
+
+    private OpenedUserNamespace? _userns;
+
+    protected override void BeginProcessing()
+    {
         Preconditions.Require(this, ParameterSetName == FileSystemSet ? "-FileSystem" : "-Path",
             ParameterSetName == FileSystemSet ? Requirements.NewStagedMountFileSystem : Requirements.NewStagedMountPath);
+        if (StageName is not null && !StageStore.IsValidName(StageName))
+        {
+            ThrowTerminatingError(MountErrors.Plain("InvalidStageName", ErrorCategory.InvalidArgument, StageName,
+                $"'{StageName}' is not a valid stage name.", "Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."));
+        }
+
+        if (StageName is not null && Propagation == MountPropagation.Unbindable)
+        {
+            ThrowTerminatingError(MountErrors.Plain("StageUnbindable", ErrorCategory.InvalidArgument, StageName,
+                "An unbindable mount cannot be cloned, so it cannot be kept in the stage for Get-StagedMount.",
+                "Choose another -Propagation, or drop -StageName."));
+        }
+
+        if (IdMap is not null)
+        {
+            try
+            {
+                _userns = IdMapping.Open(IdMap, p => SessionState.Path.GetUnresolvedProviderPathFromPSPath(p));
+                WriteVerbose($"open({_userns.Description}) = fd {_userns.Handle.DescriptorNumber}, user namespace {_userns.Inode}");
+            }
+            catch (IdMapException ex)
+            {
+                ThrowTerminatingError(MountErrors.FromIdMap(ex, IdMap.ToString()));
+            }
+        }
+    }
+
+    protected override void EndProcessing() => Dispose();
+
+    protected override void StopProcessing() => Dispose();
+
+    public void Dispose()
+    {
+        _userns?.Dispose();
+        _userns = null;
+    }
 
     protected override void ProcessRecord()
     {
@@ -179,6 +229,13 @@ public sealed class NewStagedMountCommand : PSCmdlet
             return;
         }
 
+        if (StageName is not null && Path.Length > 1)
+        {
+            WriteError(MountErrors.Plain("StageNeedsOnePath", ErrorCategory.InvalidArgument, path,
+                $"-StageName '{StageName}' names one staged mount, but {Path.Length} paths were given.", "Stage one path per name."));
+            return;
+        }
+
         OpenTreeFlags flags = OpenTreeFlags.Clone | (Recurse ? OpenTreeFlags.Recursive : OpenTreeFlags.None);
         SafeMountHandle handle;
         try
@@ -202,14 +259,42 @@ public sealed class NewStagedMountCommand : PSCmdlet
             // mounts would leak into the container; so propagation is always set, Private unless asked.
             MountSyscalls.MountSetAttr(handle, set, MountAttributes.None, Propagation, Recurse, source);
             WriteVerbose($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{(Recurse ? "|AT_RECURSIVE" : "")}, {{attr_set={StagedMount.FormatAttributes(set)}, propagation={Propagation}}}) = 0");
+            if (_userns is not null)
+            {
+                IdMapping.Apply(handle, _userns, source, Recurse);
+                WriteVerbose($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{(Recurse ? "|AT_RECURSIVE" : "")}, {{attr_set=MOUNT_ATTR_IDMAP, userns_fd={_userns.Handle.DescriptorNumber}}}) = 0");
+            }
+
             StatxInfo info = MountSyscalls.Statx(handle, source);
-            staged = new StagedMount(source, handle, info, Recurse, set, Propagation);
+            if (StageName is not null)
+            {
+                var record = new StageRecord(source, info.IsDirectory, Recurse, (ulong)set, Propagation.ToString(), _userns?.Inode, DateTime.UtcNow,
+                    Environment.ProcessId);
+                SafeMountHandle kept = handle;
+                handle = StageStore.Stage(StageName, kept, record, WriteVerbose);
+                kept.Dispose();
+                info = MountSyscalls.Statx(handle, source);
+            }
+
+            staged = new StagedMount(source, handle, info, Recurse, set, Propagation, _userns?.Inode, StageName);
         }
         catch (SyscallException ex)
         {
             handle.Dispose();
             WriteError(MountErrors.FromSyscall(ex, ex.Syscall == "mount_setattr" ? "MountSetAttrFailed" : "StatxFailed", path,
                 $"Could not set the attributes of the clone of '{source}' (nothing was mounted)"));
+            return;
+        }
+        catch (IdMapException ex)
+        {
+            handle.Dispose();
+            WriteError(MountErrors.FromIdMap(ex, path));
+            return;
+        }
+        catch (StageException ex)
+        {
+            handle.Dispose();
+            WriteError(MountErrors.FromStage(ex, path));
             return;
         }
 

@@ -25,8 +25,11 @@ public sealed class StagedMount : IDisposable
 {
     private readonly SafeMountHandle _handle;
 
-    internal StagedMount(string source, SafeMountHandle handle, StatxInfo info, bool recurse, MountAttributes attributes, MountPropagation propagation)
+    internal StagedMount(string source, SafeMountHandle handle, StatxInfo info, bool recurse, MountAttributes attributes, MountPropagation propagation,
+        ulong? idMapUserNamespace = null, string? stageName = null)
     {
+        IdMapUserNamespaceId = idMapUserNamespace;
+        StageName = stageName;
         Source = source;
         _handle = handle;
         Info = info;
@@ -61,8 +64,17 @@ public sealed class StagedMount : IDisposable
 
     public MountPropagation Propagation { get; }
 
+    /// <summary>Whether files show with ids mapped through a container's user namespace (MOUNT_ATTR_IDMAP).</summary>
+    public bool IdMapped => IdMapUserNamespaceId is not null;
+
+    /// <summary>The inode number of the user namespace the mount is idmapped through.</summary>
+    public ulong? IdMapUserNamespaceId { get; }
+
+    /// <summary>The name it is kept under in the stage (New-StagedMount -StageName, Get-StagedMount), if any.</summary>
+    public string? StageName { get; }
+
     /// <summary>"ro,nosuid,nodev,noexec" — the attributes this object set, as mount options read.</summary>
-    public string Attributes => FormatAttributes(AttributeFlags);
+    public string Attributes => FormatAttributes(AttributeFlags) + (IdMapped ? ",idmapped" : string.Empty);
 
     public StagedMountState State { get; private set; }
 

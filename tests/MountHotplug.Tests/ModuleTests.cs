@@ -9,8 +9,8 @@ public sealed class ModuleTests
 {
     private static readonly string[] Cmdlets =
     {
-        "Export-MountTopology", "Get-ContainerNamespace", "Get-Mount", "Get-MountApiSupport", "Move-MountIntoNamespace", "New-StagedMount",
-        "Remove-Mount", "Restore-MountTopology", "Set-MountAttribute", "Set-MountGroup",
+        "Export-MountTopology", "Get-ContainerNamespace", "Get-Mount", "Get-MountApiSupport", "Get-StagedMount", "Move-MountIntoNamespace",
+        "New-StagedMount", "Remove-Mount", "Remove-StagedMount", "Restore-MountTopology", "Set-MountAttribute", "Set-MountGroup",
     };
 
     [Fact]

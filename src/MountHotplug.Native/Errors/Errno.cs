@@ -6,7 +6,7 @@ public enum Errno
     None = 0,
     EPERM = 1, ENOENT = 2, ESRCH = 3, EINTR = 4, EIO = 5, ENXIO = 6, E2BIG = 7, EBADF = 9, ECHILD = 10,
     EAGAIN = 11, ENOMEM = 12, EACCES = 13, EFAULT = 14, ENOTBLK = 15, EBUSY = 16, EEXIST = 17, EXDEV = 18,
-    ENODEV = 19, ENOTDIR = 20, EISDIR = 21, EINVAL = 22, ENFILE = 23, EMFILE = 24, ETXTBSY = 26, EFBIG = 27,
+    ENODEV = 19, ENOTDIR = 20, EISDIR = 21, EINVAL = 22, ENFILE = 23, EMFILE = 24, ENOTTY = 25, ETXTBSY = 26, EFBIG = 27,
     ENOSPC = 28, EROFS = 30, EMLINK = 31, ERANGE = 34, ENAMETOOLONG = 36, ENOSYS = 38, ENOTEMPTY = 39, ELOOP = 40,
     ENODATA = 61, EOVERFLOW = 75, EOPNOTSUPP = 95, ESTALE = 116,
 }
@@ -39,6 +39,7 @@ public static class ErrnoText
         [Errno.EINVAL] = "Invalid argument",
         [Errno.ENFILE] = "Too many open files in system",
         [Errno.EMFILE] = "Too many open files",
+        [Errno.ENOTTY] = "Inappropriate ioctl for device",
         [Errno.ETXTBSY] = "Text file busy",
         [Errno.EFBIG] = "File too large",
         [Errno.ENOSPC] = "No space left on device",

@@ -25,4 +25,7 @@ public static partial class MountSyscalls
             return Interop.Syscall(SyscallNumbers.UnlinkAt, out int errno, dir.Fd, (nint)p, isDirectory ? AtRemoveDir : 0) == 0 ? 0 : errno;
         }
     }
+
+    /// <summary>umount2(2) of a path in the caller's own mount namespace; 0 or errno.</summary>
+    public static int TryUnmount(string path, UnmountFlags flags) => NamespaceCalls.TryUnmountPath(path, (int)flags);
 }

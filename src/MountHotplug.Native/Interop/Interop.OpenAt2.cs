@@ -7,6 +7,7 @@ public enum OpenFlags : ulong
 {
     ReadOnly = 0,
     WriteOnly = 0x1,
+    ReadWrite = 0x2,
     Create = 0x40,
     Exclusive = 0x80,
     Directory = 0x10000,
@@ -57,15 +58,15 @@ public static partial class MountSyscalls
         ?? throw SyscallException.Create("openat2", errno, displayPath ?? path);
 
     /// <summary>openat(2) of a host path (AT_FDCWD); for /proc entries and similar.</summary>
-    public static SafePathHandle Open(string path, OpenFlags flags) => new(OpenDescriptor(path, flags));
+    public static SafePathHandle Open(string path, OpenFlags flags, uint mode = 0) => new(OpenDescriptor(path, flags, mode));
 
     /// <summary>openat(2) of a host path, returning the bare descriptor for the caller to wrap in its SafeHandle type.</summary>
-    private static unsafe int OpenDescriptor(string path, OpenFlags flags)
+    private static unsafe int OpenDescriptor(string path, OpenFlags flags, uint mode = 0)
     {
         byte[] native = NativePath.ToNullTerminated(path);
         fixed (byte* p = native)
         {
-            long fd = Interop.Syscall(SyscallNumbers.OpenAt, out int errno, DescriptorLease.AtFdCwd, (nint)p, (nint)(ulong)(flags | OpenFlags.CloseOnExec), 0);
+            long fd = Interop.Syscall(SyscallNumbers.OpenAt, out int errno, DescriptorLease.AtFdCwd, (nint)p, (nint)(ulong)(flags | OpenFlags.CloseOnExec), (nint)mode);
             return fd >= 0 ? (int)fd : throw SyscallException.Create("openat", errno, path);
         }
     }

@@ -36,4 +36,6 @@ internal static class SyscallNumbers
     internal static readonly long MkdirAt = IsArm64 ? 34 : 258;
     internal static readonly long UnlinkAt = IsArm64 ? 35 : 263;
     internal static readonly long Statx = IsArm64 ? 291 : 332;
+    internal static readonly long FchownAt = IsArm64 ? 54 : 260;
+    internal static readonly long Flock = IsArm64 ? 32 : 73;
 }

@@ -49,8 +49,9 @@ public static class ProcessState
 
     /// <summary>
     /// What the open descriptors of this process refer to, sorted, after letting finalizers close what was dropped.
-    /// Assembly and native library files are left out: the runtime keeps each one it loads open for good, and a test
-    /// that makes the engine load one more (an error message's formatting, say) has leaked nothing.
+    /// Assembly, native library and symbol files are left out: the runtime keeps each one it loads open for good (symbols
+    /// when a stack trace is first formatted with line numbers), and a test that makes the engine load one more (an error
+    /// message's formatting, say) has leaked nothing.
     /// </summary>
     public static List<string> OpenDescriptors()
     {
@@ -70,7 +71,8 @@ public static class ProcessState
                 continue; // the descriptor that listed the directory, closed by now
             }
 
-            if (!target.EndsWith(".dll", StringComparison.Ordinal) && !target.Contains(".so", StringComparison.Ordinal))
+            if (!target.EndsWith(".dll", StringComparison.Ordinal) && !target.EndsWith(".pdb", StringComparison.Ordinal)
+                && !target.Contains(".so", StringComparison.Ordinal))
             {
                 targets.Add(target);
             }

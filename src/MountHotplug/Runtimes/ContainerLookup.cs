@@ -1,0 +1,227 @@
+using MountHotplug.Native;
+
+namespace MountHotplug.Runtimes;
+
+/// <summary>Why a container name could not be turned into a pinned process.</summary>
+internal enum LookupFailure
+{
+    NotFound,
+    NotRunning,
+    Ambiguous,
+    RuntimeUnavailable,
+    Changed,
+}
+
+internal sealed class ContainerLookupException(LookupFailure failure, string name, string message, IReadOnlyList<ContainerCandidate>? candidates = null,
+    Exception? inner = null) : Exception(message, inner)
+{
+    internal LookupFailure Failure { get; } = failure;
+
+    internal string Name { get; } = name;
+
+    internal IReadOnlyList<ContainerCandidate> Candidates { get; } = candidates ?? Array.Empty<ContainerCandidate>();
+}
+
+/// <summary>
+/// Asks the runtimes for a container by name, decides which one is meant, and pins its init with a pidfd, re-asking the
+/// runtime afterwards so that a PID reused between the answer and pidfd_open is never taken for the container.
+/// </summary>
+internal sealed class ContainerLookup
+{
+    private readonly IReadOnlyList<ContainerResolver> _resolvers;
+    private readonly bool _explicitRuntime;
+
+    internal ContainerLookup(IReadOnlyList<ContainerResolver> resolvers, bool explicitRuntime)
+    {
+        _resolvers = resolvers;
+        _explicitRuntime = explicitRuntime;
+    }
+
+    internal IReadOnlyList<ContainerResolver> Resolvers => _resolvers;
+
+    /// <summary>Called with a line for -Verbose: which runtime was asked and what it said.</summary>
+    internal Action<string>? Trace { get; set; }
+
+    /// <summary>The resolvers for -Runtime (one), or every one that takes part in auto-detection, in the order they are asked.</summary>
+    internal static ContainerLookup For(ContainerRuntime? runtime, string? lxcPath)
+    {
+        ContainerResolver[] all =
+        {
+            new LxcResolver(lxcPath), new ProxmoxResolver(lxcPath), new RuncResolver(), new CrunResolver(),
+            new PodmanResolver(), new DockerResolver(), new NspawnResolver(),
+        };
+        return runtime is { } r
+            ? new ContainerLookup(all.Where(x => x.Runtime == r).ToArray(), explicitRuntime: true)
+            : new ContainerLookup(all.Where(x => x.TakesPartInAutoDetect).ToArray(), explicitRuntime: false);
+    }
+
+    /// <summary>
+    /// The order in which one container known to several runtimes is reported: the manager a user names it by comes
+    /// before the low-level runtime it drives (podman runs runc, Proxmox runs LXC).
+    /// </summary>
+    internal static int Rank(ContainerRuntime runtime) => runtime switch
+    {
+        ContainerRuntime.Proxmox => 0,
+        ContainerRuntime.Podman => 1,
+        ContainerRuntime.Docker => 2,
+        ContainerRuntime.Lxc => 3,
+        ContainerRuntime.Nspawn => 4,
+        ContainerRuntime.Runc => 5,
+        ContainerRuntime.Crun => 6,
+        _ => 9,
+    };
+
+    /// <summary>One entry per init process: the same container seen by two runtimes is one container.</summary>
+    internal static IReadOnlyList<ContainerCandidate> Merge(IEnumerable<ContainerCandidate> candidates) =>
+        candidates.GroupBy(c => c.ProcessId)
+            .Select(g => g.OrderBy(c => Rank(c.Runtime)).First())
+            .OrderBy(c => Rank(c.Runtime)).ThenBy(c => c.Name, StringComparer.Ordinal)
+            .ToList();
+
+    /// <summary>Every running container the runtimes know of, unpinned (for listing and completion).</summary>
+    internal IReadOnlyList<ContainerCandidate> ListCandidates(List<string>? unavailable = null)
+    {
+        var all = new List<ContainerCandidate>();
+        foreach (ContainerResolver resolver in _resolvers)
+        {
+            try
+            {
+                IReadOnlyList<ContainerCandidate> found = resolver.List();
+                Trace?.Invoke($"{resolver.Runtime}: {found.Count} running container(s){(found.Count == 0 ? string.Empty : ": " + string.Join(", ", found.Select(f => f.Name)))}");
+                all.AddRange(found);
+            }
+            catch (RuntimeUnavailableException ex)
+            {
+                Trace?.Invoke($"{resolver.Runtime}: not asked ({ex.Reason})");
+                unavailable?.Add($"{resolver.Runtime} ({ex.Reason})");
+            }
+        }
+
+        return Merge(all);
+    }
+
+    /// <summary>The one running container called <paramref name="name"/>, and the resolver that found it.</summary>
+    /// <exception cref="ContainerLookupException">None, or several, or the runtime could not be asked.</exception>
+    internal (ContainerCandidate Candidate, ContainerResolver Resolver) Find(string name)
+    {
+        var found = new List<(ContainerCandidate, ContainerResolver)>();
+        var notes = new List<string>();
+        var unavailable = new List<string>();
+        foreach (ContainerResolver resolver in _resolvers)
+        {
+            ResolverAnswer answer;
+            try
+            {
+                answer = resolver.Find(name);
+            }
+            catch (RuntimeUnavailableException ex)
+            {
+                Trace?.Invoke($"{resolver.Runtime}: not asked ({ex.Reason})");
+                if (_explicitRuntime)
+                {
+                    throw new ContainerLookupException(LookupFailure.RuntimeUnavailable, name,
+                        $"Cannot look up container '{name}' with {resolver.Runtime}: {ex.Reason}.", inner: ex);
+                }
+
+                unavailable.Add($"{resolver.Runtime} ({ex.Reason})");
+                continue;
+            }
+
+            Trace?.Invoke(answer.Running.Count == 0
+                ? $"{resolver.Runtime}: no running container '{name}'{(answer.NotRunning is null ? string.Empty : $" ({answer.NotRunning})")}"
+                : $"{resolver.Runtime}: {string.Join(", ", answer.Running.Select(c => c.Describe()))}");
+            found.AddRange(answer.Running.Select(c => (c, resolver)));
+            if (answer.NotRunning is not null)
+            {
+                notes.Add(answer.NotRunning);
+            }
+        }
+
+        return Decide(name, found, notes, unavailable, _resolvers.Select(r => r.Runtime).ToList());
+    }
+
+    /// <summary>Pure decision over what the runtimes answered; see <see cref="Find"/>.</summary>
+    internal static (ContainerCandidate Candidate, ContainerResolver Resolver) Decide(string name,
+        IReadOnlyList<(ContainerCandidate Candidate, ContainerResolver Resolver)> found, IReadOnlyList<string> notRunning,
+        IReadOnlyList<string> unavailable, IReadOnlyList<ContainerRuntime> asked)
+    {
+        IReadOnlyList<ContainerCandidate> merged = Merge(found.Select(f => f.Candidate));
+        if (merged.Count == 1)
+        {
+            return found.First(f => f.Candidate == merged[0]);
+        }
+
+        if (merged.Count > 1)
+        {
+            throw new ContainerLookupException(LookupFailure.Ambiguous, name,
+                $"The name '{name}' is ambiguous: {merged.Count} running containers have it: {string.Join("; ", merged.Select(c => c.Describe()))}.",
+                merged);
+        }
+
+        if (notRunning.Count > 0)
+        {
+            throw new ContainerLookupException(LookupFailure.NotRunning, name, $"Container '{name}' is not running: {string.Join("; ", notRunning)}.");
+        }
+
+        string askedText = string.Join(", ", asked);
+        string unavailableText = unavailable.Count == 0 ? string.Empty : $" Could not ask: {string.Join(", ", unavailable)}.";
+        throw new ContainerLookupException(LookupFailure.NotFound, name, $"No running container '{name}' was found (asked: {askedText}).{unavailableText}");
+    }
+
+    /// <summary>
+    /// Pins the candidate's init with a pidfd, then asks the runtime again: only if it still names the same process
+    /// (same PID, same start time or id) is the pidfd the container's. Otherwise the container stopped or restarted in
+    /// between, and a reused PID might be pinned: that is refused.
+    /// </summary>
+    internal static ContainerNamespace Pin(ContainerCandidate candidate, ContainerResolver resolver, Action<string>? trace = null)
+    {
+        SafePidfdHandle pidfd;
+        try
+        {
+            pidfd = MountSyscalls.PidfdOpen(candidate.ProcessId);
+        }
+        catch (SyscallException ex) when (ex.Errno == Errno.ESRCH)
+        {
+            throw Changed(candidate, "its init process exited before it could be pinned", ex);
+        }
+
+        try
+        {
+            trace?.Invoke($"pidfd_open({candidate.ProcessId}, 0) = fd {pidfd.DescriptorNumber}; asking {resolver.Runtime} again");
+            ResolverAnswer again;
+            try
+            {
+                again = resolver.Find(candidate.Name);
+            }
+            catch (RuntimeUnavailableException ex)
+            {
+                throw Changed(candidate, $"{resolver.Runtime} could not be asked again ({ex.Reason})", ex);
+            }
+
+            if (!again.Running.Any(c => c.ProcessId == candidate.ProcessId && c.Id == candidate.Id && c.StartTime == candidate.StartTime))
+            {
+                string now = again.Running.Count == 0 ? "it is no longer running" : $"it now is {string.Join(", ", again.Running.Select(c => c.Describe()))}";
+                throw Changed(candidate, now, null);
+            }
+
+            // A start time read through /proc/PID is only the pinned process's if the pidfd shows it still lives.
+            if (candidate.StartTime is { } start && ProcTable.StartTime(candidate.ProcessId) != start)
+            {
+                throw Changed(candidate, "its init process was replaced", null);
+            }
+
+            ContainerNamespace ns = ContainerNamespace.Open(candidate.ProcessId, pidfd);
+            ns.SetContainer(candidate);
+            return ns;
+        }
+        catch
+        {
+            pidfd.Dispose();
+            throw;
+        }
+    }
+
+    private static ContainerLookupException Changed(ContainerCandidate candidate, string what, Exception? inner) =>
+        new(LookupFailure.Changed, candidate.Name,
+            $"{candidate.Describe()} changed while it was being pinned: {what}. Nothing was pinned; ask again.", new[] { candidate }, inner);
+}

@@ -1,0 +1,179 @@
+using System.Globalization;
+
+namespace MountHotplug.Runtimes;
+
+/// <summary>What lxc-info printed about one container.</summary>
+internal sealed record LxcInfo(string? Name, string? State, int? ProcessId)
+{
+    internal bool IsRunning => string.Equals(State, "RUNNING", StringComparison.Ordinal) && ProcessId is > 0;
+
+    /// <summary>Parses `lxc-info -n NAME` ("Name:  c1", "State:  RUNNING", "PID:  20033", …; other lines are ignored).</summary>
+    internal static LxcInfo Parse(string text)
+    {
+        string? name = null, state = null;
+        int? pid = null;
+        foreach (string line in text.Split('\n'))
+        {
+            int colon = line.IndexOf(':');
+            if (colon <= 0)
+            {
+                continue;
+            }
+
+            string key = line[..colon].Trim();
+            string value = line[(colon + 1)..].Trim();
+            switch (key)
+            {
+                case "Name":
+                    name = value;
+                    break;
+                case "State":
+                    state = value;
+                    break;
+                case "PID" when int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int p):
+                    pid = p;
+                    break;
+            }
+        }
+
+        return new LxcInfo(name, state, pid);
+    }
+}
+
+/// <summary>A running LXC container's monitor process: "[lxc monitor] LXCPATH NAME" is its command line, its child the init.</summary>
+internal sealed record LxcMonitor(int MonitorPid, string LxcPath, string Name)
+{
+    private const string Prefix = "[lxc monitor] ";
+
+    /// <summary>Parses the monitor's command line (one string, as LXC sets it); null for any other process.</summary>
+    internal static (string LxcPath, string Name)? ParseCommandLine(string commandLine)
+    {
+        if (!commandLine.StartsWith(Prefix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        string rest = commandLine[Prefix.Length..].TrimEnd();
+        int space = rest.LastIndexOf(' ');
+        return space <= 0 ? null : (rest[..space], rest[(space + 1)..]);
+    }
+
+    /// <summary>Every LXC monitor on the host, whatever its lxcpath.</summary>
+    internal static IReadOnlyList<LxcMonitor> Scan()
+    {
+        var monitors = new List<LxcMonitor>();
+        foreach (int pid in ProcTable.AllPids())
+        {
+            string[] argv = ProcTable.CommandLine(pid);
+            if (argv.Length > 0 && ParseCommandLine(string.Join(' ', argv)) is { } m)
+            {
+                monitors.Add(new LxcMonitor(pid, m.LxcPath, m.Name));
+            }
+        }
+
+        return monitors;
+    }
+}
+
+/// <summary>
+/// LXC: running containers are found through their monitor processes (so every lxcpath is seen), and each one's init
+/// PID is asked of lxc-info, the runtime's own answer. With an lxcpath given, only that one is looked at.
+/// </summary>
+internal class LxcResolver(string? lxcPath) : ContainerResolver
+{
+    internal const string FallbackLxcPath = "/var/lib/lxc";
+
+    internal override ContainerRuntime Runtime => ContainerRuntime.Lxc;
+
+    /// <summary>The lxcpath given with -LxcPath, or null for "any, and the configured default for stopped ones".</summary>
+    protected string? LxcPath { get; } = lxcPath is null ? null : Path.TrimEndingDirectorySeparator(lxcPath);
+
+    internal override IReadOnlyList<ContainerCandidate> List()
+    {
+        string lxcInfo = LxcInfoTool();
+        var found = new List<ContainerCandidate>();
+        foreach (LxcMonitor monitor in LxcMonitor.Scan())
+        {
+            if ((LxcPath is null || SamePath(monitor.LxcPath, LxcPath)) && Accepts(monitor.Name)
+                && Ask(lxcInfo, monitor.LxcPath, monitor.Name) is { IsRunning: true } info)
+            {
+                found.Add(Candidate(monitor.Name, info.ProcessId!.Value, monitor.LxcPath));
+            }
+        }
+
+        return found;
+    }
+
+    internal override ResolverAnswer Find(string name)
+    {
+        if (!IsPlausibleName(name) || !Accepts(name))
+        {
+            return ResolverAnswer.None;
+        }
+
+        string lxcInfo = LxcInfoTool();
+        IEnumerable<string> paths = LxcPath is not null
+            ? new[] { LxcPath }
+            : LxcMonitor.Scan().Where(m => m.Name == name).Select(m => m.LxcPath).Distinct().DefaultIfEmpty(DefaultLxcPath(lxcInfo));
+        var running = new List<ContainerCandidate>();
+        string? stopped = null;
+        foreach (string path in paths)
+        {
+            LxcInfo? info = Ask(lxcInfo, path, name);
+            if (info is { IsRunning: true })
+            {
+                running.Add(Candidate(name, info.ProcessId!.Value, path));
+            }
+            else if (info is not null)
+            {
+                stopped = $"{Runtime} knows '{name}' in {path}, but it is {info.State ?? "not running"}";
+            }
+        }
+
+        return new ResolverAnswer(running, stopped);
+    }
+
+    /// <summary>Whether this resolver answers for a name (Proxmox: CT IDs only).</summary>
+    protected virtual bool Accepts(string name) => true;
+
+    protected ContainerCandidate Candidate(string name, int pid, string path) =>
+        new(Runtime, name, pid, StartTime: null, Id: null, Location: $"lxcpath {path}");
+
+    private ContainerRuntime ToolRuntime => Runtime;
+
+    private string LxcInfoTool() =>
+        CommandRunner.Find("/usr/bin/lxc-info", "/usr/local/bin/lxc-info", "/bin/lxc-info")
+        ?? throw new RuntimeUnavailableException(ToolRuntime, "lxc-info is not installed (Debian package lxc)");
+
+    // null: lxc-info does not know the container in that lxcpath.
+    private LxcInfo? Ask(string lxcInfo, string path, string name)
+    {
+        CommandOutput output = CommandRunner.Run(ToolRuntime, lxcInfo, new[] { "-P", path, "-n", name });
+        if (output.ExitCode != 0)
+        {
+            return null;
+        }
+
+        LxcInfo info = LxcInfo.Parse(output.StandardOutput);
+        return info.State is null ? null : info;
+    }
+
+    private string DefaultLxcPath(string lxcInfo)
+    {
+        string? config = CommandRunner.Find(Path.Combine(Path.GetDirectoryName(lxcInfo)!, "lxc-config"));
+        if (config is not null)
+        {
+            CommandOutput output = CommandRunner.Run(ToolRuntime, config, new[] { "lxc.lxcpath" });
+            string path = output.StandardOutput.Trim();
+            if (output.ExitCode == 0 && path.StartsWith('/'))
+            {
+                return path;
+            }
+        }
+
+        return FallbackLxcPath;
+    }
+
+    private static bool SamePath(string a, string b) =>
+        string.Equals(Path.TrimEndingDirectorySeparator(a), Path.TrimEndingDirectorySeparator(b), StringComparison.Ordinal);
+}

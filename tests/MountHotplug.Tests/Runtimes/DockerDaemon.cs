@@ -1,0 +1,145 @@
+using System.Diagnostics;
+using System.Globalization;
+using MountHotplug.Sandbox;
+
+namespace MountHotplug.Tests.Runtimes;
+
+/// <summary>
+/// A dockerd of the tests' own (containers.md: no init starts one here): its data, exec root and socket in a temporary
+/// directory, no iptables, no bridge, and its own mount namespace, so the mounts it makes never enter the test process's
+/// table. Stopped with SIGTERM, which makes it remove what it mounted; the busybox rootfs is imported as bbtest:latest.
+/// </summary>
+public sealed class DockerDaemon : IDisposable
+{
+    public const string Client = "/usr/bin/docker";
+    public const string Image = "mhp-bbtest:latest";
+
+    private readonly string _root;
+    private Process? _daemon;
+
+    private DockerDaemon(string root) => _root = root;
+
+    /// <summary>"unix:///tmp/…/docker.sock", for DOCKER_HOST.</summary>
+    public string Host => $"unix://{Path.Combine(_root, "docker.sock")}";
+
+    public IDictionary<string, string> Environment => new Dictionary<string, string> { ["DOCKER_HOST"] = Host };
+
+    /// <summary>How long dockerd took to answer, and the import of the rootfs.</summary>
+    public TimeSpan StartTime { get; private set; }
+
+    public static DockerDaemon Start()
+    {
+        RuntimeSupport.Require(Client, "docker.io");
+        RuntimeSupport.Require("/usr/sbin/dockerd", "docker.io");
+        var daemon = new DockerDaemon(Directory.CreateTempSubdirectory("mhp-dockerd-").FullName);
+        try
+        {
+            daemon.Launch();
+            return daemon;
+        }
+        catch
+        {
+            daemon.Dispose();
+            throw;
+        }
+    }
+
+    public ExecResult Docker(params string[] argv) => Cmd.Run(new[] { Client }.Concat(argv).ToArray(), TimeSpan.FromSeconds(60), Environment);
+
+    public void Dispose()
+    {
+        if (_daemon is { } daemon)
+        {
+            if (!daemon.HasExited)
+            {
+                Cmd.Run("kill", "-TERM", daemon.Id.ToString(CultureInfo.InvariantCulture));
+                if (!daemon.WaitForExit(TimeSpan.FromSeconds(30)))
+                {
+                    daemon.Kill(entireProcessTree: true);
+                    daemon.WaitForExit();
+                }
+            }
+
+            daemon.Dispose();
+            _daemon = null;
+        }
+
+        RuntimeSupport.RemoveTree(_root);
+        RuntimeSupport.RemoveEmptyCgroups("docker");
+    }
+
+    private void Launch()
+    {
+        var stopwatch = Stopwatch.StartNew();
+        _daemon = Cmd.StartDetached(new[]
+        {
+            "unshare", "-m", "--propagation", "private", "--",
+            "dockerd", "--data-root", Path.Combine(_root, "data"), "--exec-root", Path.Combine(_root, "exec"),
+            "--pidfile", Path.Combine(_root, "dockerd.pid"), "-H", Host,
+            "--iptables=false", "--ip6tables=false", "--bridge=none", "--ip-masq=false",
+        }, Path.Combine(_root, "dockerd.log"));
+        while (Docker("version").ExitCode != 0)
+        {
+            if (_daemon.HasExited || stopwatch.Elapsed > TimeSpan.FromSeconds(60))
+            {
+                throw new InvalidOperationException($"dockerd did not come up: {File.ReadAllText(Path.Combine(_root, "dockerd.log"))}");
+            }
+
+            Thread.Sleep(100);
+        }
+
+        string tar = Path.Combine(_root, "rootfs.tar");
+        Cmd.RunOrThrow("tar", "-C", Busybox.TemplateRootfs, "-cf", tar, ".");
+        ExecResult import = Docker("import", tar, Image);
+        if (import.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"docker import failed: {import.StandardError}");
+        }
+
+        File.Delete(tar);
+        StartTime = stopwatch.Elapsed;
+    }
+}
+
+/// <summary>A docker container of the busybox image, on a <see cref="DockerDaemon"/>.</summary>
+public sealed class DockerContainer : RuntimeContainer
+{
+    private readonly DockerDaemon _daemon;
+
+    private DockerContainer(DockerDaemon daemon, string name) : base(name) => _daemon = daemon;
+
+    public override string RootfsPath => throw new NotSupportedException("docker keeps the rootfs in its own store");
+
+    public static DockerContainer Start(DockerDaemon daemon, string name)
+    {
+        var container = new DockerContainer(daemon, name);
+        try
+        {
+            ExecResult run = daemon.Docker("run", "-d", "--name", name, "--network", "none", DockerDaemon.Image, "/sbin/testinit");
+            if (run.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"docker run failed: {run.StandardError}");
+            }
+
+            container.Pid = int.Parse(daemon.Docker("inspect", "-f", "{{.State.Pid}}", name).StandardOutput.Trim(), CultureInfo.InvariantCulture);
+            RuntimeSupport.WaitForInit(container.Pid, container.ToString());
+            return container;
+        }
+        catch
+        {
+            container.Dispose();
+            throw;
+        }
+    }
+
+    public override ExecResult Exec(params string[] argv) => _daemon.Docker(new[] { "exec", Name }.Concat(argv).ToArray());
+
+    protected override void Stop()
+    {
+        _daemon.Docker("rm", "-f", Name);
+        if (Pid != 0)
+        {
+            RuntimeSupport.WaitForExit(Pid, TimeSpan.FromSeconds(10));
+        }
+    }
+}

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using MountHotplug.Sandbox;
+
+namespace MountHotplug.Tests.Runtimes;
+
+/// <summary>
+/// A systemd-nspawn container without machined (--register=no): its init is the child of the nspawn process.
+/// nspawn mounts a tmpfs on the container's /tmp, so tests plug elsewhere.
+/// </summary>
+public sealed class NspawnContainer : RuntimeContainer
+{
+    private readonly string _directory;
+    private Process? _nspawn;
+
+    private NspawnContainer(string name, string directory) : base(name) => _directory = directory;
+
+    public override string RootfsPath => Path.Combine(_directory, "rootfs");
+
+    public static NspawnContainer Start(string name)
+    {
+        RuntimeSupport.Require("/usr/bin/systemd-nspawn", "systemd-container");
+        var container = new NspawnContainer(name, Directory.CreateTempSubdirectory("mhp-nspawn-").FullName);
+        try
+        {
+            RuntimeSupport.CopyRootfs(container.RootfsPath);
+            container._nspawn = Cmd.StartDetached(new[]
+            {
+                "systemd-nspawn", "-D", container.RootfsPath, "-M", name, "--register=no", "--keep-unit", "--private-network", "-q",
+                "--console=passive", "/sbin/testinit",
+            }, Path.Combine(container._directory, "nspawn.log"));
+            container.Pid = container.WaitForChild();
+            RuntimeSupport.WaitForInit(container.Pid, container.ToString());
+            return container;
+        }
+        catch
+        {
+            container.Dispose();
+            throw;
+        }
+    }
+
+    public override ExecResult Exec(params string[] argv) =>
+        Cmd.Run(new[] { "nsenter", "-t", Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "-m", "-u", "-p", "-r", "-w", "--" }.Concat(argv).ToArray());
+
+    protected override void Stop()
+    {
+        if (_nspawn is { } nspawn)
+        {
+            if (Pid != 0 && RuntimeSupport.IsAlive(Pid))
+            {
+                Cmd.Run("kill", "-TERM", Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            if (!nspawn.WaitForExit(TimeSpan.FromSeconds(15)))
+            {
+                nspawn.Kill(entireProcessTree: true);
+                nspawn.WaitForExit();
+            }
+
+            nspawn.Dispose();
+        }
+
+        RuntimeSupport.RemoveTree(Path.Combine("/run/systemd/nspawn/propagate", Name));
+        RuntimeSupport.RemoveTree(_directory);
+    }
+
+    private int WaitForChild()
+    {
+        int nspawnPid = _nspawn!.Id;
+        for (int i = 0; i < 2000; i++)
+        {
+            if (_nspawn.HasExited)
+            {
+                throw new InvalidOperationException($"systemd-nspawn exited with {_nspawn.ExitCode}: {File.ReadAllText(Path.Combine(_directory, "nspawn.log"))}");
+            }
+
+            // sh execs setsid, which execs nspawn: the PID stays that of the started process.
+            string children = File.Exists($"/proc/{nspawnPid}/task/{nspawnPid}/children") ? File.ReadAllText($"/proc/{nspawnPid}/task/{nspawnPid}/children") : string.Empty;
+            // nspawn's first child sets the container up and is replaced by the init: wait for the init's command line.
+            foreach (string child in children.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                string[] argv = File.Exists($"/proc/{child}/cmdline") ? File.ReadAllText($"/proc/{child}/cmdline").Split('\0') : Array.Empty<string>();
+                if (argv.Length > 1 && argv[1] == "/sbin/testinit")
+                {
+                    return int.Parse(child, System.Globalization.CultureInfo.InvariantCulture);
+                }
+            }
+
+            Thread.Sleep(5);
+        }
+
+        throw new InvalidOperationException("systemd-nspawn did not start its container's init within 10 s");
+    }
+}

@@ -1,0 +1,82 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using MountHotplug.Sandbox;
+
+namespace MountHotplug.Tests.Runtimes;
+
+/// <summary>A runc or crun container from an OCI bundle with the busybox rootfs (`crun spec`, edited).</summary>
+public sealed class OciContainer : RuntimeContainer
+{
+    private readonly string _runtime;
+    private readonly string _bundle;
+
+    private OciContainer(string runtime, string name, string bundle) : base(name)
+    {
+        _runtime = runtime;
+        _bundle = bundle;
+    }
+
+    public override string RootfsPath => Path.Combine(_bundle, "rootfs");
+
+    /// <param name="runtime">"runc" or "crun".</param>
+    public static OciContainer Start(string runtime, string name)
+    {
+        RuntimeSupport.Require($"/usr/bin/{runtime}", runtime);
+        RuntimeSupport.Require("/usr/bin/crun", "crun"); // writes the spec for both
+        string bundle = Directory.CreateTempSubdirectory($"mhp-{runtime}-").FullName;
+        var container = new OciContainer(runtime, name, bundle);
+        try
+        {
+            RuntimeSupport.CopyRootfs(container.RootfsPath);
+            WriteSpec(bundle);
+            string log = Path.Combine(bundle, "run.log");
+            string[] run = runtime == "crun"
+                // crun refuses the hybrid cgroup layout: start it with the cgroup2 mount hidden, in a namespace of its own.
+                ? new[] { "unshare", "-m", "--propagation", "private", "sh", "-c",
+                    "if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi; exec crun run -d --bundle \"$1\" \"$2\" </dev/null >\"$3\" 2>&1",
+                    "mhp-crun", bundle, name, log }
+                : new[] { "sh", "-c", "exec runc run -d --bundle \"$1\" \"$2\" </dev/null >\"$3\" 2>&1", "mhp-runc", bundle, name, log };
+            ExecResult started = Cmd.Run(run);
+            if (started.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"{runtime} run {name} failed ({started.ExitCode}): {File.ReadAllText(log)}");
+            }
+
+            using JsonDocument state = JsonDocument.Parse(Cmd.RunOrThrow(runtime, "state", name));
+            container.Pid = state.RootElement.GetProperty("pid").GetInt32();
+            RuntimeSupport.WaitForInit(container.Pid, container.ToString());
+            return container;
+        }
+        catch
+        {
+            container.Dispose();
+            throw;
+        }
+    }
+
+    public override ExecResult Exec(params string[] argv) => Cmd.Run(new[] { _runtime, "exec", Name }.Concat(argv).ToArray());
+
+    protected override void Stop()
+    {
+        Cmd.Run(new[] { _runtime, "delete", "-f", Name }, TimeSpan.FromSeconds(30));
+        if (Pid != 0)
+        {
+            RuntimeSupport.WaitForExit(Pid, TimeSpan.FromSeconds(10));
+        }
+
+        RuntimeSupport.RemoveTree(_bundle);
+        RuntimeSupport.RemoveEmptyCgroups(Name);
+    }
+
+    private static void WriteSpec(string bundle)
+    {
+        string path = Path.Combine(bundle, "config.json");
+        Cmd.RunOrThrow("sh", "-c", "cd \"$1\" && crun spec", "mhp-spec", bundle);
+        JsonNode spec = JsonNode.Parse(File.ReadAllText(path))!;
+        spec["process"]!["terminal"] = false;
+        spec["process"]!["args"] = new JsonArray("/sbin/testinit");
+        spec["root"] = new JsonObject { ["path"] = "rootfs", ["readonly"] = false };
+        File.WriteAllText(path, spec.ToJsonString());
+    }
+}

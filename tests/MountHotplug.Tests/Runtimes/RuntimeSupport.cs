@@ -1,0 +1,168 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using MountHotplug.Sandbox;
+using MountHotplug.Tests.Infrastructure;
+using Xunit;
+
+namespace MountHotplug.Tests.Runtimes;
+
+/// <summary>What the runtime fixtures share: the tools check, rootfs copies, waiting for an init, cgroup cleanup.</summary>
+public static class RuntimeSupport
+{
+    /// <summary>
+    /// Root and the runtime's tool are needed. tests/run.sh installs every runtime; in CI a missing one is a failure,
+    /// elsewhere the test is skipped with the package to install.
+    /// </summary>
+    public static void Require(string tool, string package)
+    {
+        Privileged.Require();
+        if (File.Exists(tool))
+        {
+            return;
+        }
+
+        string reason = $"{tool} is missing: install the Debian package {package} (tests/run.sh does)";
+        if (Privileged.InCi)
+        {
+            throw new InvalidOperationException($"Runtime test cannot run in CI: {reason}.");
+        }
+
+        Skip.If(true, reason);
+    }
+
+    public static string RandomName(string prefix) => prefix + Convert.ToHexString(RandomNumberGenerator.GetBytes(3)).ToLowerInvariant();
+
+    /// <summary>A private copy of the busybox template rootfs (Busybox.TemplateRootfs) at <paramref name="destination"/>.</summary>
+    public static void CopyRootfs(string destination, string? owner = null)
+    {
+        Cmd.RunOrThrow("cp", "-a", "--", Busybox.TemplateRootfs, destination);
+        if (owner is not null)
+        {
+            Cmd.RunOrThrow("chown", "-R", "-h", owner, "--", destination);
+        }
+    }
+
+    /// <summary>PID 1 of a pid namespace drops SIGTERM until its handler is installed: wait for the trap (containers.md).</summary>
+    public static void WaitForInit(int pid, string what)
+    {
+        for (int i = 0; i < 2000; i++)
+        {
+            if (CatchesSigterm(pid))
+            {
+                return;
+            }
+
+            Thread.Sleep(5);
+        }
+
+        throw new InvalidOperationException($"{what}: init PID {pid} did not install its SIGTERM handler within 10 s");
+    }
+
+    public static bool IsAlive(int pid) => Directory.Exists($"/proc/{pid}");
+
+    public static void WaitForExit(int pid, TimeSpan timeout)
+    {
+        var until = DateTime.UtcNow + timeout;
+        while (IsAlive(pid) && DateTime.UtcNow < until)
+        {
+            Thread.Sleep(10);
+        }
+    }
+
+    /// <summary>rm -rf that stays on one filesystem, so nothing mounted below is ever deleted through.</summary>
+    public static void RemoveTree(string path)
+    {
+        if (Path.Exists(path))
+        {
+            Cmd.Run("rm", "-rf", "--one-file-system", "--", path);
+        }
+    }
+
+    /// <summary>
+    /// Removes empty cgroups a runtime left (LXC's lxc.pivot, docker's and podman's parents), deepest first, in every
+    /// hierarchy. rmdir only ever removes an empty cgroup, so one still in use by anyone stays.
+    /// </summary>
+    public static void RemoveEmptyCgroups(params string[] names)
+    {
+        if (!Directory.Exists("/sys/fs/cgroup"))
+        {
+            return;
+        }
+
+        var hierarchies = new List<string> { "/sys/fs/cgroup" };
+        hierarchies.AddRange(Directory.GetDirectories("/sys/fs/cgroup"));
+        foreach (string hierarchy in hierarchies)
+        {
+            foreach (string name in names)
+            {
+                string dir = Path.Combine(hierarchy, name);
+                if (!Directory.Exists(dir) || new FileInfo(dir).LinkTarget is not null)
+                {
+                    continue;
+                }
+
+                foreach (string sub in Directory.GetDirectories(dir, "*", SearchOption.AllDirectories).OrderByDescending(d => d.Length).Append(dir))
+                {
+                    try
+                    {
+                        Directory.Delete(sub);
+                    }
+                    catch (IOException)
+                    {
+                        // In use (by another test run's container, or still populated): not ours to remove.
+                    }
+                    catch (UnauthorizedAccessException)
+                    {
+                    }
+                }
+            }
+        }
+    }
+
+    private static bool CatchesSigterm(int pid)
+    {
+        try
+        {
+            string? line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("SigCgt:", StringComparison.Ordinal));
+            return line is not null && (ulong.Parse(line[7..].Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture) & 0x4000) != 0;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+}
+
+/// <summary>A running container of a real runtime, stopped and removed with everything it made on Dispose.</summary>
+public abstract class RuntimeContainer : IDisposable
+{
+    protected RuntimeContainer(string name) => Name = name;
+
+    public string Name { get; }
+
+    /// <summary>Host PID of the container's init.</summary>
+    public int Pid { get; protected set; }
+
+    /// <summary>The rootfs on the host.</summary>
+    public abstract string RootfsPath { get; }
+
+    /// <summary>Runs argv inside the container with the runtime's own exec command.</summary>
+    public abstract ExecResult Exec(params string[] argv);
+
+    public string ExecOrThrow(params string[] argv)
+    {
+        ExecResult r = Exec(argv);
+        Assert.True(r.ExitCode == 0, $"`{string.Join(' ', argv)}` in {Name} exited with {r.ExitCode}: {r.StandardError}");
+        return r.StandardOutput;
+    }
+
+    public void Dispose()
+    {
+        Stop();
+        GC.SuppressFinalize(this);
+    }
+
+    protected abstract void Stop();
+
+    public override string ToString() => $"{GetType().Name} {Name} (PID {Pid})";
+}

@@ -1,0 +1,117 @@
+using MountHotplug.Native;
+using MountHotplug.Sandbox;
+using MountHotplug.Staging;
+using MountHotplug.Tests.Infrastructure;
+using Xunit;
+
+namespace MountHotplug.Tests;
+
+/// <summary>
+/// The stage for start-up hooks: a mount kept by one session and picked up by another process. The stage is a tmpfs in
+/// this process's mount namespace (private, made by tests/run.sh's unshare); each test removes what it staged, which
+/// unmounts the stage again, and HostGuard checks this process's own mount table is as before.
+/// </summary>
+[Collection(PrivilegedCollection.Name)]
+public sealed class StagingTests
+{
+    private const string New = "MountHotplug.NewStagedMountCommand";
+
+    [SkippableFact]
+    public void AMountStagedByOneSessionIsPickedUpByAnotherProcessAndRemoved()
+    {
+        Privileged.Require();
+        using var tree = new TempTree();
+        using var container = SandboxContainer.Start();
+        var guard = new HostGuard();
+        string name = "mhp-test-" + Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            using (var first = new PowerShellSession())
+            {
+                PipelineResult staged = first.Run("$m = New-StagedMount $src -ReadOnly -StageName $n -Verbose; $m.StageName; $m.State; $m.Dispose()",
+                    new Dictionary<string, object?> { ["src"] = tree.Data, ["n"] = name });
+                Assert.True(staged.Errors.Count == 0, staged.Describe());
+                Assert.Equal(new object[] { name, StagedMountState.Staged }, staged.Output.Select(o => o.BaseObject));
+            }
+
+            // The stage: a private, unbindable tmpfs; the kept mount in it read-only and private.
+            IReadOnlyList<MountInfo> table = MountInfoParser.Read();
+            MountInfo stage = Assert.Single(table, m => m.MountPoint == StageStore.DefaultRoot);
+            Assert.Equal("tmpfs", stage.FileSystemType);
+            Assert.Equal(PropagationState.Unbindable, stage.Propagation);
+            MountInfo kept = Assert.Single(table, m => m.MountPoint == $"{StageStore.DefaultRoot}/{name}");
+            Assert.True(kept.IsReadOnly);
+            Assert.Equal(PropagationState.Private, kept.Propagation);
+
+            // Another process (a hook, a runbook) clones it and plugs it into a running container, twice.
+            for (int i = 1; i <= 2; i++)
+            {
+                ExecResult hook = Mhp.Run("-Command",
+                    $"$ct = Get-ContainerNamespace {container.Pid}; Get-StagedMount -Name {name} | Move-MountIntoNamespace -Namespace $ct -Target /mnt/staged{i} -CreateTarget; $ct.Dispose(); if (-not $?) {{ exit 3 }}");
+                Assert.True(hook.ExitCode == 0, hook.StandardError + hook.StandardOutput);
+                Assert.Equal(tree.Content, container.ExecOrThrow("cat", $"/mnt/staged{i}/hello.txt"));
+                Assert.True(ContainerView.MountAt(container, $"/mnt/staged{i}")!.IsReadOnly);
+            }
+
+            using var ps = new PowerShellSession();
+            PipelineResult listed = ps.Run("Get-StagedMount | ForEach-Object { '{0}|{1}|{2}|{3}' -f $_.StageName, $_.Source, $_.Attributes, $_.State; $_.Dispose() }");
+            Assert.Contains($"{name}|{tree.Data}|ro|Staged", listed.Output.Select(o => (string)o.BaseObject));
+
+            PipelineResult removed = ps.Run("Get-StagedMount -Name $n | Remove-StagedMount -Verbose", new Dictionary<string, object?> { ["n"] = name });
+            Assert.True(removed.Errors.Count == 0, removed.Describe());
+            Assert.Contains(removed.Verbose, v => v.Message.Contains("(the stage is empty)"));
+        }
+        finally
+        {
+            Cleanup(name);
+        }
+
+        // The container keeps what was plugged into it; the stage itself is gone.
+        Assert.Equal(tree.Content, container.ExecOrThrow("cat", "/mnt/staged1/hello.txt"));
+        Assert.False(Directory.Exists(StageStore.DefaultRoot));
+        guard.AssertClean();
+    }
+
+    [SkippableFact]
+    public void StageMistakesGetTheirOwnErrors()
+    {
+        Privileged.Require();
+        using var tree = new TempTree();
+        using var ps = new PowerShellSession();
+        var guard = new HostGuard();
+        string name = "mhp-err-" + Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            var vars = new Dictionary<string, object?> { ["src"] = tree.Data, ["file"] = tree.SingleFile, ["n"] = name };
+            Assert.True(ps.Run("(New-StagedMount $file -StageName $n).Dispose()", vars).Errors.Count == 0);
+            Assert.Equal(new[] { $"StageNameExists,{New}" }, ps.Run("New-StagedMount $src -StageName $n", vars).ErrorIds);
+            Assert.Equal(new[] { $"InvalidStageName,{New}" }, ps.Run("New-StagedMount $src -StageName '../escape'", vars).ErrorIds);
+            Assert.Equal(new[] { $"StageUnbindable,{New}" }, ps.Run("New-StagedMount $src -StageName x1 -Propagation Unbindable", vars).ErrorIds);
+            Assert.Equal(new[] { "StagedMountNotFound,MountHotplug.GetStagedMountCommand" }, ps.Run("Get-StagedMount -Name mhp-missing", vars).ErrorIds);
+            Assert.Equal(new[] { "StagedMountNotFound,MountHotplug.RemoveStagedMountCommand" }, ps.Run("Remove-StagedMount -Name mhp-missing", vars).ErrorIds);
+            Assert.False(Path.Exists(Path.Combine(StageStore.DefaultRoot, "x1")));
+
+            // A file is kept as a file, and -WhatIf removes nothing.
+            PipelineResult file = ps.Run("$f = Get-StagedMount $n; $f.IsDirectory; $f.Dispose(); Remove-StagedMount $n -WhatIf", vars);
+            Assert.Equal(false, file.Output.Single().BaseObject);
+            Assert.True(File.Exists(Path.Combine(StageStore.DefaultRoot, name)));
+            Assert.Contains($"What if: unmount the staged mount '{name}'", ps.HostOutput);
+        }
+        finally
+        {
+            Cleanup(name);
+        }
+
+        Assert.False(Directory.Exists(StageStore.DefaultRoot));
+        guard.AssertClean();
+    }
+
+    // Whatever the test got to, the stage goes: it must not stay mounted in this process's namespace.
+    private static void Cleanup(string name)
+    {
+        if (Path.Exists(StageStore.EntryPath(name)))
+        {
+            StageStore.Remove(name, null);
+        }
+    }
+}
