@@ -1,4 +1,5 @@
 using MountHotplug.Sandbox;
+using MountHotplug.Tests.Runtimes;
 using MountHotplug.Tests.Infrastructure;
 using Xunit;
 
@@ -66,5 +67,23 @@ public sealed class RunbookTests
         Assert.Equal(1, ContainerView.CountAt(container, "/etc/app/conf.d"));
         Assert.Contains("noexec", ContainerView.MountAt(container, "/etc/app/conf.d")!.Options);
         guard.AssertClean();
+    }
+
+    [SkippableFact]
+    public void GrantIdmappedShareLetsAnUnprivilegedContainersRootWrite()
+    {
+        Privileged.Require();
+        using var tree = new TempTree();
+        using var lxc = LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-rb-"), unprivileged: true);
+        using var ps = new PowerShellSession();
+
+        PipelineResult result = ps.Run("& $runbook -Name $n -LxcPath $p -Path $src -Target /srv/share",
+            new Dictionary<string, object?> { ["runbook"] = Example("Grant-IdmappedShare.ps1"), ["n"] = lxc.Name, ["p"] = lxc.LxcPath, ["src"] = tree.Data });
+
+        Assert.True(result.Errors.Count == 0, result.Describe());
+        Assert.StartsWith("Shared " + tree.Data + " at /srv/share inside PID", result.Output.Single().ToString());
+        Assert.Equal("0 0\n", lxc.ExecOrThrow("stat", "-c", "%u %g", "/srv/share/hello.txt"));
+        lxc.ExecOrThrow("sh", "-c", "echo written > /srv/share/by-container.txt");
+        Assert.Equal("written\n", File.ReadAllText(Path.Combine(tree.Data, "by-container.txt")));
     }
 }
