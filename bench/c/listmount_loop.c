@@ -19,7 +19,7 @@
 #define SYS_listmount_ 458
 #define LSMT_ROOT 0xffffffffffffffffULL
 #define NS_GET_MNTNS_ID 0x8008b705
-#define STATMOUNT_MASK 0x2bfULL /* SB_BASIC|MNT_BASIC|PROPAGATE_FROM|MNT_ROOT|MNT_POINT|FS_TYPE|MNT_OPTS|SB_SOURCE */
+#define STATMOUNT_MASK 0x73ffULL /* what Get-Mount asks for: SB_BASIC MNT_BASIC PROPAGATE_FROM MNT_ROOT MNT_POINT FS_TYPE MNT_NS_ID MNT_OPTS FS_SUBTYPE SB_SOURCE SUPPORTED_MASK MNT_UIDMAP MNT_GIDMAP */
 
 struct mnt_id_req { uint32_t size; uint32_t mnt_ns_fd; uint64_t mnt_id; uint64_t param; uint64_t mnt_ns_id; };
 
