@@ -71,6 +71,12 @@ public sealed class ContainerMounter : IDisposable
         bool attached = false;
         try
         {
+            if (resolved.Info.IsSymlink)
+            {
+                throw new HotplugException(HotplugFailure.TargetIsSymlink, path,
+                    $"'{path}' is a symbolic link inside the container; a mount is never placed through a link in the last component, which the container could point anywhere inside it.");
+            }
+
             if (resolved.Info.IsDirectory != mountInfo.IsDirectory)
             {
                 throw new HotplugException(HotplugFailure.TargetTypeMismatch, path,
@@ -141,7 +147,7 @@ public sealed class ContainerMounter : IDisposable
     // not show up"): look the path up again from the root and compare the mount id with the one that was moved.
     private void Verify(SafeHandle root, IReadOnlyList<string> components, string path, StatxInfo mountInfo)
     {
-        using SafePathHandle? again = MountSyscalls.TryOpenAt2(root, path, OpenFlags.Path, ContainerTarget.InRoot, out int errno);
+        using SafePathHandle? again = MountSyscalls.TryOpenAt2(root, path, ContainerTarget.LastComponent, ContainerTarget.InRoot, out int errno);
         if (again is null)
         {
             throw new HotplugException(HotplugFailure.MoveNotVerified, path, $"The mount was attached but '{path}' could not be looked up again.",
