@@ -67,10 +67,15 @@ public sealed class ContainerMounter : IDisposable
 
         using SafePathHandle root = OpenProcessRoot(_pidfd, _pid, path);
         using ContainerTarget resolved = ContainerTarget.Resolve(root, components, createTarget, mountInfo.IsDirectory);
-        Trace?.Invoke($"openat2(/proc/{_pid}/root, \"{path}\", O_PATH, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) = fd {resolved.Handle.DescriptorNumber} ({resolved.Info.KindName}{(resolved.CreatedPaths.Count > 0 ? ", created " + string.Join(", ", resolved.CreatedPaths) : string.Empty)})");
         bool attached = false;
+
+        // Everything after the target exists is undone on ANY exception, not only on our own failures: Trace is a
+        // caller's callback (the cmdlets' WriteVerbose, which throws PipelineStoppedException on Ctrl+C), and statx or
+        // the worker can fail too. Otherwise a stop at the wrong moment left a created directory, or an attached mount
+        // that nobody reported.
         try
         {
+            Trace?.Invoke($"openat2(/proc/{_pid}/root, \"{path}\", O_PATH, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) = fd {resolved.Handle.DescriptorNumber} ({resolved.Info.KindName}{(resolved.CreatedPaths.Count > 0 ? ", created " + string.Join(", ", resolved.CreatedPaths) : string.Empty)})");
             if (resolved.Info.IsSymlink)
             {
                 throw new HotplugException(HotplugFailure.TargetIsSymlink, path,
@@ -91,6 +96,7 @@ public sealed class ContainerMounter : IDisposable
 
             NamespaceWorker worker = EnterNamespace(path);
             int errno = worker.TryMoveMount(mount, resolved.Handle, MoveMountFlags.None);
+            attached = errno == 0;
             Trace?.Invoke($"move_mount(fd {mount.DescriptorNumber}, \"\", fd {resolved.Handle.DescriptorNumber}, \"\", F_EMPTY_PATH|T_EMPTY_PATH) = {(errno == 0 ? "0" : ErrnoText.Name(errno))}");
             if (errno != 0)
             {
@@ -98,22 +104,25 @@ public sealed class ContainerMounter : IDisposable
                     SyscallException.Create("move_mount", errno, null, path));
             }
 
-            attached = true;
             Verify(root, components, path, mountInfo);
             return new AttachResult(path, mountInfo.MountId, resolved.CreatedPaths);
         }
-        catch (HotplugException)
+        catch (Exception failure)
         {
-            if (attached)
+            int undone = attached ? Undo(mount, mountInfo, resolved) : 0;
+            resolved.RemoveCreated();
+
+            // Said through the callback only for our own refusals: after anything else (a stop) it may throw again.
+            if (attached && failure is HotplugException)
             {
-                Undo(mount, mountInfo, resolved);
+                Trace?.Invoke($"undo: umount2(MNT_DETACH) = {(undone == 0 ? "0" : ErrnoText.Name(undone))}");
             }
 
-            resolved.RemoveCreated();
             throw;
         }
     }
 
+    /// <summary>Ends the namespace thread. Call it from the thread that calls <see cref="Attach"/>, once no Attach runs.</summary>
     public void Dispose()
     {
         _worker?.Dispose();
@@ -163,13 +172,10 @@ public sealed class ContainerMounter : IDisposable
         }
     }
 
-    private void Undo(SafeMountHandle mount, StatxInfo mountInfo, ContainerTarget resolved)
-    {
-        int errno = mountInfo.IsDirectory
+    private int Undo(SafeMountHandle mount, StatxInfo mountInfo, ContainerTarget resolved) =>
+        mountInfo.IsDirectory
             ? _worker!.TryDetachDirectoryMount(mount)
             : _worker!.TryDetachByName(resolved.Parent, resolved.LeafName);
-        Trace?.Invoke($"undo: umount2(MNT_DETACH) = {(errno == 0 ? "0" : ErrnoText.Name(errno))}");
-    }
 
     private static HotplugException Exited(int pid, string target, SyscallException? cause) =>
         new(HotplugFailure.ContainerExited, target, $"The container process {pid} has exited; nothing was mounted.", cause);

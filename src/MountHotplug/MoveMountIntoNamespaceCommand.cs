@@ -77,7 +77,10 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
 
     private const int ProgressActivityId = 0x6d68;
 
-    protected override void StopProcessing() => Dispose();
+    // No StopProcessing: it runs on another thread while ProcessRecord may be inside Attach, and ending the namespace
+    // thread under it left created directories and unreported mounts behind (and a second thread started afterwards
+    // was never ended). Every step here is a short system call, and the next WriteVerbose, WriteObject or ShouldProcess
+    // throws PipelineStoppedException; Attach undoes what it had begun, and the engine then calls Dispose.
 
     /// <summary>Ends the namespace thread: it is never reused for another pipeline.</summary>
     public void Dispose()
@@ -118,7 +121,6 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         try
         {
             result = _mounter!.Attach(mount.Handle, mount.Info, Target, CreateTarget, Force);
-            _attached++;
         }
         // The error names the source path, not the StagedMount: $Error would otherwise keep its descriptor open
         // for the rest of the session after the pipeline that dropped it has ended.
@@ -126,20 +128,22 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         {
             _failed++;
             WriteError(MountErrors.FromHotplug(ex, mount.Source));
+            ReportProgress();
             return;
         }
         catch (SyscallException ex)
         {
             _failed++;
             WriteError(MountErrors.FromSyscall(ex, "MoveMountFailed", mount.Source, $"Could not attach '{mount.Source}' at '{Target}'"));
+            ReportProgress();
             return;
         }
-        finally
-        {
-            ReportProgress();
-        }
 
+        // Recorded before anything that talks to the engine (WriteProgress throws on Ctrl+C): from here on the object
+        // says where its mount is, whatever happens to the rest of the pipeline.
         mount.MarkAttached(result.Target, Namespace);
+        _attached++;
+        ReportProgress();
         if (Namespace.HasOwnUserNamespace)
         {
             WriteWarning($"PID {Namespace.ProcessId} runs in its own user namespace: root inside it can unmount {result.Target} or clear its ro/nosuid/nodev flags, and files owned by unmapped host ids show as nobody (65534).");
