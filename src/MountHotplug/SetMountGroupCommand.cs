@@ -112,6 +112,12 @@ public sealed class SetMountGroupCommand : PSCmdlet
             if (ns is null)
             {
                 string hostPath = SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
+                if (TargetPath.TextProblem(hostPath) is { } problem)
+                {
+                    WriteError(MountErrors.Plain("InvalidPath", ErrorCategory.InvalidArgument, path, $"{role} '{path}': the path {problem}."));
+                    return null;
+                }
+
                 return new MountSide($"'{hostPath}' in {where}", MountSyscalls.Open(hostPath, OpenFlags.Path), ownsHandle: true, processId: null, detached: false);
             }
 
