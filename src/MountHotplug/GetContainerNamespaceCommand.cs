@@ -15,6 +15,20 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
 
     protected override void BeginProcessing() => Preconditions.Require(this, KernelFeature.PidfdOpen);
 
+    // pidfd_open refuses a thread id that is not its process's (ENOENT, or EINVAL before 6.9); /proc/TID still answers.
+    private static int? ThreadGroupOf(int id)
+    {
+        try
+        {
+            string? line = File.ReadLines($"/proc/{id}/status").FirstOrDefault(l => l.StartsWith("Tgid:", StringComparison.Ordinal));
+            return line is not null && int.TryParse(line.AsSpan(5).Trim(), out int tgid) ? tgid : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     protected override void ProcessRecord()
     {
         ContainerNamespace ns;
@@ -26,7 +40,11 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
         catch (SyscallException ex)
         {
             string id = ex.Errno == Errno.ESRCH ? "ProcessNotFound" : "PidfdOpenFailed";
-            WriteError(MountErrors.FromSyscall(ex, id, ProcessId, $"Could not pin process {ProcessId}"));
+            int? process = ex.Syscall == "pidfd_open" ? ThreadGroupOf(ProcessId) : null;
+            WriteError(process is { } tgid && tgid != ProcessId
+                ? MountErrors.FromSyscall(ex, id, ProcessId, $"{ProcessId} is a thread of process {tgid}, not a process, so it cannot be pinned",
+                    $"Give the process id: Get-ContainerNamespace -ProcessId {tgid}.")
+                : MountErrors.FromSyscall(ex, id, ProcessId, $"Could not pin process {ProcessId}"));
             return;
         }
 

@@ -138,6 +138,17 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             ReportProgress();
             return;
         }
+        catch (ObjectDisposedException) when (Namespace.IsDisposed)
+        {
+            // Disposed by the pipeline itself (or another runspace) after BeginProcessing checked it: without its
+            // pidfd nothing proves the process is still the container, so no further item is attached.
+            _failed++;
+            WriteError(MountErrors.Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, mount.Source,
+                $"The ContainerNamespace of PID {Namespace.ProcessId} was disposed while this pipeline still used it; '{mount.Source}' was not attached.",
+                "Dispose the ContainerNamespace after the pipeline that uses it, and get a new one with Get-ContainerNamespace."));
+            ReportProgress();
+            return;
+        }
 
         // Recorded before anything that talks to the engine (WriteProgress throws on Ctrl+C): from here on the object
         // says where its mount is, whatever happens to the rest of the pipeline.
