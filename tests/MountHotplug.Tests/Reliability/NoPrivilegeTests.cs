@@ -37,6 +37,7 @@ public sealed class NoPrivilegeTests(ITestOutputHelper output)
         Assert.Equal(exported, Invocations.Keys.Order().ToList());
 
         // The worktree may not be readable by nobody: run a copy of the staged mhp and module from a directory that is.
+        bool nobodysHome = Path.Exists("/nonexistent");
         string copy = Directory.CreateTempSubdirectory("mhp-noprivilege-").FullName;
         try
         {
@@ -49,7 +50,7 @@ public sealed class NoPrivilegeTests(ITestOutputHelper output)
             var results = new ExecResult[runs.Count];
             var stopwatch = Stopwatch.StartNew();
             Parallel.For(0, runs.Count, new ParallelOptions { MaxDegreeOfParallelism = 4 },
-                i => results[i] = Run(runs[i].Identity.Value, Path.Combine(copy, "mhp", "mhp.dll"), runs[i].Script));
+                i => results[i] = Run(runs[i].Identity.Value, Path.Combine(copy, "mhp", "mhp.dll"), copy, runs[i].Script));
 
             for (int i = 0; i < runs.Count; i++)
             {
@@ -65,6 +66,7 @@ public sealed class NoPrivilegeTests(ITestOutputHelper output)
                 Assert.DoesNotContain("   at ", all); // no stack trace
             }
 
+            Assert.True(nobodysHome == Path.Exists("/nonexistent"), "a run wrote outside its home");
             output.WriteLine($"{runs.Count} runs ({Invocations.Count} cmdlets x {Identities.Count} identities) in {stopwatch.Elapsed.TotalSeconds:0.0} s: each exit code 1 with NoCapSysAdmin (PermissionDenied)");
         }
         finally
@@ -95,7 +97,7 @@ public sealed class NoPrivilegeTests(ITestOutputHelper output)
         }
     }
 
-    private static ExecResult Run(string[] prefix, string mhpDll, string script)
+    private static ExecResult Run(string[] prefix, string mhpDll, string home, string script)
     {
         var info = new ProcessStartInfo(prefix[0])
         {
@@ -110,7 +112,8 @@ public sealed class NoPrivilegeTests(ITestOutputHelper output)
             info.ArgumentList.Add(argument);
         }
 
-        info.Environment["HOME"] = "/nonexistent"; // nobody's home, as in /etc/passwd
+        // Not nobody's /nonexistent: root without capabilities still owns / and the engine would create it there.
+        info.Environment["HOME"] = home;
         using Process process = Process.Start(info)!;
         process.StandardInput.Close();
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
