@@ -74,8 +74,8 @@ public sealed class ThreadNamespaceSampler : IDisposable
         var announced = new HashSet<int>();
         while (!_stop)
         {
-            // Workers announced before the listing and missing from it have ended: their ids may be reused by any
-            // thread from now on. One announced after the listing is kept for the next pass.
+            // Workers announced before the listing that have ended since may have their ids reused by any thread
+            // from now on. One announced after the listing is kept for the next pass.
             var known = _workers.Keys.ToHashSet();
             announced.UnionWith(known);
             WorkersStarted = announced.Count;
@@ -127,7 +127,9 @@ public sealed class ThreadNamespaceSampler : IDisposable
                 }
             }
 
-            foreach (int tid in known.Where(t => !listed.Contains(t)))
+            // Reading /proc/self/task goes by position, so threads that end meanwhile can make it skip a live one:
+            // only a lookup by name says a thread is gone.
+            foreach (int tid in known.Where(t => !listed.Contains(t) && !Directory.Exists($"/proc/self/task/{t}")))
             {
                 _workers.TryRemove(tid, out _);
             }
