@@ -75,10 +75,21 @@ public sealed partial class ContainerMounter : IDisposable
 
         using SafePathHandle root = OpenProcessRoot(_pidfd, _pid, path);
         using ContainerTarget resolved = ContainerTarget.Resolve(root, components, createTarget && !replace, mountInfo.IsDirectory, createOwner);
-        Trace?.Invoke($"openat2(/proc/{_pid}/root, \"{path}\", O_PATH, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) = fd {resolved.Handle.DescriptorNumber} ({resolved.Info.KindName}{(resolved.Info.IsMountRoot ? $", mount point of mount {resolved.Info.MountId}" : string.Empty)}{(resolved.CreatedPaths.Count > 0 ? ", created " + string.Join(", ", resolved.CreatedPaths) : string.Empty)})");
         bool attached = false;
+
+        // Everything after the target exists is undone on ANY exception, not only on our own failures: Trace is a
+        // caller's callback (the cmdlets' WriteVerbose, which throws PipelineStoppedException on Ctrl+C), and statx or
+        // the worker can fail too. Otherwise a stop at the wrong moment left a created directory, or an attached mount
+        // that nobody reported.
         try
         {
+            Trace?.Invoke($"openat2(/proc/{_pid}/root, \"{path}\", O_PATH, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) = fd {resolved.Handle.DescriptorNumber} ({resolved.Info.KindName}{(resolved.Info.IsMountRoot ? $", mount point of mount {resolved.Info.MountId}" : string.Empty)}{(resolved.CreatedPaths.Count > 0 ? ", created " + string.Join(", ", resolved.CreatedPaths) : string.Empty)})");
+            if (resolved.Info.IsSymlink)
+            {
+                throw new HotplugException(HotplugFailure.TargetIsSymlink, path,
+                    $"'{path}' is a symbolic link inside the container; a mount is never placed through a link in the last component, which the container could point anywhere inside it.");
+            }
+
             if (resolved.Info.IsDirectory != mountInfo.IsDirectory)
             {
                 throw new HotplugException(HotplugFailure.TargetTypeMismatch, path,
@@ -98,6 +109,7 @@ public sealed partial class ContainerMounter : IDisposable
 
             NamespaceWorker worker = EnterNamespace(path);
             int errno = worker.TryMoveMount(mount, resolved.Handle, MoveMountFlags.None);
+            attached = errno == 0;
             Trace?.Invoke($"move_mount(fd {mount.DescriptorNumber}, \"\", fd {resolved.Handle.DescriptorNumber}, \"\", F_EMPTY_PATH|T_EMPTY_PATH) = {(errno == 0 ? "0" : ErrnoText.Name(errno))}");
             if (errno != 0)
             {
@@ -105,18 +117,20 @@ public sealed partial class ContainerMounter : IDisposable
                     SyscallException.Create("move_mount", errno, null, path));
             }
 
-            attached = true;
             Verify(root, components, path, mountInfo);
             return new AttachResult(path, mountInfo.MountId, resolved.CreatedPaths);
         }
-        catch (HotplugException)
+        catch (Exception failure)
         {
-            if (attached)
+            int undone = attached ? Undo(mount, mountInfo, resolved, root) : 0;
+            resolved.RemoveCreated();
+
+            // Said through the callback only for our own refusals: after anything else (a stop) it may throw again.
+            if (attached && failure is HotplugException)
             {
-                Undo(mount, mountInfo, resolved, root);
+                Trace?.Invoke($"undo: umount2(MNT_DETACH) = {(undone == 0 ? "0" : ErrnoText.Name(undone))}");
             }
 
-            resolved.RemoveCreated();
             throw;
         }
     }
@@ -179,6 +193,7 @@ public sealed partial class ContainerMounter : IDisposable
         return new AttachResult(path, mountInfo.MountId, Array.Empty<string>(), oldTop);
     }
 
+    /// <summary>Ends the namespace thread. Call it from the thread that calls <see cref="Attach"/>, once no Attach runs.</summary>
     public void Dispose()
     {
         _worker?.Dispose();
@@ -212,7 +227,7 @@ public sealed partial class ContainerMounter : IDisposable
     // not show up"): look the path up again from the root and compare the mount id with the one that was moved.
     private void Verify(SafeHandle root, IReadOnlyList<string> components, string path, StatxInfo mountInfo)
     {
-        using SafePathHandle? again = MountSyscalls.TryOpenAt2(root, path, OpenFlags.Path, ContainerTarget.InRoot, out int errno);
+        using SafePathHandle? again = MountSyscalls.TryOpenAt2(root, path, ContainerTarget.LastComponent, ContainerTarget.InRoot, out int errno);
         if (again is null)
         {
             throw new HotplugException(HotplugFailure.MoveNotVerified, path, $"The mount was attached but '{path}' could not be looked up again.",
@@ -228,13 +243,10 @@ public sealed partial class ContainerMounter : IDisposable
         }
     }
 
-    private void Undo(SafeMountHandle mount, StatxInfo mountInfo, ContainerTarget resolved, SafeHandle root)
-    {
-        int errno = mountInfo.IsDirectory
+    private int Undo(SafeMountHandle mount, StatxInfo mountInfo, ContainerTarget resolved, SafeHandle root) =>
+        mountInfo.IsDirectory
             ? _worker!.TryDetachDirectoryMount(mount, root)
             : _worker!.TryDetachByName(resolved.Parent, resolved.LeafName, root);
-        Trace?.Invoke($"undo: umount2(MNT_DETACH) = {(errno == 0 ? "0" : ErrnoText.Name(errno))}");
-    }
 
     private static HotplugException Exited(int pid, string target, SyscallException? cause) =>
         new(HotplugFailure.ContainerExited, target, $"The container process {pid} has exited; nothing was changed in its namespace.", cause);

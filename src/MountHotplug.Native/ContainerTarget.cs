@@ -9,6 +9,14 @@ public sealed class ContainerTarget : IDisposable
     /// <summary>Symlinks (absolute or "..") stay inside the root; /proc/self/root style magic links are refused.</summary>
     public const ResolveFlags InRoot = ResolveFlags.InRoot | ResolveFlags.NoMagicLinks;
 
+    /// <summary>
+    /// How the last component is opened: a symlink there is not followed but opened itself (and then refused). The
+    /// container may swap the target directory for a link to /etc, or, in a chroot, to its root directory, which is
+    /// no mount point; following it would put the mount there, and a check that looks the path up again would follow
+    /// the same link and call it a success. move_mount does not follow a final link either without T_SYMLINKS.
+    /// </summary>
+    public const OpenFlags LastComponent = OpenFlags.Path | OpenFlags.NoFollow;
+
     private readonly List<(SafePathHandle Parent, string Name, bool IsDirectory, string Path)> _created = new();
 
     private ContainerTarget(string path, SafePathHandle handle, SafePathHandle parent, string leafName, StatxInfo info)
@@ -36,8 +44,9 @@ public sealed class ContainerTarget : IDisposable
     public IReadOnlyList<string> CreatedPaths => _created.ConvertAll(c => c.Path);
 
     /// <summary>
-    /// Resolves <paramref name="components"/> below <paramref name="root"/> with openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS).
-    /// With <paramref name="create"/>, creates each missing component with mkdirat (or, for the last one of a file
+    /// Resolves <paramref name="components"/> below <paramref name="root"/> with openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS),
+    /// following symlinks in every component but the last (see <see cref="LastComponent"/>); a last component that is
+    /// a symlink is returned as one, and the caller refuses it. With <paramref name="create"/>, creates each missing component with mkdirat (or, for the last one of a file
     /// source, an empty file) in its already resolved parent: one name at a time, so no symlink can lead out.
     /// With <paramref name="owner"/> (the host ids of the root of a container's user namespace), each created entry is
     /// given to that owner, as Proxmox does, so the container's root can use it; host root would show as nobody.
@@ -55,7 +64,8 @@ public sealed class ContainerTarget : IDisposable
             {
                 string prefix = TargetPath.Join(components.Take(i + 1));
                 bool isLast = i == components.Count - 1;
-                SafePathHandle? next = MountSyscalls.TryOpenAt2(root, prefix, OpenFlags.Path, InRoot, out int errno);
+                OpenFlags open = isLast ? LastComponent : OpenFlags.Path;
+                SafePathHandle? next = MountSyscalls.TryOpenAt2(root, prefix, open, InRoot, out int errno);
                 if (next is null && errno == (int)Errno.ENOENT && create)
                 {
                     SafeHandle dir = (SafeHandle?)current ?? root;
@@ -76,7 +86,7 @@ public sealed class ContainerTarget : IDisposable
                         current = null; // now owned by the created list
                     }
 
-                    next = MountSyscalls.TryOpenAt2(root, prefix, OpenFlags.Path, InRoot, out errno);
+                    next = MountSyscalls.TryOpenAt2(root, prefix, open, InRoot, out errno);
                     if (next is not null && createErrno == 0 && owner is { } o)
                     {
                         GiveTo(next, o, fullPath, prefix);

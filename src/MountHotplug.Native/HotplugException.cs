@@ -8,6 +8,7 @@ public enum HotplugFailure
     CreateTargetFailed,
     TargetTypeMismatch,
     TargetIsMountPoint,
+    TargetIsSymlink,
     ContainerExited,
     EnterNamespaceFailed,
     MoveMountFailed,

@@ -84,6 +84,13 @@ public sealed class NamespaceWorker : IDisposable
         return new NamespaceWorker();
     }
 
+    /// <summary>
+    /// Test hook: called on each worker thread with its kernel thread id before it leaves the host's namespace, so a
+    /// test that watches /proc/self/task/*/ns/mnt can tell a worker (which belongs inside a container) from any other
+    /// thread (which never does). Null, and so one load and test per worker, unless a test sets it.
+    /// </summary>
+    internal static Action<int>? ThreadEntering;
+
     /// <summary>Starts a worker inside the mount namespace of the process that <paramref name="pidfd"/> pins.</summary>
     /// <exception cref="SyscallException">unshare or setns failed (ESRCH: the process has exited).</exception>
     public static NamespaceWorker Enter(SafePidfdHandle pidfd, string? description = null)
@@ -252,6 +259,7 @@ public sealed class NamespaceWorker : IDisposable
     private void ThreadMain()
     {
         int tid = (int)Interop.Syscall(SyscallNumbers.GetTid, out _);
+        ThreadEntering?.Invoke(tid);
         int errno = NamespaceCalls.TryUnshare(NamespaceCalls.CloneFs);
         bool atSetns = false;
         if (errno == 0)

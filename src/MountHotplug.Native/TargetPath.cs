@@ -9,7 +9,7 @@ public static class TargetPath
     /// <summary>
     /// Splits an absolute path inside a container into its components, dropping empty and "." segments.
     /// Returns null and a reason when the path cannot be a hot-plug target: relative, empty, "/", with ".."
-    /// (its meaning would depend on symlinks the container controls), with a NUL, or too long.
+    /// (its meaning would depend on symlinks the container controls), with a NUL or a lone surrogate, or too long.
     /// </summary>
     public static IReadOnlyList<string>? TrySplit(string? path, out string? reason)
     {
@@ -20,9 +20,9 @@ public static class TargetPath
             return null;
         }
 
-        if (path.Contains('\0'))
+        if (TextProblem(path) is { } problem)
         {
-            reason = "the target path contains a NUL character";
+            reason = "the target path " + problem;
             return null;
         }
 
@@ -68,6 +68,33 @@ public static class TargetPath
         }
 
         return components;
+    }
+
+    /// <summary>
+    /// Why <paramref name="path"/> cannot be handed to the kernel as it is, or null. A NUL would cut it short; a lone
+    /// UTF-16 surrogate has no UTF-8 form, and .NET's encoder would silently write U+FFFD instead, naming another
+    /// file (two different inputs, one place, and a report that names neither).
+    /// </summary>
+    public static string? TextProblem(string path)
+    {
+        if (path.Contains('\0'))
+        {
+            return "contains a NUL character";
+        }
+
+        for (int i = 0; i < path.Length; i++)
+        {
+            if (char.IsHighSurrogate(path[i]) && i + 1 < path.Length && char.IsLowSurrogate(path[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(path[i]))
+            {
+                return $"is not valid Unicode: it has a lone surrogate (U+{(int)path[i]:X4}) at position {i}, which no file name can hold";
+            }
+        }
+
+        return null;
     }
 
     /// <summary>"/a/b/c" from its components: the normalized form shown to users.</summary>

@@ -46,6 +46,8 @@ public sealed class ContainerNamespace : IDisposable
 
     public bool IsAlive => !_pidfd.IsClosed && MountSyscalls.IsAlive(_pidfd);
 
+    internal bool IsDisposed => _pidfd.IsClosed;
+
     internal SafePidfdHandle Pidfd
     {
         get
@@ -83,6 +85,13 @@ public sealed class ContainerNamespace : IDisposable
         {
             pidfd.Dispose();
             throw SyscallException.Create("open", (int)Errno.ESRCH, $"/proc/{processId}", detail: ex.Message);
+        }
+        catch (SyscallException ex) when (ex.Errno is Errno.ENOENT or Errno.ESRCH)
+        {
+            // A zombie still has a PID and a pidfd, even answers signal 0, but no namespaces left to read: it has exited.
+            pidfd.Dispose();
+            throw SyscallException.Create("open", (int)Errno.ESRCH, ex.Path,
+                detail: $"Process {processId} has exited (it is a zombie, or it ended while being read).");
         }
         catch
         {

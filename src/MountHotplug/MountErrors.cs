@@ -63,6 +63,8 @@ internal static class MountErrors
                 "Mount a directory onto a directory and a file onto a file; choose another -Target."),
             HotplugFailure.TargetIsMountPoint => ("TargetIsMountPoint", ErrorCategory.ResourceExists,
                 "Choose another -Target, or add -Force to stack the new mount on top of the existing one."),
+            HotplugFailure.TargetIsSymlink => ("TargetIsSymlink", ErrorCategory.InvalidArgument,
+                "Name the directory or file the link points to (readlink it inside the container); links are followed in the other components."),
             HotplugFailure.ContainerExited => ("ContainerExited", ErrorCategory.ObjectNotFound,
                 "Start the container again and get a new object with Get-ContainerNamespace."),
             HotplugFailure.EnterNamespaceFailed => ("EnterNamespaceFailed", ex.Syscall is { } s ? CategoryOf(s.Errno) : ErrorCategory.NotSpecified,

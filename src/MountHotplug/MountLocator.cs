@@ -23,6 +23,11 @@ internal static class MountLocator
         if (ns is null)
         {
             shown = cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
+            if (TargetPath.TextProblem(shown) is { } problem)
+            {
+                throw new HotplugException(HotplugFailure.InvalidTarget, path, $"Invalid path '{path}': the path {problem}.");
+            }
+
             return MountSyscalls.Open(shown, OpenFlags.Path);
         }
 
@@ -68,10 +73,30 @@ internal static class MountLocator
         }
         catch (SyscallException ex)
         {
-            cmdlet.WriteError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? "ProcessNotFound" : "PidfdOpenFailed", processId, $"Could not pin process {processId}"));
+            string id = ex.Errno == Errno.ESRCH ? "ProcessNotFound" : "PidfdOpenFailed";
+            int? process = ex.Syscall == "pidfd_open" ? ThreadGroupOf(processId) : null;
+            cmdlet.WriteError(process is { } tgid && tgid != processId
+                ? MountErrors.FromSyscall(ex, id, processId, $"{processId} is a thread of process {tgid}, not a process, so it cannot be pinned",
+                    $"Give the process id: -ProcessId {tgid}.")
+                : MountErrors.FromSyscall(ex, id, processId, $"Could not pin process {processId}"));
             return null;
         }
     }
+
+    // pidfd_open refuses a thread id that is not its process's (ENOENT, or EINVAL before 6.9); /proc/TID still answers.
+    private static int? ThreadGroupOf(int id)
+    {
+        try
+        {
+            string? line = File.ReadLines($"/proc/{id}/status").FirstOrDefault(l => l.StartsWith("Tgid:", StringComparison.Ordinal));
+            return line is not null && int.TryParse(line.AsSpan(5).Trim(), out int tgid) ? tgid : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
 
     /// <summary>The namespace's mount table for a command; null after writing the error.</summary>
     internal static IReadOnlyList<MountEntry>? TryReadTable(PSCmdlet cmdlet, ContainerNamespace? ns)

@@ -108,7 +108,10 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
 
     private const int ProgressActivityId = 0x6d68;
 
-    protected override void StopProcessing() => Dispose();
+    // No StopProcessing: it runs on another thread while ProcessRecord may be inside Attach, and ending the namespace
+    // thread under it left created directories and unreported mounts behind (and a second thread started afterwards
+    // was never ended). Every step here is a short system call, and the next WriteVerbose, WriteObject or ShouldProcess
+    // throws PipelineStoppedException; Attach undoes what it had begun, and the engine then calls Dispose.
 
     /// <summary>Ends the namespace thread: it is never reused for another pipeline.</summary>
     public void Dispose()
@@ -184,7 +187,6 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             // Created directories belong to the container's root, as Proxmox does it: owned by host root they would show
             // as nobody inside a user namespace, and its root could not use them.
             result = _mounter!.Attach(mount.Handle, mount.Info, Target, CreateTarget, Force, Replace, CreateTarget ? _maps?.RootOnHost : null);
-            _attached++;
         }
         // The error names the source path, not the StagedMount: $Error would otherwise keep its descriptor open
         // for the rest of the session after the pipeline that dropped it has ended.
@@ -192,20 +194,33 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         {
             _failed++;
             WriteError(MountErrors.FromHotplug(ex, mount.Source));
+            ReportProgress();
             return;
         }
         catch (SyscallException ex)
         {
             _failed++;
             WriteError(MountErrors.FromSyscall(ex, "MoveMountFailed", mount.Source, $"Could not attach '{mount.Source}' at '{Target}'"));
+            ReportProgress();
             return;
         }
-        finally
+        catch (ObjectDisposedException) when (Namespace.IsDisposed)
         {
+            // Disposed by the pipeline itself (or another runspace) after BeginProcessing checked it: without its
+            // pidfd nothing proves the process is still the container, so no further item is attached.
+            _failed++;
+            WriteError(MountErrors.Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, mount.Source,
+                $"The ContainerNamespace of PID {Namespace.ProcessId} was disposed while this pipeline still used it; '{mount.Source}' was not attached.",
+                "Dispose the ContainerNamespace after the pipeline that uses it, and get a new one with Get-ContainerNamespace."));
             ReportProgress();
+            return;
         }
 
+        // Recorded before anything that talks to the engine (WriteProgress throws on Ctrl+C): from here on the object
+        // says where its mount is, whatever happens to the rest of the pipeline.
         mount.MarkAttached(result.Target, Namespace, result.CreatedPaths, result.ReplacedMountId);
+        _attached++;
+        ReportProgress();
         if (Namespace.HasOwnUserNamespace)
         {
             WriteWarning($"PID {Namespace.ProcessId} runs in its own user namespace: root inside it can unmount {result.Target} or clear its ro/nosuid/nodev flags.");

@@ -223,9 +223,10 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
             return;
         }
 
-        if (source.Contains('\0'))
+        if (TargetPath.TextProblem(source) is { } problem)
         {
-            WriteError(MountErrors.Plain("InvalidPath", ErrorCategory.InvalidArgument, path, "The path contains a NUL character."));
+            WriteError(MountErrors.Plain("InvalidPath", ErrorCategory.InvalidArgument, path, $"The path {problem}.",
+                "Name the file or directory by a path the kernel can be given exactly."));
             return;
         }
 

@@ -165,6 +165,38 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
         guard.AssertClean();
     }
 
+    private static readonly string[] SwapLinks = ["/", "/etc", "/proc/self/root", "../../.."];
+
+    [SkippableTheory]
+    [InlineData(SandboxKind.PivotRoot)]
+    [InlineData(SandboxKind.Chroot)]
+    public void TargetThatIsASymlinkIsRefusedNotFollowed(SandboxKind kind)
+    {
+        // Without a race: each of the attacker's links, standing still at the target. Following "/" in a chroot
+        // container covered its root directory (no mount point, so not refused as one), and the check afterwards
+        // followed the same link and reported success at the link's path.
+        Privileged.Require();
+        using var tree = new TempTree();
+        using var container = SandboxContainer.Start(kind);
+        using var ps = new PowerShellSession();
+        var guard = new HostGuard();
+        container.ExecOrThrow("sh", "-c", string.Join("; ", SwapLinks.Select((l, i) => $"ln -s '{l}' /mnt/l{i}")));
+        var before = ContainerView.NamespaceMounts(container).Select(m => m.MountId).ToList();
+
+        PipelineResult result = ps.Run("""
+            $ct = Get-ContainerNamespace $ctPid
+            foreach ($t in $targets) { New-StagedMount $src | Move-MountIntoNamespace -Namespace $ct -Target $t -CreateTarget -Force }
+            $ct.Dispose()
+            """, new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["src"] = tree.Data, ["targets"] = SwapLinks.Select((_, i) => $"/mnt/l{i}").ToArray() });
+
+        Assert.Equal(Enumerable.Repeat("TargetIsSymlink,MountHotplug.MoveMountIntoNamespaceCommand", SwapLinks.Length), result.ErrorIds);
+        Assert.All(result.Errors, e => Assert.Equal(ErrorCategory.InvalidArgument, e.CategoryInfo.Category));
+        Assert.Contains("symbolic link", result.Errors[0].ErrorDetails!.Message);
+        Assert.Equal(before, ContainerView.NamespaceMounts(container).Select(m => m.MountId).ToList());
+        Assert.Equal("/mnt/l1", container.ExecOrThrow("sh", "-c", "ls -d /mnt/l1").Trim());
+        guard.AssertClean();
+    }
+
     [SkippableFact]
     public void WhatIfDescribesTheHotplugAndDoesNothing()
     {

@@ -12,6 +12,7 @@ public sealed class TargetPathTests
     [InlineData("/mnt//data/", new[] { "mnt", "data" })]
     [InlineData("/./mnt/./data/.", new[] { "mnt", "data" })]
     [InlineData("/srv/ünïcode dir/€", new[] { "srv", "ünïcode dir", "€" })]
+    [InlineData("/srv/\ud83d\ude00", new[] { "srv", "\ud83d\ude00" })]
     public void ValidTargetsSplitIntoComponents(string path, string[] expected)
     {
         Assert.Equal(expected, TargetPath.TrySplit(path, out string? reason));
@@ -31,6 +32,20 @@ public sealed class TargetPathTests
     {
         Assert.Null(TargetPath.TrySplit(path, out string? reason));
         Assert.Contains(reasonPart, reason);
+    }
+
+    // Built in code: an attribute's string is stored as UTF-8, where a lone surrogate cannot survive.
+    [Theory]
+    [InlineData("/mnt/a", 0xD800, "b", "lone surrogate (U+D800) at position 6")]
+    [InlineData("/mnt/a", 0xDC00, "", "lone surrogate (U+DC00) at position 6")]
+    [InlineData("/mnt/", 0xDE00, "\ud83d\ude00", "lone surrogate (U+DE00) at position 5")]
+    public void TargetsWithALoneSurrogateAreRefused(string before, int surrogate, string after, string reasonPart)
+    {
+        string path = before + (char)surrogate + after;
+        Assert.Null(TargetPath.TrySplit(path, out string? reason));
+        Assert.Contains(reasonPart, reason);
+        Assert.Contains(reasonPart, TargetPath.TextProblem(path));
+        Assert.Null(TargetPath.TextProblem(before + after));
     }
 
     [Fact]

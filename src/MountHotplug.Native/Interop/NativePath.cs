@@ -4,16 +4,22 @@ namespace MountHotplug.Native;
 
 internal static class NativePath
 {
-    /// <summary>UTF-8 with a terminating NUL; a NUL inside the string would silently cut the path, so it is refused.</summary>
+    // Throws on a lone surrogate instead of writing U+FFFD, which would name another file.
+    private static readonly UTF8Encoding Strict = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>
+    /// UTF-8 with a terminating NUL. A NUL inside the string would silently cut the path and a lone surrogate would
+    /// silently become U+FFFD, so both are refused; callers check with TargetPath.TextProblem first, this is the fence.
+    /// </summary>
     internal static byte[] ToNullTerminated(string path)
     {
-        if (path.Contains('\0'))
+        if (TargetPath.TextProblem(path) is { } problem)
         {
-            throw new ArgumentException($"The path '{path.Replace("\0", "\\0")}' contains a NUL character.", nameof(path));
+            throw new ArgumentException($"The path '{path.Replace("\0", "\\0")}' {problem}.", nameof(path));
         }
 
-        byte[] bytes = new byte[Encoding.UTF8.GetByteCount(path) + 1];
-        Encoding.UTF8.GetBytes(path, 0, path.Length, bytes, 0);
+        byte[] bytes = new byte[Strict.GetByteCount(path) + 1];
+        Strict.GetBytes(path, 0, path.Length, bytes, 0);
         return bytes;
     }
 }
