@@ -12,6 +12,7 @@ public sealed class GetMountCommand : MountTableCommand
     [Parameter(Position = 0)]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(MountPointCompleter))]
     public string[]? Path { get; set; }
 
     /// <summary>Filesystem types to list ("tmpfs", "fuse.*"); wildcards allowed.</summary>

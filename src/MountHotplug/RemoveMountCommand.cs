@@ -28,6 +28,7 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
     [Alias("MountPoint", "Target")]
     [AllowNull]
     [AllowEmptyString]
+    [ArgumentCompleter(typeof(MountPointCompleter))]
     public string? Path { get; set; }
 
     /// <summary>The container whose mount namespace holds the mount; $null for the caller's own namespace.</summary>

@@ -32,6 +32,7 @@ public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
     [Alias("MountPoint", "Target")]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(MountPointCompleter))]
     public string Path { get; set; } = string.Empty;
 
     [Parameter(ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]

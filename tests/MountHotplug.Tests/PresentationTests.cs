@@ -126,4 +126,23 @@ $m.Dispose(); $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = cont
         });
         Assert.Null(ContainerView.MountAt(container, "/mnt/data"));
     }
+
+    [SkippableFact]
+    public void TabCompletesMountPointsOfTheNamedNamespace()
+    {
+        Privileged.Require();
+        using var container = SandboxContainer.Start();
+        using var ps = new PowerShellSession();
+        container.ExecOrThrow("sh", "-c", "mkdir -p '/srv/vol one' /srv/vol2 && mount -t tmpfs a '/srv/vol one' && mount -t tmpfs b /srv/vol2");
+        ps.Run("$ct = Get-ContainerNamespace $ctPid", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
+
+        Assert.Equal(new[] { "'/srv/vol one'", "/srv/vol2" }, ps.Complete("Get-Mount -Namespace $ct -Path /srv/"));
+        Assert.Equal(new[] { "/srv/vol2" }, ps.Complete($"Remove-Mount -Namespace $ct -Path /srv/vol2"));
+        Assert.Contains("/proc", ps.Complete($"Set-MountAttribute -Namespace $ct -Path /pr"));
+        Assert.Equal(new[] { "/srv/vol2" }, ps.Complete($"Get-Mount -ProcessId {container.Pid} -Path /srv/vol2"));
+
+        // Without a namespace: the caller's own mount points, which do not include the container's.
+        Assert.DoesNotContain("/srv/vol2", ps.Complete("Get-Mount -Path /srv/"));
+        ps.Run("$ct.Dispose()");
+    }
 }

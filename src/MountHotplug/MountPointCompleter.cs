@@ -1,0 +1,54 @@
+using System.Collections;
+using System.Management.Automation;
+using System.Management.Automation.Language;
+using MountHotplug.Native;
+
+namespace MountHotplug;
+
+/// <summary>
+/// Completes -Path with the mount points of the namespace the command line names (-Namespace or -ProcessId), or of the
+/// caller's own: what Get-Mount, Set-MountAttribute and Remove-Mount take.
+/// </summary>
+public sealed class MountPointCompleter : IArgumentCompleter
+{
+    private const int MaxResults = 200;
+
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+        CommandAst commandAst, IDictionary fakeBoundParameters)
+    {
+        string word = wordToComplete.Trim('\'', '"');
+        try
+        {
+            IReadOnlyList<MountEntry> table;
+            if (Bound(fakeBoundParameters, "Namespace") is ContainerNamespace ns)
+            {
+                table = MountTable.Read(ns.Pidfd, ns.ProcessId);
+            }
+            else if (Bound(fakeBoundParameters, "ProcessId") is int pid)
+            {
+                using SafePidfdHandle pidfd = MountSyscalls.PidfdOpen(pid);
+                table = MountTable.Read(pidfd, pid);
+            }
+            else
+            {
+                table = MountTable.Read();
+            }
+
+            return table.Select(m => m.MountPoint)
+                .Where(p => p.StartsWith(word, StringComparison.Ordinal))
+                .Distinct()
+                .Order(StringComparer.Ordinal)
+                .Take(MaxResults)
+                .Select(p => new CompletionResult(p.IndexOfAny(new[] { ' ', '\'', '$', '`', '(', ')', ';', '&', '|', '{', '}' }) >= 0 ? "'" + p.Replace("'", "''") + "'" : p,
+                    p, CompletionResultType.ParameterValue, p))
+                .ToList();
+        }
+        catch (Exception ex) when (ex is SyscallException or IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            return Array.Empty<CompletionResult>();
+        }
+    }
+
+    private static object? Bound(IDictionary parameters, string name) =>
+        parameters.Contains(name) ? (parameters[name] is PSObject wrapped ? wrapped.BaseObject : parameters[name]) : null;
+}
