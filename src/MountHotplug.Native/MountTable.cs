@@ -165,11 +165,59 @@ public static class MountTable
             return null;
         }
 
+        // statmount is one system call per mount and takes the namespace lock only for reading, so the ids are read
+        // in as many slices as there are cores: a 10,000-mount table is mostly these calls and the strings they return.
+        int slices = ids.Count < 512 ? 1 : Math.Clamp(Environment.ProcessorCount, 1, 4);
+        var results = new SliceResult[slices];
+        Parallel.For(0, slices, new ParallelOptions { MaxDegreeOfParallelism = slices }, slice =>
+        {
+            int from = ids.Count * slice / slices, to = ids.Count * (slice + 1) / slices;
+            results[slice] = ReadSlice(ids, from, to, listNamespaceId, namespaceId, root);
+        });
+
         var entries = new List<MountEntry>(ids.Count);
+        bool sourceSeen = false;
+        foreach (SliceResult result in results)
+        {
+            if (result.Errno != 0)
+            {
+                if (!required && result.Errno is (int)Errno.ENOSYS or (int)Errno.EINVAL or (int)Errno.E2BIG)
+                {
+                    return null;
+                }
+
+                throw SyscallException.Create("statmount", result.Errno, $"mount {result.FailedId}");
+            }
+
+            if (result.IncompleteKernel)
+            {
+                return NotSupported(required, "statmount of this kernel cannot describe a mount completely (no sb_source)");
+            }
+
+            sourceSeen |= result.SourceSeen;
+            entries.AddRange(result.Entries);
+        }
+
+        // Kernels before the supported-mask field: a kernel with sb_source shows one for nearly every mount.
+        if (!sourceSeen && entries.Count > 0)
+        {
+            return NotSupported(required, "statmount of this kernel does not report mount sources (Linux 6.11 or later does)");
+        }
+
+        return entries;
+    }
+
+    private sealed record SliceResult(List<MountEntry> Entries, bool SourceSeen, bool IncompleteKernel, int Errno, ulong FailedId);
+
+    /// <summary>statmount of ids[from..to) into entries; stops at the first failure (an errno other than ENOENT).</summary>
+    private static unsafe SliceResult ReadSlice(List<ulong> ids, int from, int to, ulong listNamespaceId, ulong namespaceId, string? root)
+    {
+        var entries = new List<MountEntry>(to - from);
         byte[] buffer = new byte[16 * 1024];
         bool sourceSeen = false;
-        foreach (ulong id in ids)
+        for (int i = from; i < to; i++)
         {
+            ulong id = ids[i];
             int statErrno;
             while (true)
             {
@@ -193,12 +241,7 @@ public static class MountTable
 
             if (statErrno != 0)
             {
-                if (!required && statErrno is (int)Errno.ENOSYS or (int)Errno.EINVAL or (int)Errno.E2BIG)
-                {
-                    return null;
-                }
-
-                throw SyscallException.Create("statmount", statErrno, $"mount {id}");
+                return new SliceResult(entries, sourceSeen, false, statErrno, id);
             }
 
             fixed (byte* b = buffer)
@@ -206,7 +249,7 @@ public static class MountTable
                 var mask = (StatMountMask)Read<ulong>(b, StatMountLayout.Mask);
                 if ((mask & StatMountMask.SupportedMask) != 0 && ((StatMountMask)Read<ulong>(b, StatMountLayout.SupportedMask) & Needed) != Needed)
                 {
-                    return NotSupported(required, "statmount of this kernel cannot describe a mount completely (no sb_source)");
+                    return new SliceResult(entries, sourceSeen, true, 0, id);
                 }
 
                 sourceSeen |= (mask & StatMountMask.SuperBlockSource) != 0;
@@ -217,13 +260,7 @@ public static class MountTable
             }
         }
 
-        // Kernels before the supported-mask field: a kernel with sb_source shows one for nearly every mount.
-        if (!sourceSeen && entries.Count > 0)
-        {
-            return NotSupported(required, "statmount of this kernel does not report mount sources (Linux 6.11 or later does)");
-        }
-
-        return entries;
+        return new SliceResult(entries, sourceSeen, false, 0, 0);
     }
 
     private static List<MountEntry>? NotSupported(bool required, string why) =>

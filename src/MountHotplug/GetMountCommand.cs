@@ -32,13 +32,17 @@ public sealed class GetMountCommand : MountTableCommand
 
         var paths = Path?.Select(p => new Filter(p)).ToList();
         var types = FileSystemType?.Select(t => new Filter(t)).ToList();
+        // One WriteObject for the whole table: the engine's per-call checks then run once, not ten thousand times.
+        var mounts = new List<Mount>(table.Count);
         foreach (MountEntry entry in table)
         {
             if (Matches(paths, entry.MountPoint) && Matches(types, entry.FileSystemType))
             {
-                WriteObject(new Mount(entry, ns));
+                mounts.Add(new Mount(entry, ns));
             }
         }
+
+        WriteObject(mounts, enumerateCollection: true);
 
         foreach (Filter missing in paths?.Where(p => p.IsLiteral && !p.Matched) ?? Enumerable.Empty<Filter>())
         {
