@@ -22,6 +22,13 @@ internal static class MountErrors
         _ => ErrorCategory.InvalidArgument,
     };
 
+    /// <summary>The category of the system call behind a failure, or <paramref name="fallback"/> when there is none.</summary>
+    internal static ErrorCategory CategoryOf(SyscallException? syscall, ErrorCategory fallback) =>
+        syscall is null ? fallback : CategoryOf(syscall.Errno);
+
+    /// <summary>The hint for the system call behind a failure, if there is one.</summary>
+    internal static string? HintFor(SyscallException? syscall) => syscall is null ? null : HintFor(syscall.Syscall, syscall.Errno);
+
     /// <summary>What an admin can do about a given call failing with a given errno.</summary>
     internal static string? HintFor(string syscall, Errno errno) => (syscall, errno) switch
     {
@@ -57,7 +64,7 @@ internal static class MountErrors
                 "Give an absolute path inside the container, without '..', that does not go through /proc magic links."),
             HotplugFailure.TargetNotFound => ("TargetNotFound", ErrorCategory.ObjectNotFound,
                 "Create it inside the container first, or add -CreateTarget."),
-            HotplugFailure.CreateTargetFailed => ("CreateTargetFailed", ex.Syscall is { } s ? CategoryOf(s.Errno) : ErrorCategory.WriteError,
+            HotplugFailure.CreateTargetFailed => ("CreateTargetFailed", CategoryOf(ex.Syscall, ErrorCategory.WriteError),
                 "Check that the container's filesystem is writable at that place and not full."),
             HotplugFailure.TargetTypeMismatch => ("TargetTypeMismatch", ErrorCategory.InvalidArgument,
                 "Mount a directory onto a directory and a file onto a file; choose another -Target."),
@@ -67,15 +74,15 @@ internal static class MountErrors
                 "Name the directory or file the link points to (readlink it inside the container); links are followed in the other components."),
             HotplugFailure.ContainerExited => ("ContainerExited", ErrorCategory.ObjectNotFound,
                 "Start the container again and get a new object with Get-ContainerNamespace."),
-            HotplugFailure.EnterNamespaceFailed => ("EnterNamespaceFailed", ex.Syscall is { } s ? CategoryOf(s.Errno) : ErrorCategory.NotSpecified,
-                ex.Syscall is { } s2 ? HintFor(s2.Syscall, s2.Errno) : null),
-            HotplugFailure.MoveMountFailed => ("MoveMountFailed", ex.Syscall is { } s ? CategoryOf(s.Errno) : ErrorCategory.NotSpecified,
-                ex.Syscall is { } s3 ? HintFor(s3.Syscall, s3.Errno) : null),
+            HotplugFailure.EnterNamespaceFailed => ("EnterNamespaceFailed", CategoryOf(ex.Syscall, ErrorCategory.NotSpecified),
+                HintFor(ex.Syscall)),
+            HotplugFailure.MoveMountFailed => ("MoveMountFailed", CategoryOf(ex.Syscall, ErrorCategory.NotSpecified),
+                HintFor(ex.Syscall)),
             HotplugFailure.MoveNotVerified => ("MoveNotVerified", ErrorCategory.InvalidResult,
                 "Something inside the container changed the target while it was mounted; the move was undone. Try again."),
             HotplugFailure.ReplaceTargetNotMounted => ("ReplaceTargetNotMounted", ErrorCategory.InvalidOperation,
                 "Drop -Replace to attach at a plain directory (with -CreateTarget if it is missing)."),
-            HotplugFailure.ReplaceFailed => ("ReplaceFailed", ex.Syscall is { } s4 ? CategoryOf(s4.Errno) : ErrorCategory.NotSpecified,
+            HotplugFailure.ReplaceFailed => ("ReplaceFailed", CategoryOf(ex.Syscall, ErrorCategory.NotSpecified),
                 "The container still has the mount it had. Check that the path is not the container's root and that the mount on it is not shared with mounts it would propagate onto."),
             HotplugFailure.NotMounted => ("NotMounted", ErrorCategory.ObjectNotFound,
                 "Name a mount point (the namespace's /proc/PID/mountinfo lists them), or check -Namespace."),
@@ -83,8 +90,8 @@ internal static class MountErrors
                 "Look at what is mounted there now; to unmount whatever is on top, use -Path and -Namespace."),
             HotplugFailure.MountBusy => ("MountBusy", ErrorCategory.ResourceBusy,
                 "Stop those processes or have them close the files (or leave the directories), then try again; or use -Lazy to detach it now (they keep using it until they let go)."),
-            HotplugFailure.UnmountFailed => ("UnmountFailed", ex.Syscall is { } s5 ? CategoryOf(s5.Errno) : ErrorCategory.NotSpecified,
-                ex.Syscall is { } s6 ? HintFor(s6.Syscall, s6.Errno) : null),
+            HotplugFailure.UnmountFailed => ("UnmountFailed", CategoryOf(ex.Syscall, ErrorCategory.NotSpecified),
+                HintFor(ex.Syscall)),
             HotplugFailure.UnmountNotVerified => ("UnmountNotVerified", ErrorCategory.InvalidResult,
                 "Something inside the namespace mounted the same mount there again; look at its mount table."),
             _ => ("HotplugFailed", ErrorCategory.NotSpecified, null),
@@ -158,8 +165,8 @@ internal static class MountErrors
                 "Start the container again and get a new object with Get-ContainerNamespace."),
             IdMapFailure.NotSupported => ("IdMapNotSupported", ErrorCategory.NotImplemented,
                 "Stage a path on a filesystem that supports idmapped mounts (ext4, xfs, btrfs, tmpfs 6.3+, overlayfs …), or drop -IdMap and give the files to the container's mapped ids instead."),
-            _ => ("IdMapFailed", ex.Syscall is { } s ? CategoryOf(s.Errno) : ErrorCategory.NotSpecified,
-                ex.Syscall is { } s2 ? HintFor(s2.Syscall, s2.Errno) ?? "Check the kernel log." : "Check the kernel log."),
+            _ => ("IdMapFailed", CategoryOf(ex.Syscall, ErrorCategory.NotSpecified),
+                HintFor(ex.Syscall) ?? "Check the kernel log."),
         };
         string message = ex.Syscall is { } cause ? $"{ex.Message} {cause.Message}" : ex.Message;
         return Build(ex, id, category, target, message, hint);
@@ -176,8 +183,8 @@ internal static class MountErrors
                 "Choose another -StageName, or remove the old one with Remove-StagedMount."),
             Staging.StageFailure.NotFound => ("StagedMountNotFound", ErrorCategory.ObjectNotFound,
                 "Get-StagedMount lists the kept mounts of this mount namespace."),
-            _ => ("StageFailed", ex.Syscall is { } s ? CategoryOf(s.Errno) : ErrorCategory.WriteError,
-                ex.Syscall is { } s2 ? HintFor(s2.Syscall, s2.Errno) ?? "Check that /run is writable." : "Check that /run is writable."),
+            _ => ("StageFailed", CategoryOf(ex.Syscall, ErrorCategory.WriteError),
+                HintFor(ex.Syscall) ?? "Check that /run is writable."),
         };
         string message = ex.Syscall is { } cause && !ex.Message.Contains(cause.Message, StringComparison.Ordinal) ? $"{ex.Message} {cause.Message}" : ex.Message;
         return Build(ex, id, category, target, message, hint);
