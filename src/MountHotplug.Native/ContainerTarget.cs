@@ -17,28 +17,27 @@ public sealed class ContainerTarget : IDisposable
     /// </summary>
     public const OpenFlags LastComponent = OpenFlags.Path | OpenFlags.NoFollow;
 
-    private readonly List<(SafePathHandle Parent, string Name, bool IsDirectory, string Path)> _created = new();
+    // Every descriptor this target holds (closed by Dispose); the created entries and Parent only refer to them.
+    private readonly List<SafePathHandle> _handles = new();
+    private readonly List<(SafePathHandle Directory, string Name, bool IsDirectory, string Path)> _created = new();
 
-    private ContainerTarget(string path, SafePathHandle handle, SafePathHandle parent, string leafName, StatxInfo info)
+    private ContainerTarget(string path, string leafName)
     {
         Path = path;
-        Handle = handle;
-        Parent = parent;
         LeafName = leafName;
-        Info = info;
     }
 
     /// <summary>The normalized path inside the container.</summary>
     public string Path { get; }
 
-    public SafePathHandle Handle { get; }
+    public SafePathHandle Handle { get; private set; } = null!;
 
     /// <summary>The directory that holds the target, also resolved inside the root.</summary>
-    public SafePathHandle Parent { get; }
+    public SafePathHandle Parent { get; private set; } = null!;
 
     public string LeafName { get; }
 
-    public StatxInfo Info { get; }
+    public StatxInfo Info { get; private set; }
 
     /// <summary>Paths inside the container that resolving created, outermost first.</summary>
     public IReadOnlyList<string> CreatedPaths => _created.ConvertAll(c => c.Path);
@@ -54,107 +53,148 @@ public sealed class ContainerTarget : IDisposable
     public static ContainerTarget Resolve(SafeHandle root, IReadOnlyList<string> components, bool create, bool lastIsDirectory,
         (uint Uid, uint Gid)? owner = null)
     {
-        string fullPath = TargetPath.Join(components);
-        var created = new List<(SafePathHandle, string, bool, string)>();
-        SafePathHandle? parent = null;
-        SafePathHandle? current = null;
+        var target = new ContainerTarget(TargetPath.Join(components), components[^1]);
         try
         {
-            for (int i = 0; i < components.Count; i++)
-            {
-                string prefix = TargetPath.Join(components.Take(i + 1));
-                bool isLast = i == components.Count - 1;
-                OpenFlags open = isLast ? LastComponent : OpenFlags.Path;
-                SafePathHandle? next = MountSyscalls.TryOpenAt2(root, prefix, open, InRoot, out int errno);
-                if (next is null && errno == (int)Errno.ENOENT && create)
-                {
-                    SafeHandle dir = (SafeHandle?)current ?? root;
-                    bool makeDirectory = !isLast || lastIsDirectory;
-                    int createErrno = makeDirectory
-                        ? MountSyscalls.TryMkdirAt(dir, components[i], 0x1ED /* 0755 */)
-                        : CreateEmptyFile(dir, components[i]);
-                    if (createErrno != 0 && createErrno != (int)Errno.EEXIST)
-                    {
-                        throw new HotplugException(HotplugFailure.CreateTargetFailed, fullPath,
-                            $"Could not create '{prefix}' inside the container.",
-                            SyscallException.Create(makeDirectory ? "mkdirat" : "openat2", createErrno, prefix));
-                    }
-
-                    if (createErrno == 0)
-                    {
-                        created.Add((current ?? DuplicateRoot(root), components[i], makeDirectory, prefix));
-                        current = null; // now owned by the created list
-                    }
-
-                    next = MountSyscalls.TryOpenAt2(root, prefix, open, InRoot, out errno);
-                    if (next is not null && createErrno == 0 && owner is { } o)
-                    {
-                        GiveTo(next, o, fullPath, prefix);
-                    }
-                }
-
-                if (next is null)
-                {
-                    SyscallException cause = SyscallException.Create("openat2", errno, prefix);
-                    throw errno switch
-                    {
-                        (int)Errno.ENOENT => new HotplugException(HotplugFailure.TargetNotFound, fullPath,
-                            $"'{prefix}' does not exist inside the container.", cause),
-                        _ => new HotplugException(HotplugFailure.InvalidTarget, fullPath,
-                            $"'{prefix}' cannot be resolved safely inside the container.", cause),
-                    };
-                }
-
-                parent?.Dispose();
-                parent = current;
-                current = next;
-            }
-
-            StatxInfo info = MountSyscalls.Statx(current!, fullPath);
-            var target = new ContainerTarget(fullPath, current!, parent ?? DuplicateRoot(root), components[^1], info);
-            target._created.AddRange(created);
+            SafePathHandle parent = target.ResolveParent(root, components, create, owner);
+            target.ResolveLeaf(parent, create, lastIsDirectory, owner);
             return target;
         }
         catch
         {
-            current?.Dispose();
-            parent?.Dispose();
-            RemoveCreated(created);
+            target.RemoveCreated();
+            target.Dispose();
             throw;
         }
     }
 
-    /// <summary>Removes what <see cref="Resolve"/> created, innermost first. Best effort: a container may have filled a directory since.</summary>
-    public void RemoveCreated() => RemoveCreated(_created);
-
-    public void Dispose()
+    // The parent of a hot-plug target nearly always exists: one openat2 finds it. Only when it does not (or cannot be
+    // opened) is the path walked one name at a time, which creates what is missing and says which name is wrong.
+    // Each system call here is 1.5 to 4 µs on the project's VM, a third of the raw hot-plug's cost (issue 7).
+    private SafePathHandle ResolveParent(SafeHandle root, IReadOnlyList<string> components, bool create, (uint Uid, uint Gid)? owner)
     {
-        Handle.Dispose();
-        Parent.Dispose();
-        foreach (var entry in _created)
+        if (components.Count == 1)
         {
-            entry.Parent.Dispose();
+            return Own(DuplicateRoot(root));
+        }
+
+        SafePathHandle? parent = MountSyscalls.TryOpenAt2(root, TargetPath.Join(components.Take(components.Count - 1)),
+            OpenFlags.Path | OpenFlags.Directory, InRoot, out _);
+        return parent is not null ? Own(parent) : WalkToParent(root, components, create, owner);
+    }
+
+    private SafePathHandle WalkToParent(SafeHandle root, IReadOnlyList<string> components, bool create, (uint Uid, uint Gid)? owner)
+    {
+        SafePathHandle current = Own(DuplicateRoot(root));
+        for (int i = 0; i < components.Count - 1; i++)
+        {
+            string prefix = TargetPath.Join(components.Take(i + 1));
+            SafePathHandle? next = MountSyscalls.TryOpenAt2(root, prefix, OpenFlags.Path | OpenFlags.Directory, InRoot, out int errno);
+            bool created = false;
+            if (next is null && errno == (int)Errno.ENOENT && create)
+            {
+                int createErrno = MountSyscalls.TryMkdirAt(current, components[i], 0x1ED /* 0755 */);
+                if (createErrno != 0 && createErrno != (int)Errno.EEXIST)
+                {
+                    throw new HotplugException(HotplugFailure.CreateTargetFailed, Path, $"Could not create '{prefix}' inside the container.",
+                        SyscallException.Create("mkdirat", createErrno, prefix));
+                }
+
+                created = createErrno == 0;
+                if (created)
+                {
+                    _created.Add((current, components[i], true, prefix));
+                }
+
+                next = MountSyscalls.TryOpenAt2(root, prefix, OpenFlags.Path | OpenFlags.Directory, InRoot, out errno);
+            }
+
+            current = Own(next ?? throw Unresolvable(prefix, errno));
+            if (created && owner is { } o)
+            {
+                GiveTo(current, MountSyscalls.Statx(current, prefix), o, prefix);
+            }
+        }
+
+        return current;
+    }
+
+    // The last name is looked up in its resolved parent, never through a symlink (RESOLVE_NO_SYMLINKS with O_NOFOLLOW returns
+    // a link itself, which Attach refuses). With create, mkdirat comes first: EEXIST costs what a failed lookup would.
+    private void ResolveLeaf(SafePathHandle parent, bool create, bool lastIsDirectory, (uint Uid, uint Gid)? owner)
+    {
+        bool created = false;
+        if (create)
+        {
+            int createErrno = lastIsDirectory ? MountSyscalls.TryMkdirAt(parent, LeafName, 0x1ED /* 0755 */) : CreateEmptyFile(parent, LeafName);
+            if (createErrno != 0 && createErrno != (int)Errno.EEXIST)
+            {
+                throw new HotplugException(HotplugFailure.CreateTargetFailed, Path, $"Could not create '{Path}' inside the container.",
+                    SyscallException.Create(lastIsDirectory ? "mkdirat" : "openat2", createErrno, Path));
+            }
+
+            created = createErrno == 0;
+            if (created)
+            {
+                _created.Add((parent, LeafName, lastIsDirectory, Path));
+            }
+        }
+
+        SafePathHandle handle = Own(MountSyscalls.TryOpenAt2(parent, LeafName, LastComponent, InParent, out int errno) ?? throw Unresolvable(Path, errno));
+        StatxInfo info = MountSyscalls.Statx(handle, Path);
+        if (created && owner is { } o)
+        {
+            GiveTo(handle, info, o, Path);
+            info = MountSyscalls.Statx(handle, Path);
+        }
+
+        Handle = handle;
+        Parent = parent;
+        Info = info;
+    }
+
+    /// <summary>One name in an already resolved directory: no symlink, no "..", no crossing out of it.</summary>
+    private const ResolveFlags InParent = ResolveFlags.Beneath | ResolveFlags.NoSymlinks | ResolveFlags.NoMagicLinks;
+
+    private HotplugException Unresolvable(string prefix, int errno)
+    {
+        SyscallException cause = SyscallException.Create("openat2", errno, prefix);
+        return errno == (int)Errno.ENOENT
+            ? new HotplugException(HotplugFailure.TargetNotFound, Path, $"'{prefix}' does not exist inside the container.", cause)
+            : new HotplugException(HotplugFailure.InvalidTarget, Path, $"'{prefix}' cannot be resolved safely inside the container.", cause);
+    }
+
+    private SafePathHandle Own(SafePathHandle handle)
+    {
+        _handles.Add(handle);
+        return handle;
+    }
+
+    /// <summary>Removes what <see cref="Resolve"/> created, innermost first. Best effort: a container may have filled a directory since.</summary>
+    public void RemoveCreated()
+    {
+        for (int i = _created.Count - 1; i >= 0; i--)
+        {
+            MountSyscalls.TryUnlinkAt(_created[i].Directory, _created[i].Name, _created[i].IsDirectory);
         }
 
         _created.Clear();
     }
 
-    private static void RemoveCreated(List<(SafePathHandle Parent, string Name, bool IsDirectory, string Path)> created)
+    public void Dispose()
     {
-        for (int i = created.Count - 1; i >= 0; i--)
+        foreach (SafePathHandle handle in _handles)
         {
-            MountSyscalls.TryUnlinkAt(created[i].Parent, created[i].Name, created[i].IsDirectory);
-            created[i].Parent.Dispose();
+            handle.Dispose();
         }
 
-        created.Clear();
+        _handles.Clear();
     }
 
     // The entry is changed through the descriptor that resolving returned, never by name again. Only an entry that
     // host root owns is changed: if the container swapped in one of its own meanwhile, it already has an owner.
-    private static void GiveTo(SafePathHandle entry, (uint Uid, uint Gid) owner, string fullPath, string prefix)
+    private void GiveTo(SafePathHandle entry, StatxInfo info, (uint Uid, uint Gid) owner, string prefix)
     {
-        StatxInfo info = MountSyscalls.Statx(entry, prefix);
         if (info.Uid != 0)
         {
             return;
@@ -163,8 +203,7 @@ public sealed class ContainerTarget : IDisposable
         int errno = MountSyscalls.TryChownHandle(entry, owner.Uid, owner.Gid);
         if (errno != 0)
         {
-            entry.Dispose();
-            throw new HotplugException(HotplugFailure.CreateTargetFailed, fullPath,
+            throw new HotplugException(HotplugFailure.CreateTargetFailed, Path,
                 $"Could not give '{prefix}' inside the container to the container's root (host uid {owner.Uid}, gid {owner.Gid}).",
                 SyscallException.Create("fchownat", errno, prefix));
         }
