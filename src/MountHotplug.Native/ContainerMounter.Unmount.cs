@@ -30,7 +30,7 @@ public sealed partial class ContainerMounter
         string path = TargetPath.Join(components);
         string leaf = components[^1];
 
-        using SafePathHandle root = OpenProcessRoot(_pidfd, _pid, path);
+        SafePathHandle root = CurrentRoot(path);
         using SafePathHandle parent = OpenParent(root, components, path);
 
         StatxInfo info;
@@ -129,7 +129,7 @@ public sealed partial class ContainerMounter
         string path = TargetPath.Join(components);
         try
         {
-            using SafePathHandle root = OpenProcessRoot(_pidfd, _pid, path);
+            SafePathHandle root = CurrentRoot(path);
             using SafePathHandle parent = OpenParent(root, components, path);
             using SafePathHandle? leaf = MountSyscalls.TryOpenAt2(parent, components[^1], OpenFlags.Path | OpenFlags.NoFollow,
                 ResolveFlags.Beneath | ResolveFlags.NoMagicLinks, out int errno);

@@ -54,17 +54,41 @@ public static partial class MountSyscalls
             throw SyscallException.Create("statx", errno, name);
         }
 
-        // Offsets of struct statx (include/uapi/linux/stat.h).
         uint gotMask = *(uint*)buffer;
-        ulong attributes = *(ulong*)(buffer + 8);
-        ulong attributesMask = *(ulong*)(buffer + 56);
-        bool unique = (gotMask & StatxMntIdUnique) != 0;
-        if (uniqueMountId && !unique && (gotMask & StatxMntId) == 0)
+        if (uniqueMountId && (gotMask & (StatxMntIdUnique | StatxMntId)) == 0)
         {
             // Kernels before 6.8 ignore STATX_MNT_ID_UNIQUE; ask for the old id instead.
             return Statx(handle, name, uniqueMountId: false);
         }
 
+        return Decode(buffer);
+    }
+
+    /// <summary>
+    /// statx(2) of a path, following a final symlink (so /proc/PID/root gives that process's root directory); 0 or errno.
+    /// Asks for the same fields as <see cref="Statx"/>, so the two can be compared.
+    /// </summary>
+    public static unsafe int TryStatxPath(string path, bool uniqueMountId, out StatxInfo info)
+    {
+        byte* buffer = stackalloc byte[StatxBufferSize];
+        uint mask = StatxType | StatxMode | StatxUid | StatxGid | StatxIno | StatxSize | (uniqueMountId ? StatxMntIdUnique : StatxMntId);
+        long rc;
+        int errno;
+        fixed (byte* p = NativePath.ToNullTerminated(path))
+        {
+            rc = Interop.Syscall(SyscallNumbers.Statx, out errno, DescriptorLease.AtFdCwd, (nint)p, 0, (nint)mask, (nint)buffer);
+        }
+
+        info = rc == 0 ? Decode(buffer) : default;
+        return rc == 0 ? 0 : errno;
+    }
+
+    // Offsets of struct statx (include/uapi/linux/stat.h).
+    private static unsafe StatxInfo Decode(byte* buffer)
+    {
+        uint gotMask = *(uint*)buffer;
+        ulong attributes = *(ulong*)(buffer + 8);
+        ulong attributesMask = *(ulong*)(buffer + 56);
         return new StatxInfo(
             Mask: gotMask,
             Mode: *(ushort*)(buffer + 28),
@@ -74,7 +98,7 @@ public static partial class MountSyscalls
             DeviceMajor: *(uint*)(buffer + 136),
             DeviceMinor: *(uint*)(buffer + 140),
             MountId: *(ulong*)(buffer + 144),
-            MountIdIsUnique: unique,
+            MountIdIsUnique: (gotMask & StatxMntIdUnique) != 0,
             IsMountRoot: (attributes & StatxAttrMountRoot) != 0,
             MountRootKnown: (attributesMask & StatxAttrMountRoot) != 0,
             Size: *(ulong*)(buffer + 40));

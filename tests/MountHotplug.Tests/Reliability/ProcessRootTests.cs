@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using MountHotplug.Native;
+using MountHotplug.Sandbox;
+using MountHotplug.Tests.Infrastructure;
+using Xunit;
+
+namespace MountHotplug.Tests.Reliability;
+
+/// <summary>
+/// ContainerMounter keeps the process's root open between hot-plugs (issue 7: an open and a close less per mount) and
+/// checks on each call that /proc/PID/root still leads there. A process that changes its root between two hot-plugs of
+/// one pipeline must get the second one in its NEW root.
+/// </summary>
+[Collection(PrivilegedCollection.Name)]
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class ProcessRootTests
+{
+    [SkippableFact]
+    public void AProcessThatChangesItsRootGetsTheNextMountInTheNewRoot()
+    {
+        Privileged.Require();
+        string busybox = Busybox.EnsureInstalled();
+        using var tree = new TempTree();
+        string work = Directory.CreateTempSubdirectory("mhp-reroot-").FullName;
+        string newRoot = Path.Combine(work, "new");
+        string oldTarget = Path.Combine(work, "old-target");
+        Directory.CreateDirectory(Path.Combine(newRoot, "srv"));
+        Directory.CreateDirectory(oldTarget);
+        File.Copy(busybox, Path.Combine(newRoot, "busybox"));
+        File.SetUnixFileMode(Path.Combine(newRoot, "busybox"), UnixFileMode.UserRead | UnixFileMode.UserExecute);
+
+        // One PID throughout: unshare execs the shell, which waits for a line and then execs chroot, which execs sleep.
+        var info = new ProcessStartInfo("unshare") { RedirectStandardInput = true, RedirectStandardOutput = true };
+        foreach (string a in new[] { "--mount", "--propagation", "private", "--", "/bin/sh", "-c", $"echo ready; read line; exec chroot '{newRoot}' /busybox sleep 600" })
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using Process process = Process.Start(info)!;
+        try
+        {
+            Assert.Equal("ready", process.StandardOutput.ReadLine());
+            using SafePidfdHandle pidfd = MountSyscalls.PidfdOpen(process.Id);
+            using var mounter = new ContainerMounter(pidfd, process.Id);
+
+            using SafeMountHandle first = Stage(tree.Data);
+            mounter.Attach(first, MountSyscalls.Statx(first), oldTarget, createTarget: false, allowStacking: false);
+            Assert.Equal(MountSyscalls.Statx(first).MountId, MountIdAt($"/proc/{process.Id}/root{oldTarget}"));
+
+            process.StandardInput.WriteLine("go");
+            var deadline = Stopwatch.StartNew();
+            while (ReadRoot(process.Id) != newRoot)
+            {
+                Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(10), $"PID {process.Id} did not chroot to {newRoot}: its root is {ReadRoot(process.Id)}");
+                Thread.Sleep(10);
+            }
+
+            using SafeMountHandle second = Stage(tree.Data);
+            StatxInfo secondInfo = MountSyscalls.Statx(second);
+            AttachResult result = mounter.Attach(second, secondInfo, "/srv", createTarget: false, allowStacking: false);
+
+            Assert.Equal("/srv", result.Target);
+            Assert.Equal(secondInfo.MountId, MountIdAt($"/proc/{process.Id}/root/srv"));
+        }
+        finally
+        {
+            process.Kill();
+            process.WaitForExit();
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    private static SafeMountHandle Stage(string source)
+    {
+        SafeMountHandle mount = MountSyscalls.OpenTree(null, source, OpenTreeFlags.Clone);
+        MountSyscalls.MountSetAttr(mount, MountAttributes.None, MountAttributes.None, MountPropagation.Private, recursive: false);
+        return mount;
+    }
+
+    private static ulong MountIdAt(string path)
+    {
+        using SafePathHandle handle = MountSyscalls.Open(path, OpenFlags.Path | OpenFlags.Directory);
+        return MountSyscalls.Statx(handle).MountId;
+    }
+
+    private static string? ReadRoot(int pid)
+    {
+        try
+        {
+            return new FileInfo($"/proc/{pid}/root").LinkTarget;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+}
