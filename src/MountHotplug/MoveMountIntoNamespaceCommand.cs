@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Management.Automation;
 using MountHotplug.Native;
 
@@ -70,7 +71,7 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             return;
         }
 
-        _mounter = new ContainerMounter(pidfd, Namespace.ProcessId) { Trace = WriteVerbose };
+        _mounter = new ContainerMounter(pidfd, Namespace.ProcessId) { Trace = this.WantsVerbose() ? WriteVerbose : null };
         if (Namespace.HasOwnUserNamespace)
         {
             try
@@ -100,13 +101,16 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
     {
         if (_attached + _failed > 1)
         {
-            WriteProgress(new ProgressRecord(ProgressActivityId, "Move-MountIntoNamespace", "Done") { RecordType = ProgressRecordType.Completed });
+            // The last count, which the throttled updates may have skipped, goes with the completion.
+            WriteProgress(new ProgressRecord(ProgressActivityId, "Move-MountIntoNamespace", ProgressStatus()) { RecordType = ProgressRecordType.Completed });
         }
 
         Dispose();
     }
 
     private const int ProgressActivityId = 0x6d68;
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(100);
+    private long _lastProgress;
 
     // No StopProcessing: it runs on another thread while ProcessRecord may be inside Attach, and ending the namespace
     // thread under it left created directories and unreported mounts behind (and a second thread started afterwards
@@ -120,15 +124,19 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         _mounter = null;
     }
 
-    // A pipeline does not say how many mounts are coming, so progress counts instead of showing a percentage.
+    // A pipeline does not say how many mounts are coming, so progress counts instead of showing a percentage. It is
+    // reported at most every 100 ms: nobody reads faster, and a record per mount cost the pipeline more than the move.
     private void ReportProgress()
     {
-        if (_attached + _failed > 1)
+        long now = Stopwatch.GetTimestamp();
+        if (_attached + _failed > 1 && Stopwatch.GetElapsedTime(_lastProgress, now) >= ProgressInterval)
         {
-            WriteProgress(new ProgressRecord(ProgressActivityId, "Move-MountIntoNamespace",
-                $"{_attached} attached, {_failed} failed in PID {Namespace.ProcessId}") { PercentComplete = -1, CurrentOperation = Target });
+            _lastProgress = now;
+            WriteProgress(new ProgressRecord(ProgressActivityId, "Move-MountIntoNamespace", ProgressStatus()) { PercentComplete = -1, CurrentOperation = Target });
         }
     }
+
+    private string ProgressStatus() => $"{_attached} attached, {_failed} failed in PID {Namespace.ProcessId}";
 
     /// <summary>What the container's processes will see of the mount's owners, when that is not what one would want.</summary>
     internal string? OwnershipWarning(StagedMount mount, string target)

@@ -72,8 +72,12 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
 
     private OpenedUserNamespace? _userns;
 
+    // Whether the per-mount system-call traces are built at all (see CmdletPreferences.WantsVerbose).
+    private bool _verbose;
+
     protected override void BeginProcessing()
     {
+        _verbose = this.WantsVerbose();
         Preconditions.Require(this, ParameterSetName == FileSystemSet ? "-FileSystem" : "-Path",
             ParameterSetName == FileSystemSet ? Requirements.NewStagedMountFileSystem : Requirements.NewStagedMountPath);
         if (StageName is not null && !StageStore.IsValidName(StageName))
@@ -242,7 +246,10 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
         try
         {
             handle = MountSyscalls.OpenTree(null, source, flags);
-            WriteVerbose($"open_tree(AT_FDCWD, \"{source}\", {flags}) = fd {handle.DescriptorNumber}");
+            if (_verbose)
+            {
+                WriteVerbose($"open_tree(AT_FDCWD, \"{source}\", {flags}) = fd {handle.DescriptorNumber}");
+            }
         }
         catch (SyscallException ex)
         {
@@ -259,7 +266,10 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
             // Rule 3: a clone of a shared host mount stays in its peer group unless told otherwise, and later host
             // mounts would leak into the container; so propagation is always set, Private unless asked.
             MountSyscalls.MountSetAttr(handle, set, MountAttributes.None, Propagation, Recurse, source);
-            WriteVerbose($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{(Recurse ? "|AT_RECURSIVE" : "")}, {{attr_set={StagedMount.FormatAttributes(set)}, propagation={Propagation}}}) = 0");
+            if (_verbose)
+            {
+                WriteVerbose($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{(Recurse ? "|AT_RECURSIVE" : "")}, {{attr_set={StagedMount.FormatAttributes(set)}, propagation={Propagation}}}) = 0");
+            }
             if (_userns is not null)
             {
                 IdMapping.Apply(handle, _userns, source, Recurse);

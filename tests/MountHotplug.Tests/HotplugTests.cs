@@ -218,17 +218,22 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
         Assert.Contains($"What if: Attach the staged mount of {tree.Data} (ro, private): enter mount namespace {ns} of PID {container.Pid} (testinit), mount at /mnt/data (creating what is missing)", ps.HostOutput);
     }
 
-    [SkippableFact]
-    public void VerboseShowsEachSystemCall()
+    // The traces are built only when someone will see them (issue 7): by -Verbose, by $VerbosePreference, or by -Verbose
+    // given to an advanced function that calls the cmdlets.
+    [SkippableTheory]
+    [InlineData("New-StagedMount $src -ReadOnly -Verbose | Move-MountIntoNamespace -Namespace $ct -Target /mnt/data -CreateTarget -Verbose")]
+    [InlineData("$VerbosePreference = 'Continue'; New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -Target /mnt/data -CreateTarget")]
+    [InlineData("function Add-Data { [CmdletBinding()] param() New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -Target /mnt/data -CreateTarget }; Add-Data -Verbose")]
+    public void VerboseShowsEachSystemCall(string pipeline)
     {
         Privileged.Require();
         using var tree = new TempTree();
         using var container = SandboxContainer.Start();
         using var ps = new PowerShellSession();
 
-        PipelineResult result = ps.Run(@"
+        PipelineResult result = ps.Run($@"
 $ct = Get-ContainerNamespace $ctPid
-New-StagedMount $src -ReadOnly -Verbose | Move-MountIntoNamespace -Namespace $ct -Target /mnt/data -CreateTarget -Verbose
+{pipeline}
 $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["src"] = tree.Data });
 
         Assert.True(result.Errors.Count == 0, result.Describe());
@@ -237,6 +242,24 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
         {
             Assert.Contains(call, verbose);
         }
+    }
+
+    [SkippableFact]
+    public void WithoutVerboseNoTraceIsWritten()
+    {
+        Privileged.Require();
+        using var tree = new TempTree();
+        using var container = SandboxContainer.Start();
+        using var ps = new PowerShellSession();
+
+        PipelineResult result = ps.Run(@"
+$ct = Get-ContainerNamespace $ctPid
+New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -Target /mnt/data -CreateTarget -Verbose:$false
+$ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["src"] = tree.Data });
+
+        Assert.True(result.Errors.Count == 0, result.Describe());
+        Assert.Empty(result.Verbose);
+        Assert.Equal(1, ContainerView.CountAt(container, "/mnt/data"));
     }
 
     [SkippableFact]
