@@ -141,8 +141,13 @@ public static class MountOptions
         _ => AtimeMode.RelAtime,
     };
 
+    // A mount table has thousands of mounts and a handful of distinct attribute sets: each string is made once.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<MountAttributes, string> Formatted = new();
+
     /// <summary>"ro,nosuid,noatime": the kernel's order (ro/rw, nosuid, nodev, noexec, noatime, nodiratime, relatime, nosymfollow, idmapped).</summary>
-    public static string Format(MountAttributes attributes)
+    public static string Format(MountAttributes attributes) => Formatted.GetOrAdd(attributes, FormatUncached);
+
+    private static string FormatUncached(MountAttributes attributes)
     {
         var parts = new List<string> { (attributes & MountAttributes.ReadOnly) != 0 ? "ro" : "rw" };
         foreach (var (flag, name) in Flags)

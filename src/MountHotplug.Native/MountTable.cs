@@ -334,13 +334,16 @@ public static class MountTable
         }
 
         uint superFlags = Read<uint>(b, StatMountLayout.SuperBlockFlags);
-        var superOptions = new System.Text.StringBuilder((superFlags & SbReadOnly) != 0 ? "ro" : "rw");
-        if ((superFlags & SbSynchronous) != 0) superOptions.Append(",sync");
-        if ((superFlags & SbDirSync) != 0) superOptions.Append(",dirsync");
-        if ((superFlags & SbLazyTime) != 0) superOptions.Append(",lazytime");
+        string superOptions = (superFlags & SbReadOnly) != 0 ? "ro" : "rw";
+        if ((superFlags & (SbSynchronous | SbDirSync | SbLazyTime)) != 0)
+        {
+            superOptions += ((superFlags & SbSynchronous) != 0 ? ",sync" : "") + ((superFlags & SbDirSync) != 0 ? ",dirsync" : "")
+                + ((superFlags & SbLazyTime) != 0 ? ",lazytime" : "");
+        }
+
         if (String(b, StatMountLayout.MountOptions, mask, StatMountMask.MountOptions) is { Length: > 0 } options)
         {
-            superOptions.Append(',').Append(options);
+            superOptions = string.Concat(superOptions, ",", options);
         }
 
         return new MountEntry
@@ -357,7 +360,7 @@ public static class MountTable
             Source = String(b, StatMountLayout.SuperBlockSource, mask, StatMountMask.SuperBlockSource) is { Length: > 0 } source ? source : "none",
             AttributeFlags = attributes,
             Options = MountOptions.Format(attributes),
-            SuperOptions = superOptions.ToString(),
+            SuperOptions = superOptions,
             Propagation = state,
             PeerGroup = Read<ulong>(b, StatMountLayout.PeerGroup),
             Master = Read<ulong>(b, StatMountLayout.Master),
