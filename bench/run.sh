@@ -8,7 +8,7 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 out=$(mktemp -d /tmp/mhp-bench-bin.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 for c in bench/c/*.c; do
-  gcc -O2 -Wall -Wextra -Werror -o "$out/$(basename "$c" .c)" "$c"
+  gcc -O2 -Wall -Wextra -Werror -pthread -o "$out/$(basename "$c" .c)" "$c"
 done
-dotnet build bench/MountHotplug.Bench/MountHotplug.Bench.csproj -nologo -v quiet -clp:ErrorsOnly >&2
-exec unshare --mount --propagation private -- dotnet bench/MountHotplug.Bench/bin/Debug/net10.0/MountHotplug.Bench.dll --c-dir "$out" "$@"
+dotnet build bench/MountHotplug.Bench/MountHotplug.Bench.csproj -c Release -nologo -v quiet -clp:ErrorsOnly >&2
+exec unshare --mount --propagation private -- dotnet bench/MountHotplug.Bench/bin/Release/net10.0/MountHotplug.Bench.dll --c-dir "$out" "$@"
