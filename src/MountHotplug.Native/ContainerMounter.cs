@@ -17,6 +17,7 @@ public sealed partial class ContainerMounter : IDisposable
     private readonly SafePidfdHandle _pidfd;
     private readonly int _pid;
     private NamespaceWorker? _worker;
+    private readonly string _procRoot;
     private SafePathHandle? _root;
     private StatxInfo _rootInfo;
 
@@ -25,6 +26,7 @@ public sealed partial class ContainerMounter : IDisposable
     {
         _pidfd = pidfd;
         _pid = pid;
+        _procRoot = $"/proc/{pid}/root";
     }
 
     /// <summary>Called with a description of each system call made (for -Verbose).</summary>
@@ -214,7 +216,7 @@ public sealed partial class ContainerMounter : IDisposable
     {
         if (_root is not null)
         {
-            int errno = MountSyscalls.TryStatxPath($"/proc/{_pid}/root", _rootInfo.MountIdIsUnique, out StatxInfo now);
+            int errno = MountSyscalls.TryStatxPath(_procRoot, _rootInfo.MountIdIsUnique, out StatxInfo now);
             bool same = errno == 0 && now.Inode == _rootInfo.Inode && now.MountId == _rootInfo.MountId
                 && now.DeviceMajor == _rootInfo.DeviceMajor && now.DeviceMinor == _rootInfo.DeviceMinor;
 
@@ -231,7 +233,7 @@ public sealed partial class ContainerMounter : IDisposable
         SafePathHandle root = OpenProcessRoot(_pidfd, _pid, target);
         try
         {
-            _rootInfo = MountSyscalls.Statx(root, $"/proc/{_pid}/root");
+            _rootInfo = MountSyscalls.Statx(root, _procRoot);
         }
         catch
         {

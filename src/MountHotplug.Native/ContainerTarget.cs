@@ -78,7 +78,7 @@ public sealed class ContainerTarget : IDisposable
             return Own(DuplicateRoot(root));
         }
 
-        SafePathHandle? parent = MountSyscalls.TryOpenAt2(root, TargetPath.Join(components.Take(components.Count - 1)),
+        SafePathHandle? parent = MountSyscalls.TryOpenAt2(root, Path[..Path.LastIndexOf('/')],
             OpenFlags.Path | OpenFlags.Directory, InRoot, out _);
         return parent is not null ? Own(parent) : WalkToParent(root, components, create, owner);
     }
