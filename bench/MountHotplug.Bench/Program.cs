@@ -93,6 +93,8 @@ internal static class Hotplug
         var nativeOverSafe = new List<double>();
         var nativeOverThreaded = new List<double>();
         var pipelineOverRaw = new List<double>();
+        var nativeOverRawExt4 = new List<double>();
+        var pipelineOverRawExt4 = new List<double>();
         for (int r = 0; r < options.Repetitions; r++)
         {
             double raw = 0, nat = 0, ps = 0;
@@ -138,14 +140,28 @@ internal static class Hotplug
                 whatIfScript.Add(scriptTarget);
                 return 0;
             });
+            double rawExt4 = 0, natExt4 = 0, psExt4 = 0;
+            var onRootfs = new List<Action<SandboxContainer>>
+            {
+                ct => rawExt4 = RunC(cDir, ct, source, options.Mounts, OnRootfs + "/raw", null).Total,
+                ct => natExt4 = NativeApi(ct, source, options.Mounts, OnRootfs + "/net"),
+                ct => psExt4 = session.Pipeline(ct, source, options.Mounts, OnRootfs + "/ps"),
+            };
             InFreshContainer(ct =>
             {
                 ct.ExecOrThrow("mkdir", OnRootfs + "/raw", OnRootfs + "/net", OnRootfs + "/ps");
-                cRootfs.Add(RunC(cDir, ct, source, options.Mounts, OnRootfs + "/raw", null).Total);
-                nativeRootfs.Add(NativeApi(ct, source, options.Mounts, OnRootfs + "/net"));
-                pipelineRootfs.Add(session.Pipeline(ct, source, options.Mounts, OnRootfs + "/ps"));
+                for (int v = 0; v < onRootfs.Count; v++)
+                {
+                    onRootfs[(v + r) % onRootfs.Count](ct);
+                }
+
                 return 0;
             });
+            cRootfs.Add(rawExt4);
+            nativeRootfs.Add(natExt4);
+            pipelineRootfs.Add(psExt4);
+            nativeOverRawExt4.Add(natExt4 / rawExt4);
+            pipelineOverRawExt4.Add(psExt4 / rawExt4);
         }
 
         double cRaw = Stats.Median(c);
@@ -184,8 +200,8 @@ internal static class Hotplug
 
         double cRootfsMedian = Stats.Median(cRootfs);
         report.Add("rootfs", "C loop: open_tree + mkdir + move_mount, target on the container's ext4 rootfs", cRootfsMedian, "µs/mount", cRootfsMedian, null);
-        report.Add("rootfs", "Native C# API, ext4 rootfs target", Stats.Median(nativeRootfs), "µs/mount", cRootfsMedian, null);
-        report.Add("rootfs", "Cmdlet pipeline, ext4 rootfs target", Stats.Median(pipelineRootfs), "µs/mount", cRootfsMedian, null);
+        report.AddWithRatio("rootfs", "Native C# API, ext4 rootfs target", Stats.Median(nativeRootfs), "µs/mount", Stats.Median(nativeOverRawExt4), null);
+        report.AddWithRatio("rootfs", "Cmdlet pipeline, ext4 rootfs target", Stats.Median(pipelineRootfs), "µs/mount", Stats.Median(pipelineOverRawExt4), null);
 
         // Scaling: the same hot-plug into namespaces that already hold many mounts.
         var perSize = new Dictionary<int, List<double>>();
