@@ -655,7 +655,8 @@ internal sealed class Report
             string ratio = row.Ratio is { } r ? $"{r:0.00}×" : "";
             string target = row.Target is { } t ? $"≤ {t:0.0}×" : "";
             string holds = row.Target is { } t2 && row.Ratio is { } r2 ? (r2 <= t2 ? "yes" : "NO") : "";
-            Console.WriteLine($"| {row.Group} | {row.Name.Replace("|", "\\|")} | {row.Value:0.0} {row.Unit} | {ratio} | {target} | {holds} |");
+            string value = row.Unit == "×" ? $"{row.Value:0.00}×" : $"{row.Value:0.0} {row.Unit}";
+            Console.WriteLine($"| {row.Group} | {row.Name.Replace("|", "\\|")} | {value} | {ratio} | {target} | {holds} |");
         }
 
         foreach (var check in _checks)
