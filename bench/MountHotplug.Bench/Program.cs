@@ -15,6 +15,13 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
+        // bench/syscalls.sh: only the native hot-plug loop, into a process it did not start, for strace to count.
+        if (Array.IndexOf(args, "--attach-loop") is int at and >= 0)
+        {
+            Hotplug.NativeApi(int.Parse(args[at + 1]), args[at + 2], int.Parse(args[at + 3]), args[at + 4]);
+            return 0;
+        }
+
         bool quick = args.Contains("--short");
         string cDir = ArgAfter(args, "--c-dir") ?? throw new ArgumentException("--c-dir DIR (the compiled C baselines) is required");
         var options = quick ? new Options(Mounts: 20, Repetitions: 2, ScaleSizes: new[] { 10, 200 }, ListSize: 500) : new Options(200, 7, new[] { 10, 1000, 10000 }, 10000);
@@ -284,11 +291,14 @@ internal static class Hotplug
     }
 
     /// <summary>The native layer alone: what a .NET program (not PowerShell) pays per mount, staging included.</summary>
-    internal static double NativeApi(SandboxContainer container, string source, int count, string directory)
+    internal static double NativeApi(SandboxContainer container, string source, int count, string directory) =>
+        NativeApi(container.Pid, source, count, directory);
+
+    internal static double NativeApi(int pid, string source, int count, string directory)
     {
-        using SafePidfdHandle pidfd = MountSyscalls.PidfdOpen(container.Pid);
+        using SafePidfdHandle pidfd = MountSyscalls.PidfdOpen(pid);
         var stopwatch = Stopwatch.StartNew();
-        using (var mounter = new ContainerMounter(pidfd, container.Pid))
+        using (var mounter = new ContainerMounter(pidfd, pid))
         {
             for (int i = 0; i < count; i++)
             {

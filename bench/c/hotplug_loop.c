@@ -199,9 +199,10 @@ int main(int argc, char **argv)
         pthread_join(worker, NULL);
     }
 
-    printf("%llu", (unsigned long long)(elapsed / (uint64_t)count));
+    uint64_t n = count > 0 ? (uint64_t)count : 1; /* a run of 0 mounts (bench/syscalls.sh) prints 0s */
+    printf("%llu", (unsigned long long)(elapsed / n));
     if (safe) {
-        for (int s = 0; s < STEPS; s++) printf(" %llu", (unsigned long long)(steps[s] / (uint64_t)count));
+        for (int s = 0; s < STEPS; s++) printf(" %llu", (unsigned long long)(steps[s] / n));
     }
 
     printf("\n");
