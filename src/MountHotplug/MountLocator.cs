@@ -9,7 +9,8 @@ internal static class MountLocator
 {
     /// <summary>
     /// Opens <paramref name="path"/> as an O_PATH descriptor: in the caller's namespace through the PowerShell provider, or inside
-    /// the root of <paramref name="ns"/>'s process with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS), "/" being that root.
+    /// the root of <paramref name="ns"/>'s process with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS), "/" being that root, a
+    /// symlink in the last component refused (TargetIsSymlink).
     /// </summary>
     /// <exception cref="HotplugException">Invalid path (InvalidTarget) or the process has exited (ContainerExited).</exception>
     /// <exception cref="SyscallException">The path cannot be opened.</exception>
@@ -35,9 +36,22 @@ internal static class MountLocator
         IReadOnlyList<string>? components = isRoot ? Array.Empty<string>() : TargetPath.TrySplit(path, out string? reason)
             ?? throw new HotplugException(HotplugFailure.InvalidTarget, path ?? string.Empty, $"Invalid path '{path}': {reason}.");
         using SafePathHandle root = ContainerMounter.OpenProcessRoot(ns.Pidfd, ns.ProcessId, path!);
-        return components.Count == 0
-            ? MountSyscalls.OpenAt2(root, ".", OpenFlags.Path | OpenFlags.Directory, ResolveFlags.Beneath, "/")
-            : MountSyscalls.OpenAt2(root, TargetPath.Join(components), OpenFlags.Path, ContainerTarget.InRoot, path);
+        if (components.Count == 0)
+        {
+            return MountSyscalls.OpenAt2(root, ".", OpenFlags.Path | OpenFlags.Directory, ResolveFlags.Beneath, "/");
+        }
+
+        // A link in the last component is not followed, as Move-MountIntoNamespace does not: the container could point it
+        // at another of its mounts, and the command would change that one.
+        SafePathHandle handle = MountSyscalls.OpenAt2(root, TargetPath.Join(components), ContainerTarget.LastComponent, ContainerTarget.InRoot, path);
+        if (MountSyscalls.Statx(handle, path).IsSymlink)
+        {
+            handle.Dispose();
+            throw new HotplugException(HotplugFailure.TargetIsSymlink, path,
+                $"'{path}' is a symbolic link inside the container; a mount is never changed through a link in the last component, which the container could point at another mount.");
+        }
+
+        return handle;
     }
 
     /// <summary>Why <paramref name="handle"/> is no longer the mount <paramref name="mount"/> that was listed; null when it still is.</summary>
@@ -132,8 +146,10 @@ internal static class MountLocator
     /// <summary>The errors a lookup can raise, as ErrorRecords with the given id for "not found".</summary>
     internal static ErrorRecord? ToError(Exception ex, string notFoundId, string path, ContainerNamespace? ns, string role) => ex switch
     {
-        HotplugException h => MountErrors.Plain(h.Failure == HotplugFailure.ContainerExited ? "ContainerExited" : "InvalidPath",
-            h.Failure == HotplugFailure.ContainerExited ? ErrorCategory.ObjectNotFound : ErrorCategory.InvalidArgument, path, h.Message),
+        HotplugException { Failure: HotplugFailure.ContainerExited } h => MountErrors.Plain("ContainerExited", ErrorCategory.ObjectNotFound, path, h.Message),
+        HotplugException { Failure: HotplugFailure.TargetIsSymlink } h => MountErrors.Plain("PathIsSymlink", ErrorCategory.InvalidArgument, path, h.Message,
+            "Name the mount point the link leads to (readlink it inside the container); links are followed in the other components."),
+        HotplugException h => MountErrors.Plain("InvalidPath", ErrorCategory.InvalidArgument, path, h.Message),
         SyscallException s => MountErrors.FromSyscall(s, notFoundId, path, $"{role} '{path}' {Where(ns)} cannot be opened"),
         ObjectDisposedException => MountErrors.Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, ns,
             $"The ContainerNamespace of PID {ns?.ProcessId} has been disposed.", "Get a new one with Get-ContainerNamespace."),

@@ -11,9 +11,10 @@ public sealed class SetMountAttributeTests
 {
     private const string Cmd = "MountHotplug.SetMountAttributeCommand";
 
-    // /s: a tmpfs with /s/sub below it; /s/peer: a bind of /s/sub; /s/plain a directory.
+    // /s: a tmpfs with /s/sub below it; /s/peer: a bind of /s/sub; /s/plain a directory; /s/link a symlink to /s/sub.
     private const string Layout =
-        "mkdir -p /s && mount -t tmpfs s /s && mkdir -p /s/sub /s/peer /s/plain && mount -t tmpfs sub /s/sub && mount --bind /s/sub /s/peer";
+        "mkdir -p /s && mount -t tmpfs s /s && mkdir -p /s/sub /s/peer /s/plain && mount -t tmpfs sub /s/sub && mount --bind /s/sub /s/peer"
+        + " && ln -s /s/sub /s/link";
 
     /// <summary>
     /// The preferred way would change a container's mount from the host, on a descriptor resolved through /proc/PID/root with
@@ -133,6 +134,7 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         { "Set-MountAttribute /s/missing -Namespace $ct -ReadOnly", $"MountNotFound,{Cmd}", "ENOENT" },
         { "Set-MountAttribute s/sub -Namespace $ct -ReadOnly", $"InvalidPath,{Cmd}", "absolute" },
         { "Set-MountAttribute /s/sub -Namespace $ct", $"NothingToChange,{Cmd}", "nothing to change" },
+        { "Set-MountAttribute /s/link -Namespace $ct -ReadOnly", $"PathIsSymlink,{Cmd}", "symbolic link" },
         { "Get-Mount -Namespace $ct -Path /s/peer | Set-MountAttribute -ReadOnly -WhatIf", string.Empty, string.Empty },
     };
 

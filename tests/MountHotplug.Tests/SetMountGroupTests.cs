@@ -17,7 +17,7 @@ public sealed class SetMountGroupTests
         "mkdir -p /t/a /t/b /t/c /t/d /t/e /t/f /t/g && mount -t tmpfs fsA /t/a && mkdir -p /t/a/sub1 /t/a/sub2 /t/a/dir"
         + " && mount -o bind /t/a /t/b && mount -o bind /t/a /t/g && mount -o bind /t/a /t/f && mount -t tmpfs fsC /t/c"
         + " && mount -o bind /t/a/sub1 /t/d && mount -o bind /t/a/sub2 /t/e"
-        + " && mount --make-shared /t/a && mount --make-shared /t/d && mount --make-shared /t/f";
+        + " && mount --make-shared /t/a && mount --make-shared /t/d && mount --make-shared /t/f && ln -s /t/b /t/link";
 
     [SkippableFact]
     public void PrivateMountJoinsThePeerGroupAndReceivesLaterMounts()
@@ -87,6 +87,8 @@ $c1.Dispose(); $c2.Dispose()", new Dictionary<string, object?> { ["pid1"] = firs
         { "-Source /t/b -Target /t/g", $"SetGroupSourcePrivate,{Cmd}", "Source is private" },
         { "-Source /t/nonexistent -Target /t/b", $"SourceNotFound,{Cmd}", "ENOENT" },
         { "-Source /t/a -Target relative", $"InvalidPath,{Cmd}", "absolute path" },
+        // /t/link -> /t/b: followed, it would put /t/b into /t/a's group.
+        { "-Source /t/a -Target /t/link", $"PathIsSymlink,{Cmd}", "symbolic link" },
     };
 
     [SkippableTheory]
