@@ -55,20 +55,29 @@ public static class ProcessState
     /// </summary>
     public static List<string> OpenDescriptors()
     {
+        // Dropped SafeHandles close in finalizers; wait for those the second collection queues too. A descriptor that a
+        // finalizer closed while the list below was read used to be counted as "?" and failed a guard now and then.
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
+        GC.WaitForPendingFinalizers();
         var targets = new List<string>();
         foreach (string fd in Directory.GetFileSystemEntries("/proc/self/fd"))
         {
-            string target;
+            string? target;
             try
             {
-                target = new FileInfo(fd).LinkTarget ?? "?";
+                target = new FileInfo(fd).LinkTarget;
             }
             catch (IOException)
             {
-                continue; // the descriptor that listed the directory, closed by now
+                continue;
+            }
+
+            if (target is null)
+            {
+                continue; // gone between the listing and the read (LinkTarget is null for a missing path): the listing's own
+                          // descriptor, or one another thread closed meanwhile; a live /proc/self/fd entry always reads
             }
 
             if (!target.EndsWith(".dll", StringComparison.Ordinal) && !target.EndsWith(".pdb", StringComparison.Ordinal)
