@@ -93,19 +93,7 @@ public sealed class ContainerTarget : IDisposable
             bool created = false;
             if (next is null && errno == (int)Errno.ENOENT && create)
             {
-                int createErrno = MountSyscalls.TryMkdirAt(current, components[i], 0x1ED /* 0755 */);
-                if (createErrno != 0 && createErrno != (int)Errno.EEXIST)
-                {
-                    throw new HotplugException(HotplugFailure.CreateTargetFailed, Path, $"Could not create '{prefix}' inside the container.",
-                        SyscallException.Create("mkdirat", createErrno, prefix));
-                }
-
-                created = createErrno == 0;
-                if (created)
-                {
-                    _created.Add((current, components[i], true, prefix));
-                }
-
+                created = CreateIn(current, components[i], isDirectory: true, prefix);
                 next = MountSyscalls.TryOpenAt2(root, prefix, OpenFlags.Path | OpenFlags.Directory, InRoot, out errno);
             }
 
@@ -123,23 +111,7 @@ public sealed class ContainerTarget : IDisposable
     // a link itself, which Attach refuses). With create, mkdirat comes first: EEXIST costs what a failed lookup would.
     private void ResolveLeaf(SafePathHandle parent, bool create, bool lastIsDirectory, (uint Uid, uint Gid)? owner)
     {
-        bool created = false;
-        if (create)
-        {
-            int createErrno = lastIsDirectory ? MountSyscalls.TryMkdirAt(parent, LeafName, 0x1ED /* 0755 */) : CreateEmptyFile(parent, LeafName);
-            if (createErrno != 0 && createErrno != (int)Errno.EEXIST)
-            {
-                throw new HotplugException(HotplugFailure.CreateTargetFailed, Path, $"Could not create '{Path}' inside the container.",
-                    SyscallException.Create(lastIsDirectory ? "mkdirat" : "openat2", createErrno, Path));
-            }
-
-            created = createErrno == 0;
-            if (created)
-            {
-                _created.Add((parent, LeafName, lastIsDirectory, Path));
-            }
-        }
-
+        bool created = create && CreateIn(parent, LeafName, lastIsDirectory, Path);
         SafePathHandle handle = Own(MountSyscalls.TryOpenAt2(parent, LeafName, LastComponent, InParent, out int errno) ?? throw Unresolvable(Path, errno));
         StatxInfo info = MountSyscalls.Statx(handle, Path);
         if (created && owner is { } o)
@@ -151,6 +123,28 @@ public sealed class ContainerTarget : IDisposable
         Handle = handle;
         Parent = parent;
         Info = info;
+    }
+
+    /// <summary>
+    /// Creates ONE name in an already resolved directory (a directory, or an empty file) and records it for undoing; false
+    /// when it exists already.
+    /// </summary>
+    private bool CreateIn(SafePathHandle directory, string name, bool isDirectory, string path)
+    {
+        int errno = isDirectory ? MountSyscalls.TryMkdirAt(directory, name, 0x1ED /* 0755 */) : CreateEmptyFile(directory, name);
+        if (errno == (int)Errno.EEXIST)
+        {
+            return false;
+        }
+
+        if (errno != 0)
+        {
+            throw new HotplugException(HotplugFailure.CreateTargetFailed, Path, $"Could not create '{path}' inside the container.",
+                SyscallException.Create(isDirectory ? "mkdirat" : "openat2", errno, path));
+        }
+
+        _created.Add((directory, name, isDirectory, path));
+        return true;
     }
 
     /// <summary>One name in an already resolved directory: no symlink, no "..", no crossing out of it.</summary>

@@ -46,7 +46,7 @@ public static partial class MountSyscalls
     {
         byte* buffer = stackalloc byte[StatxBufferSize];
         byte empty = 0;
-        uint mask = StatxType | StatxMode | StatxUid | StatxGid | StatxIno | StatxSize | (uniqueMountId ? StatxMntIdUnique : StatxMntId);
+        uint mask = MaskFor(uniqueMountId);
         using var h = DescriptorLease.Of(handle);
         long rc = Interop.Syscall(SyscallNumbers.Statx, out int errno, h.Fd, (nint)(&empty), (nint)AtEmptyPath, (nint)mask, (nint)buffer);
         if (rc != 0)
@@ -71,7 +71,7 @@ public static partial class MountSyscalls
     public static unsafe int TryStatxPath(string path, bool uniqueMountId, out StatxInfo info)
     {
         byte* buffer = stackalloc byte[StatxBufferSize];
-        uint mask = StatxType | StatxMode | StatxUid | StatxGid | StatxIno | StatxSize | (uniqueMountId ? StatxMntIdUnique : StatxMntId);
+        uint mask = MaskFor(uniqueMountId);
         long rc;
         int errno;
         fixed (byte* p = NativePath.ToNullTerminated(path))
@@ -82,6 +82,10 @@ public static partial class MountSyscalls
         info = rc == 0 ? Decode(buffer) : default;
         return rc == 0 ? 0 : errno;
     }
+
+    // The fields every statx here asks for, so that results of Statx and TryStatxPath can be compared.
+    private static uint MaskFor(bool uniqueMountId) =>
+        StatxType | StatxMode | StatxUid | StatxGid | StatxIno | StatxSize | (uniqueMountId ? StatxMntIdUnique : StatxMntId);
 
     // Offsets of struct statx (include/uapi/linux/stat.h).
     private static unsafe StatxInfo Decode(byte* buffer)
