@@ -106,24 +106,12 @@ internal static class Hotplug
         {
             double raw = 0, nat = 0, ps = 0;
             CSteps safe = default, threaded = default;
-            var variants = new List<Action<SandboxContainer>>
-            {
-                ct => raw = RunC(cDir, ct, source, options.Mounts, OnTmpfs + "/raw", null).Total,
-                ct => safe = RunC(cDir, ct, source, options.Mounts, OnTmpfs + "/safe", "safe"),
-                ct => threaded = RunC(cDir, ct, source, options.Mounts, OnTmpfs + "/thr", "threaded"),
-                ct => nat = NativeApi(ct, source, options.Mounts, OnTmpfs + "/net"),
-                ct => ps = session.Pipeline(ct, source, options.Mounts, OnTmpfs + "/ps"),
-            };
-            InFreshContainer(ct =>
-            {
-                ct.ExecOrThrow("mkdir", OnTmpfs + "/raw", OnTmpfs + "/safe", OnTmpfs + "/thr", OnTmpfs + "/net", OnTmpfs + "/ps");
-                for (int v = 0; v < variants.Count; v++)
-                {
-                    variants[(v + r) % variants.Count](ct);
-                }
-
-                return 0;
-            });
+            InOneContainerRotated(r, OnTmpfs,
+                ("raw", (ct, dir) => raw = RunC(cDir, ct, source, options.Mounts, dir, null).Total),
+                ("safe", (ct, dir) => safe = RunC(cDir, ct, source, options.Mounts, dir, "safe")),
+                ("thr", (ct, dir) => threaded = RunC(cDir, ct, source, options.Mounts, dir, "threaded")),
+                ("net", (ct, dir) => nat = NativeApi(ct, source, options.Mounts, dir)),
+                ("ps", (ct, dir) => ps = session.Pipeline(ct, source, options.Mounts, dir)));
             c.Add(raw);
             cSafe.Add(safe);
             cThreaded.Add(threaded);
@@ -148,22 +136,10 @@ internal static class Hotplug
                 return 0;
             });
             double rawExt4 = 0, natExt4 = 0, psExt4 = 0;
-            var onRootfs = new List<Action<SandboxContainer>>
-            {
-                ct => rawExt4 = RunC(cDir, ct, source, options.Mounts, OnRootfs + "/raw", null).Total,
-                ct => natExt4 = NativeApi(ct, source, options.Mounts, OnRootfs + "/net"),
-                ct => psExt4 = session.Pipeline(ct, source, options.Mounts, OnRootfs + "/ps"),
-            };
-            InFreshContainer(ct =>
-            {
-                ct.ExecOrThrow("mkdir", OnRootfs + "/raw", OnRootfs + "/net", OnRootfs + "/ps");
-                for (int v = 0; v < onRootfs.Count; v++)
-                {
-                    onRootfs[(v + r) % onRootfs.Count](ct);
-                }
-
-                return 0;
-            });
+            InOneContainerRotated(r, OnRootfs,
+                ("raw", (ct, dir) => rawExt4 = RunC(cDir, ct, source, options.Mounts, dir, null).Total),
+                ("net", (ct, dir) => natExt4 = NativeApi(ct, source, options.Mounts, dir)),
+                ("ps", (ct, dir) => psExt4 = session.Pipeline(ct, source, options.Mounts, dir)));
             cRootfs.Add(rawExt4);
             nativeRootfs.Add(natExt4);
             pipelineRootfs.Add(psExt4);
@@ -257,6 +233,25 @@ internal static class Hotplug
         return measure(container);
     }
 
+    /// <summary>
+    /// Runs the variants that a ratio compares in ONE fresh container, each into its own directory below
+    /// <paramref name="baseDirectory"/>, starting with a different one in each repetition.
+    /// </summary>
+    private static void InOneContainerRotated(int repetition, string baseDirectory, params (string Directory, Action<SandboxContainer, string> Run)[] variants)
+    {
+        InFreshContainer(ct =>
+        {
+            ct.ExecOrThrow(variants.Select(v => $"{baseDirectory}/{v.Directory}").Prepend("mkdir").ToArray());
+            for (int k = 0; k < variants.Length; k++)
+            {
+                var (directory, run) = variants[(k + repetition) % variants.Length];
+                run(ct, $"{baseDirectory}/{directory}");
+            }
+
+            return 0;
+        });
+    }
+
     /// <summary>Per-mount cost in µs, in total and (for the C loop with the native layer's calls) by step.</summary>
     internal readonly record struct CSteps(double Total, double[] Steps)
     {
@@ -266,25 +261,8 @@ internal static class Hotplug
     /// <param name="mode">null: the raw loop; "safe": the native layer's system calls; "threaded": those with a namespace thread.</param>
     private static CSteps RunC(string cDir, SandboxContainer container, string source, int count, string directory, string? mode)
     {
-        var info = new ProcessStartInfo(Path.Combine(cDir, "hotplug_loop")) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { container.Pid.ToString(), source, count.ToString(), directory })
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        if (mode is not null)
-        {
-            info.ArgumentList.Add(mode);
-        }
-
-        using Process process = Process.Start(info)!;
-        string output = process.StandardOutput.ReadToEnd();
-        string error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"hotplug_loop failed: {error}");
-        }
+        string[] arguments = { container.Pid.ToString(), source, count.ToString(), directory };
+        string output = Processes.Run(Path.Combine(cDir, "hotplug_loop"), mode is null ? arguments : arguments.Append(mode).ToArray());
 
         double[] ns = output.Trim().Split(' ').Select(double.Parse).ToArray();
         return new CSteps(ns[0] / 1000.0, ns.Skip(1).Select(v => v / 1000.0).ToArray());
@@ -384,7 +362,7 @@ internal static class Listing
 
         // The hot-plug runs before left writeback and container teardown behind; let it settle, then measure the four
         // readers in turn in each repetition and pair them, as the hot-plug figures are.
-        Run("sync");
+        Processes.Run("sync");
         Thread.Sleep(1000);
         using var session = new BenchSession();
         session.Evaluate("param($p) @(Get-Mount -ProcessId $p).Count", container.Pid); // warm-up
@@ -447,7 +425,7 @@ internal static class Listing
 
     private static (int Count, double BestMs) RawLoop(string cDir, int pid, int repetitions)
     {
-        string output = Run(Path.Combine(cDir, "listmount_loop"), pid.ToString(), repetitions.ToString());
+        string output = Processes.Run(Path.Combine(cDir, "listmount_loop"), pid.ToString(), repetitions.ToString());
         string[] parts = output.Trim().Split(' ');
         return (int.Parse(parts[0]), double.Parse(parts[1]) / 1e6);
     }
@@ -455,11 +433,15 @@ internal static class Listing
     private static double Findmnt(int pid)
     {
         var stopwatch = Stopwatch.StartNew();
-        Run("findmnt", "-J", "-N", pid.ToString());
+        Processes.Run("findmnt", "-J", "-N", pid.ToString());
         return stopwatch.Elapsed.TotalMilliseconds;
     }
+}
 
-    private static string Run(string file, params string[] arguments)
+/// <summary>Runs a program to its end; its output, or an exception with its standard error.</summary>
+internal static class Processes
+{
+    public static string Run(string file, params string[] arguments)
     {
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string a in arguments)
