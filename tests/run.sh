@@ -95,6 +95,13 @@ if [ "${CI:-}" = "true" ] && [ "$skipped" -ne 0 ]; then
   echo "tests/run.sh: $skipped test(s) skipped; in CI a skipped test is a failure" >&2
   status=1
 fi
+# CI keeps only the tail of this output, so each failed test's name, message and stack are repeated here.
+if [ "$failed" -ne 0 ]; then
+  echo "tests/run.sh: the failed tests, again:" >&2
+  awk '/^  Failed / { keep = 1; lines = 0 }
+       /^  (Passed|Skipped) |^\[xUnit|^Test Run / { keep = 0 }
+       keep && lines++ < 60 { print }' "$log" >&2
+fi
 echo "tests/run.sh: build and tests took $(( $(date +%s) - installed )) s" >&2
 echo "$passed passed, $failed failed, $skipped skipped"
 exit "$status"
