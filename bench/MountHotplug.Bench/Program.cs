@@ -22,6 +22,13 @@ internal static class Program
             return 0;
         }
 
+        // bench/profile.sh: what one system call costs through the native layer.
+        if (Array.IndexOf(args, "--call-costs") is int cc and >= 0)
+        {
+            CallCosts.Print(int.Parse(args[cc + 1]), int.Parse(args[cc + 2]));
+            return 0;
+        }
+
         bool quick = args.Contains("--short");
         string cDir = ArgAfter(args, "--c-dir") ?? throw new ArgumentException("--c-dir DIR (the compiled C baselines) is required");
         var options = quick ? new Options(Mounts: 20, Repetitions: 2, ScaleSizes: new[] { 10, 200 }, ListSize: 500) : new Options(200, 7, new[] { 10, 1000, 10000 }, 10000);
