@@ -233,7 +233,9 @@ try {
     /// <summary>The host PID of the container's "sleep SECONDS" process, once it runs.</summary>
     private static int WaitForProcess(SandboxContainer container, string seconds)
     {
-        for (int attempt = 0; attempt < 200; attempt++)
+        // Generous: a busy CI machine can take seconds to start a process in the container; a healthy one takes ms.
+        var wait = System.Diagnostics.Stopwatch.StartNew();
+        while (wait.Elapsed < TimeSpan.FromSeconds(30))
         {
             foreach (string dir in Directory.GetDirectories("/proc"))
             {
@@ -257,6 +259,6 @@ try {
             Thread.Sleep(10);
         }
 
-        throw new TimeoutException($"sleep {seconds} did not start in the container");
+        throw new TimeoutException($"sleep {seconds} did not start in the container within 30 s");
     }
 }

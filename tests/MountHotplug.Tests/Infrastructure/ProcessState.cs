@@ -30,7 +30,8 @@ public static class ProcessState
 
     /// <summary>
     /// Threads whose mount namespace is not the process's. A namespace worker that has ended can take a moment to be
-    /// reaped by the kernel, so a thread counts as stray only if it is still elsewhere after a short wait.
+    /// reaped by the kernel (seconds, on a loaded machine), so a thread counts as stray only if it is still elsewhere
+    /// after up to 5 s.
     /// </summary>
     public static IReadOnlyList<string> StrayThreads()
     {
@@ -38,7 +39,7 @@ public static class ProcessState
         for (int attempt = 0; ; attempt++)
         {
             var stray = ThreadMountNamespaces().Where(t => t.Value != mine).Select(t => $"tid {t.Key} in {t.Value}").ToList();
-            if (stray.Count == 0 || attempt == 50)
+            if (stray.Count == 0 || attempt == 250)
             {
                 return stray;
             }
