@@ -78,7 +78,7 @@ public sealed class MountTopology
     public static MountTopology Export(IReadOnlyList<MountEntry> table, string path)
     {
         string root = NormalizeRoot(path);
-        var selected = table.Where(m => IsAtOrBelow(m.MountPoint, root)).ToList();
+        var selected = table.Where(m => SetGroupDiagnosis.IsSubdirectory(m.MountPoint, root)).ToList();
         var ids = new Dictionary<int, int>();
         foreach (MountEntry entry in selected)
         {
@@ -293,9 +293,6 @@ public sealed class MountTopology
         string trimmed = path.TrimEnd('/');
         return trimmed.Length == 0 ? "/" : trimmed;
     }
-
-    internal static bool IsAtOrBelow(string mountPoint, string root) =>
-        root == "/" || mountPoint == root || mountPoint.StartsWith(root + "/", StringComparison.Ordinal);
 
     private static string Relative(string mountPoint, string root) =>
         root == "/" ? mountPoint.TrimStart('/') : mountPoint == root ? string.Empty : mountPoint[(root.Length + 1)..];
