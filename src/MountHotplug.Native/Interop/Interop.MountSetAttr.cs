@@ -82,9 +82,6 @@ public static partial class MountSyscalls
         using var m = DescriptorLease.Of(mount);
         using var u = DescriptorLease.Of(userNamespace);
         var attr = new MountAttr { AttrSet = (ulong)MountAttributes.IdMap, UsernsFd = (ulong)u.Fd };
-        byte empty = 0;
-        uint flags = AtEmptyPath | (recursive ? AtRecursive : 0);
-        long rc = Interop.Syscall(SyscallNumbers.MountSetAttr, out int errno, m.Fd, (nint)(&empty), (nint)flags, (nint)(&attr), sizeof(MountAttr));
-        return rc == 0 ? 0 : errno;
+        return TryMountSetAttr(m.Fd, recursive, &attr);
     }
 }
