@@ -160,7 +160,7 @@ public sealed class NamespaceWorker : IDisposable
         if (IsInline)
         {
             // fchdir would move the working directory of every thread of this process: name the target through /proc instead.
-            return NamespaceCalls.TryUnmountPath(name == "." ? $"/proc/self/fd/{d.Fd}" : $"/proc/self/fd/{d.Fd}/{name}", (int)(flags | UnmountFlags.NoFollow));
+            return MountSyscalls.TryUnmount(name == "." ? $"/proc/self/fd/{d.Fd}" : $"/proc/self/fd/{d.Fd}/{name}", flags | UnmountFlags.NoFollow);
         }
 
         using var r = returnTo is null ? default : DescriptorLease.Of(returnTo);

@@ -26,6 +26,15 @@ public static partial class MountSyscalls
         }
     }
 
-    /// <summary>umount2(2) of a path in the caller's own mount namespace; 0 or errno.</summary>
-    public static int TryUnmount(string path, UnmountFlags flags) => NamespaceCalls.TryUnmountPath(path, (int)flags);
+    /// <summary>
+    /// umount2(2) of a path in the caller's own mount namespace; 0 or errno. A /proc/self/fd/N[/name] path names what a
+    /// descriptor refers to, which is how the inline worker unmounts without fchdir (that would move every thread).
+    /// </summary>
+    public static unsafe int TryUnmount(string path, UnmountFlags flags)
+    {
+        fixed (byte* p = NativePath.ToNullTerminated(path))
+        {
+            return NamespaceCalls.TryUnmount(p, (int)flags);
+        }
+    }
 }

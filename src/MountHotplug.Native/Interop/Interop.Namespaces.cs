@@ -30,17 +30,4 @@ internal static class NamespaceCalls
     /// <summary>umount2(name, flags), relative to the thread's working directory; 0 or errno. Throws nothing: runs on the namespace thread.</summary>
     internal static unsafe int TryUnmount(byte* name, int flags) =>
         Interop.Syscall(SyscallNumbers.Umount2, out int errno, (nint)name, flags) == 0 ? 0 : errno;
-
-    /// <summary>
-    /// umount2 of a /proc/self/fd/N path (optionally /proc/self/fd/N/name), which the kernel follows to what the descriptor
-    /// refers to: for the caller's own namespace, where fchdir would move the working directory of every thread.
-    /// </summary>
-    internal static unsafe int TryUnmountPath(string path, int flags)
-    {
-        byte[] native = NativePath.ToNullTerminated(path);
-        fixed (byte* p = native)
-        {
-            return Interop.Syscall(SyscallNumbers.Umount2, out int errno, (nint)p, flags) == 0 ? 0 : errno;
-        }
-    }
 }
