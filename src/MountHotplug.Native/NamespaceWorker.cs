@@ -80,11 +80,7 @@ public sealed class NamespaceWorker : IDisposable
     /// The same operations for the caller's own mount namespace: no thread, no setns; each call runs on the calling thread.
     /// Lets code that works on "a namespace" treat the caller's like any other.
     /// </summary>
-    public static NamespaceWorker ForCallerNamespace()
-    {
-        PrepareCode();
-        return new NamespaceWorker();
-    }
+    public static NamespaceWorker ForCallerNamespace() => new();
 
     /// <summary>
     /// Test hook: called on each worker thread with its kernel thread id before it leaves the host's namespace, so a
