@@ -193,12 +193,7 @@ public sealed class NamespaceWorker : IDisposable
     public unsafe int TryStatMountPropagateFrom(ulong mountId, out ulong propagateFrom)
     {
         byte* buffer = stackalloc byte[MountSyscalls.StatMountFixedSize];
-        var request = new MountSyscalls.MountIdRequest
-        {
-            Size = (uint)sizeof(MountSyscalls.MountIdRequest),
-            MountId = mountId,
-            Param = (ulong)StatMountMask.PropagateFrom,
-        };
+        var request = new MountSyscalls.MountIdRequest(mountId, (ulong)StatMountMask.PropagateFrom, namespaceId: 0);
         int errno = Run(Operation.StatMount, MountSyscalls.StatMountFixedSize, 0, 0, (nint)(&request), (nint)buffer);
         propagateFrom = errno == 0 && (*(ulong*)(buffer + StatMountLayout.Mask) & (ulong)StatMountMask.PropagateFrom) != 0
             ? *(ulong*)(buffer + StatMountLayout.PropagateFrom)

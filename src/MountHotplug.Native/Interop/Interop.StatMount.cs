@@ -62,13 +62,22 @@ public static partial class MountSyscalls
 
     /// <summary>struct mnt_id_req, MNT_ID_REQ_SIZE_VER1 (6.10+). The kernel accepts it on 6.8 as long as mnt_ns_id is 0.</summary>
     [StructLayout(LayoutKind.Sequential)]
-    internal struct MountIdRequest
+    internal unsafe struct MountIdRequest
     {
         public uint Size;
         public uint MountNamespaceFd;
         public ulong MountId;
         public ulong Param;
         public ulong MountNamespaceId;
+
+        public MountIdRequest(ulong mountId, ulong param, ulong namespaceId)
+        {
+            Size = (uint)sizeof(MountIdRequest);
+            MountNamespaceFd = 0;
+            MountId = mountId;
+            Param = param;
+            MountNamespaceId = namespaceId;
+        }
     }
 
     /// <summary>
@@ -78,26 +87,14 @@ public static partial class MountSyscalls
     /// </summary>
     internal static unsafe long TryListMount(ulong parent, ulong namespaceId, ulong after, ulong* ids, int count, out int errno)
     {
-        var request = new MountIdRequest
-        {
-            Size = (uint)sizeof(MountIdRequest),
-            MountId = parent,
-            Param = after,
-            MountNamespaceId = namespaceId,
-        };
+        var request = new MountIdRequest(parent, after, namespaceId);
         return Interop.Syscall(SyscallNumbers.ListMount, out errno, (nint)(&request), (nint)ids, count, 0);
     }
 
     /// <summary>statmount(2) of one mount into <paramref name="buffer"/>; 0 or errno (EOVERFLOW: the buffer is too small).</summary>
     internal static unsafe int TryStatMount(ulong mountId, ulong namespaceId, StatMountMask mask, byte* buffer, int size)
     {
-        var request = new MountIdRequest
-        {
-            Size = (uint)sizeof(MountIdRequest),
-            MountId = mountId,
-            Param = (ulong)mask,
-            MountNamespaceId = namespaceId,
-        };
+        var request = new MountIdRequest(mountId, (ulong)mask, namespaceId);
         return TryStatMount(&request, buffer, size);
     }
 
