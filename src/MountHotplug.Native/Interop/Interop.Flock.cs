@@ -3,7 +3,6 @@ namespace MountHotplug.Native;
 public static partial class MountSyscalls
 {
     private const int LockExclusive = 2;
-    private const int LockUnlock = 8;
 
     /// <summary>flock(fd, LOCK_EX): waits for an exclusive advisory lock, which ends when the descriptor is closed.</summary>
     public static void LockExclusiveBlocking(SafeHandle file, string? name = null)
@@ -21,12 +20,5 @@ public static partial class MountSyscalls
                 throw SyscallException.Create("flock", errno, name);
             }
         }
-    }
-
-    /// <summary>flock(fd, LOCK_UN).</summary>
-    public static void Unlock(SafeHandle file)
-    {
-        using var f = DescriptorLease.Of(file);
-        Interop.Syscall(SyscallNumbers.Flock, out _, f.Fd, LockUnlock);
     }
 }
