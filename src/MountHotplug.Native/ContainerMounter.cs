@@ -126,7 +126,7 @@ public sealed partial class ContainerMounter : IDisposable
         }
         catch (Exception failure)
         {
-            int undone = attached ? Undo(mount, mountInfo, resolved, root) : 0;
+            int undone = attached ? resolved.TryDetachTopmost(_worker!, mount, root) : 0;
             resolved.RemoveCreated();
 
             // Said through the callback only for our own refusals: after anything else (a stop) it may throw again.
@@ -164,11 +164,8 @@ public sealed partial class ContainerMounter : IDisposable
                     : null));
         }
 
-        // A directory's old top is detached exactly, through its descriptor; a file mount cannot be a working
-        // directory, so its old top is detached by name (it is still the topmost mount there).
-        errno = mountInfo.IsDirectory
-            ? worker.TryDetachDirectoryMount(resolved.Handle, root)
-            : worker.TryDetachByName(resolved.Parent, resolved.LeafName, root);
+        // The old top is still the topmost mount there; resolved.Handle is its root.
+        errno = resolved.TryDetachTopmost(worker, resolved.Handle, root);
         Trace?.Invoke($"umount2({(mountInfo.IsDirectory ? "\".\" (fchdir to the old top)" : $"\"{resolved.LeafName}\"")}, MNT_DETACH|UMOUNT_NOFOLLOW) = {(errno == 0 ? "0" : ErrnoText.Name(errno))} (old top mount {oldTop})");
         if (errno != 0)
         {
@@ -287,11 +284,6 @@ public sealed partial class ContainerMounter : IDisposable
                 $"After move_mount, '{path}' inside the container shows mount {seen.MountId}, not the moved mount {mountInfo.MountId}; the move was undone.");
         }
     }
-
-    private int Undo(SafeMountHandle mount, StatxInfo mountInfo, ContainerTarget resolved, SafeHandle root) =>
-        mountInfo.IsDirectory
-            ? _worker!.TryDetachDirectoryMount(mount, root)
-            : _worker!.TryDetachByName(resolved.Parent, resolved.LeafName, root);
 
     private static HotplugException Exited(int pid, string target, SyscallException? cause) =>
         new(HotplugFailure.ContainerExited, target, $"The container process {pid} has exited; nothing was changed in its namespace.", cause);

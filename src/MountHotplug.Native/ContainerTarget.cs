@@ -164,6 +164,14 @@ public sealed class ContainerTarget : IDisposable
         return handle;
     }
 
+    /// <summary>
+    /// Lazily detaches the topmost mount at this target, 0 or errno: a directory mount exactly, through
+    /// <paramref name="topmost"/> (a descriptor of its root); a file mount, which cannot be a working directory, by name in
+    /// the parent.
+    /// </summary>
+    internal int TryDetachTopmost(NamespaceWorker worker, SafeHandle topmost, SafeHandle? returnTo = null) =>
+        Info.IsDirectory ? worker.TryDetachDirectoryMount(topmost, returnTo) : worker.TryDetachByName(Parent, LeafName, returnTo);
+
     /// <summary>Removes what <see cref="Resolve"/> created, innermost first. Best effort: a container may have filled a directory since.</summary>
     public void RemoveCreated()
     {

@@ -155,9 +155,7 @@ public static class TopologyRestore
             for (int i = _attachedAtTop.Count - 1; i >= 0; i--)
             {
                 (SafeMountHandle mount, ContainerTarget target) = _attachedAtTop[i];
-                int errno = MountSyscalls.Statx(mount).IsDirectory
-                    ? _worker.TryDetachDirectoryMount(mount)
-                    : _worker.TryDetachByName(target.Parent, target.LeafName);
+                int errno = target.TryDetachTopmost(_worker, mount);
                 _trace?.Invoke($"undo: umount2('{target.Path}', MNT_DETACH) = {(errno == 0 ? "0" : ErrnoText.Name(errno))}");
                 target.RemoveCreated();
             }
