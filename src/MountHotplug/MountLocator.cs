@@ -62,9 +62,12 @@ internal static class MountLocator
     /// Why <paramref name="handle"/> is not the root of the mount <paramref name="expected"/> (a unique id, or a mountinfo id when
     /// <paramref name="unique"/> is false); null when it is.
     /// </summary>
-    internal static string? Mismatch(SafeHandle handle, ulong expected, bool unique, string path, ContainerNamespace? ns)
+    internal static string? Mismatch(SafeHandle handle, ulong expected, bool unique, string path, ContainerNamespace? ns) =>
+        Mismatch(MountSyscalls.Statx(handle, path, uniqueMountId: unique), expected, unique, path, ns);
+
+    /// <summary>The same, from a statx already made with <c>uniqueMountId: unique</c>.</summary>
+    internal static string? Mismatch(StatxInfo info, ulong expected, bool unique, string path, ContainerNamespace? ns)
     {
-        StatxInfo info = MountSyscalls.Statx(handle, path, uniqueMountId: unique);
         if (unique && !info.MountIdIsUnique)
         {
             return null; // a kernel without unique ids cannot have handed one out

@@ -149,13 +149,14 @@ public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
     private void Change(SafePathHandle handle, string path, ContainerNamespace? ns, ulong expectedId)
     {
         string where = MountLocator.Where(ns);
-        if (expectedId != 0 && MountLocator.Mismatch(handle, expectedId, unique: true, path, ns) is { } why)
+        StatxInfo info = MountSyscalls.Statx(handle, path, uniqueMountId: true);
+        if (expectedId != 0 && MountLocator.Mismatch(info, expectedId, unique: true, path, ns) is { } why)
         {
             WriteError(MountErrors.Plain("MountChanged", ErrorCategory.InvalidOperation, path, why, "List the mounts again with Get-Mount."));
             return;
         }
 
-        if (!MountSyscalls.Statx(handle, path).IsMountRoot)
+        if (!info.IsMountRoot)
         {
             WriteError(MountErrors.Plain("NotAMountPoint", ErrorCategory.InvalidArgument, path,
                 $"'{path}' {where} is not a mount point: it is a directory inside another mount, whose attributes would change for everything it shows.",
