@@ -273,7 +273,10 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
             if (_userns is not null)
             {
                 IdMapping.Apply(handle, _userns, source, Recurse);
-                WriteVerbose($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{(Recurse ? "|AT_RECURSIVE" : "")}, {{attr_set=MOUNT_ATTR_IDMAP, userns_fd={_userns.Handle.DescriptorNumber}}}) = 0");
+                if (_verbose)
+                {
+                    WriteVerbose($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{(Recurse ? "|AT_RECURSIVE" : "")}, {{attr_set=MOUNT_ATTR_IDMAP, userns_fd={_userns.Handle.DescriptorNumber}}}) = 0");
+                }
             }
 
             StatxInfo info = MountSyscalls.Statx(handle, source);
