@@ -20,20 +20,9 @@ public sealed class GetStagedMountCommand : PSCmdlet
 
     protected override void ProcessRecord()
     {
-        IReadOnlyList<string> names = StageStore.Names();
-        foreach (string pattern in Name)
+        foreach (string name in Name.SelectMany(StageStore.Matching))
         {
-            if (!WildcardPattern.ContainsWildcardCharacters(pattern))
-            {
-                OpenOne(pattern);
-                continue;
-            }
-
-            var wildcard = new WildcardPattern(pattern, WildcardOptions.IgnoreCase);
-            foreach (string name in names.Where(n => wildcard.IsMatch(n)))
-            {
-                OpenOne(name);
-            }
+            OpenOne(name);
         }
     }
 

@@ -18,19 +18,10 @@ public sealed class RemoveStagedMountCommand : PSCmdlet
 
     protected override void ProcessRecord()
     {
-        foreach (string pattern in Name)
+        // Lazily, pattern by pattern: each one is matched against what the ones before it left staged.
+        foreach (string name in Name.SelectMany(StageStore.Matching))
         {
-            if (!WildcardPattern.ContainsWildcardCharacters(pattern))
-            {
-                RemoveOne(pattern);
-                continue;
-            }
-
-            var wildcard = new WildcardPattern(pattern, WildcardOptions.IgnoreCase);
-            foreach (string name in StageStore.Names().Where(n => wildcard.IsMatch(n)))
-            {
-                RemoveOne(name);
-            }
+            RemoveOne(name);
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Management.Automation;
 using System.Text.RegularExpressions;
 using MountHotplug.Native;
 
@@ -99,6 +100,21 @@ internal static partial class StageStore
     }
 
     /// <summary>The names of the kept mounts, sorted.</summary>
+    /// <summary>
+    /// The staged names a -Name value stands for: a literal name as it is (a missing one is reported by whoever opens it),
+    /// a wildcard pattern as the matching names staged now.
+    /// </summary>
+    internal static IReadOnlyList<string> Matching(string pattern)
+    {
+        if (!WildcardPattern.ContainsWildcardCharacters(pattern))
+        {
+            return new[] { pattern };
+        }
+
+        var wildcard = new WildcardPattern(pattern, WildcardOptions.IgnoreCase);
+        return Names().Where(n => wildcard.IsMatch(n)).ToList();
+    }
+
     internal static IReadOnlyList<string> Names()
     {
         if (!Directory.Exists(Root))
