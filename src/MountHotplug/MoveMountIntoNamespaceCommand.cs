@@ -124,6 +124,13 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         _mounter = null;
     }
 
+    private void Fail(ErrorRecord error)
+    {
+        _failed++;
+        WriteError(error);
+        ReportProgress();
+    }
+
     // A pipeline does not say how many mounts are coming, so progress counts instead of showing a percentage. It is
     // reported at most every 100 ms: nobody reads faster, and a record per mount cost the pipeline more than the move.
     private void ReportProgress()
@@ -200,27 +207,21 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         // for the rest of the session after the pipeline that dropped it has ended.
         catch (HotplugException ex)
         {
-            _failed++;
-            WriteError(MountErrors.FromHotplug(ex, mount.Source));
-            ReportProgress();
+            Fail(MountErrors.FromHotplug(ex, mount.Source));
             return;
         }
         catch (SyscallException ex)
         {
-            _failed++;
-            WriteError(MountErrors.FromSyscall(ex, "MoveMountFailed", mount.Source, $"Could not attach '{mount.Source}' at '{Target}'"));
-            ReportProgress();
+            Fail(MountErrors.FromSyscall(ex, "MoveMountFailed", mount.Source, $"Could not attach '{mount.Source}' at '{Target}'"));
             return;
         }
         catch (ObjectDisposedException) when (Namespace.IsDisposed)
         {
             // Disposed by the pipeline itself (or another runspace) after BeginProcessing checked it: without its
             // pidfd nothing proves the process is still the container, so no further item is attached.
-            _failed++;
-            WriteError(MountErrors.Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, mount.Source,
+            Fail(MountErrors.Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, mount.Source,
                 $"The ContainerNamespace of PID {Namespace.ProcessId} was disposed while this pipeline still used it; '{mount.Source}' was not attached.",
                 "Dispose the ContainerNamespace after the pipeline that uses it, and get a new one with Get-ContainerNamespace."));
-            ReportProgress();
             return;
         }
 
