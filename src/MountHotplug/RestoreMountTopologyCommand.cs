@@ -123,8 +123,8 @@ public sealed class RestoreMountTopologyCommand : PSCmdlet
             RestoreFailure.AttachFailed => "AttachFailed",
             _ => "SharingFailed",
         };
-        ErrorCategory category = ex.InnerException is SyscallException s ? MountErrors.CategoryOf(s.Errno)
-            : ex.Failure is RestoreFailure.SourceNotFound ? ErrorCategory.ObjectNotFound : ErrorCategory.InvalidOperation;
+        ErrorCategory category = MountErrors.CategoryOf(ex.InnerException as SyscallException,
+            ex.Failure is RestoreFailure.SourceNotFound ? ErrorCategory.ObjectNotFound : ErrorCategory.InvalidOperation);
         string? hint = ex.Failure switch
         {
             RestoreFailure.DestinationShared => "Choose a destination on a private mount, or make that mount private first (Set-MountAttribute -Propagation Private).",
