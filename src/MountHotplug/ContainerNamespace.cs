@@ -74,11 +74,7 @@ public sealed class ContainerNamespace : IDisposable
             ns.RootDirectory = new FileInfo($"/proc/{processId}/root").LinkTarget ?? "/";
 
             // Read through /proc/PID, which a new process could have taken over meanwhile: only a live pidfd proves it did not.
-            if (!MountSyscalls.IsAlive(pidfd))
-            {
-                throw SyscallException.Create("pidfd_send_signal", (int)Errno.ESRCH, $"PID {processId}");
-            }
-
+            ns.RequireAlive();
             return ns;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -117,10 +113,14 @@ public sealed class ContainerNamespace : IDisposable
     {
         RequireAlive();
         SafePathHandle userns = MountSyscalls.Open($"/proc/{ProcessId}/ns/user", OpenFlags.ReadOnly);
-        if (!MountSyscalls.IsAlive(Pidfd))
+        try
+        {
+            RequireAlive();
+        }
+        catch
         {
             userns.Dispose();
-            throw SyscallException.Create("pidfd_send_signal", (int)Errno.ESRCH, $"PID {ProcessId}");
+            throw;
         }
 
         return userns;
@@ -147,7 +147,7 @@ public sealed class ContainerNamespace : IDisposable
         ? $"PID {ProcessId} ({ProcessName}), mount namespace {MountNamespaceId}"
         : $"{Runtime} '{Name}', PID {ProcessId} ({ProcessName}), mount namespace {MountNamespaceId}";
 
-    private static ulong NamespaceInode(string path)
+    internal static ulong NamespaceInode(string path)
     {
         using SafePathHandle handle = MountSyscalls.Open(path, OpenFlags.Path);
         return MountSyscalls.Statx(handle, path).Inode;

@@ -186,8 +186,7 @@ internal static class IdMapping
         {
             try
             {
-                using SafePathHandle h = MountSyscalls.Open(path, OpenFlags.Path);
-                return MountSyscalls.Statx(h, path).Inode;
+                return ContainerNamespace.NamespaceInode(path);
             }
             catch (SyscallException)
             {
