@@ -12,14 +12,12 @@ internal enum LookupFailure
     Changed,
 }
 
-internal sealed class ContainerLookupException(LookupFailure failure, string name, string message, IReadOnlyList<ContainerCandidate>? candidates = null,
-    Exception? inner = null) : Exception(message, inner)
+internal sealed class ContainerLookupException(LookupFailure failure, string name, string message, Exception? inner = null)
+    : Exception(message, inner)
 {
     internal LookupFailure Failure { get; } = failure;
 
     internal string Name { get; } = name;
-
-    internal IReadOnlyList<ContainerCandidate> Candidates { get; } = candidates ?? Array.Empty<ContainerCandidate>();
 }
 
 /// <summary>
@@ -154,8 +152,7 @@ internal sealed class ContainerLookup
         if (merged.Count > 1)
         {
             throw new ContainerLookupException(LookupFailure.Ambiguous, name,
-                $"The name '{name}' is ambiguous: {merged.Count} running containers have it: {string.Join("; ", merged.Select(c => c.Describe()))}.",
-                merged);
+                $"The name '{name}' is ambiguous: {merged.Count} running containers have it: {string.Join("; ", merged.Select(c => c.Describe()))}.");
         }
 
         if (notRunning.Count > 0)
@@ -223,5 +220,5 @@ internal sealed class ContainerLookup
 
     private static ContainerLookupException Changed(ContainerCandidate candidate, string what, Exception? inner) =>
         new(LookupFailure.Changed, candidate.Name,
-            $"{candidate.Describe()} changed while it was being pinned: {what}. Nothing was pinned; ask again.", new[] { candidate }, inner);
+            $"{candidate.Describe()} changed while it was being pinned: {what}. Nothing was pinned; ask again.", inner);
 }

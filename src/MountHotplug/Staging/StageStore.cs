@@ -94,8 +94,7 @@ internal static partial class StageStore
 
             DeleteEntryFiles(name);
             RemoveStageIfEmpty(trace);
-            throw ex as StageException ?? new StageException(StageFailure.Failed, name, $"Could not keep the staged mount as '{name}': {ex.Message}",
-                ex as SyscallException);
+            throw new StageException(StageFailure.Failed, name, $"Could not keep the staged mount as '{name}': {ex.Message}", ex as SyscallException);
         }
     }
 
