@@ -10,13 +10,13 @@ internal sealed class DockerResolver : EngineResolver
 
     internal override ContainerRuntime Runtime => ContainerRuntime.Docker;
 
+    private static bool NoDaemon => string.IsNullOrEmpty(Environment.GetEnvironmentVariable("DOCKER_HOST")) && !File.Exists(DefaultSocket);
+
     protected override string? Executable =>
-        string.IsNullOrEmpty(Environment.GetEnvironmentVariable("DOCKER_HOST")) && !File.Exists(DefaultSocket)
-            ? null
-            : CommandRunner.Find("/usr/bin/docker", "/usr/local/bin/docker", "/bin/docker");
+        NoDaemon ? null : CommandRunner.Find("/usr/bin/docker", "/usr/local/bin/docker", "/bin/docker");
 
     protected override string UnavailableReason =>
-        string.IsNullOrEmpty(Environment.GetEnvironmentVariable("DOCKER_HOST")) && !File.Exists(DefaultSocket)
+        NoDaemon
             ? $"no Docker daemon: DOCKER_HOST is not set and {DefaultSocket} does not exist"
             : "docker is not installed (Debian package docker.io)";
 }

@@ -139,16 +139,14 @@ internal class LxcResolver(string? lxcPath) : ContainerResolver
     protected ContainerCandidate Candidate(string name, int pid, string path) =>
         new(Runtime, name, pid, StartTime: null, Id: null, Location: $"lxcpath {path}");
 
-    private ContainerRuntime ToolRuntime => Runtime;
-
     private string LxcInfoTool() =>
         CommandRunner.Find("/usr/bin/lxc-info", "/usr/local/bin/lxc-info", "/bin/lxc-info")
-        ?? throw new RuntimeUnavailableException(ToolRuntime, "lxc-info is not installed (Debian package lxc)");
+        ?? throw new RuntimeUnavailableException(Runtime, "lxc-info is not installed (Debian package lxc)");
 
     // null: lxc-info does not know the container in that lxcpath.
     private LxcInfo? Ask(string lxcInfo, string path, string name)
     {
-        CommandOutput output = CommandRunner.Run(ToolRuntime, lxcInfo, new[] { "-P", path, "-n", name });
+        CommandOutput output = CommandRunner.Run(Runtime, lxcInfo, new[] { "-P", path, "-n", name });
         if (output.ExitCode != 0)
         {
             return null;
@@ -163,7 +161,7 @@ internal class LxcResolver(string? lxcPath) : ContainerResolver
         string? config = CommandRunner.Find(Path.Combine(Path.GetDirectoryName(lxcInfo)!, "lxc-config"));
         if (config is not null)
         {
-            CommandOutput output = CommandRunner.Run(ToolRuntime, config, new[] { "lxc.lxcpath" });
+            CommandOutput output = CommandRunner.Run(Runtime, config, new[] { "lxc.lxcpath" });
             string path = output.StandardOutput.Trim();
             if (output.ExitCode == 0 && path.StartsWith('/'))
             {
