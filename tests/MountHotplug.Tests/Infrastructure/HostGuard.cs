@@ -40,7 +40,8 @@ public sealed class HostGuard
         Assert.Equal(expected, now);
     }
 
-    private static List<string> Kinds(List<string> targets) =>
+    /// <summary>The descriptor targets with pipe and socket inode numbers dropped (the engine recycles those), sorted.</summary>
+    internal static List<string> Kinds(List<string> targets) =>
         targets.Select(t => t.StartsWith("pipe:", StringComparison.Ordinal) || t.StartsWith("socket:", StringComparison.Ordinal) ? t.Split(':')[0] : t)
             .OrderBy(t => t, StringComparer.Ordinal)
             .ToList();

@@ -39,9 +39,8 @@ public sealed class SoakTests(ITestOutputHelper output)
         using var tree = new TempTree();
         using var container = SandboxContainer.Start();
         using var ps = new PowerShellSession();
-        using var unplugger = new Unplugger(container);
+        container.ExecOrThrow("mkdir", "-p", "/mnt/soak");
         var guard = new HostGuard();
-        unplugger.Shell.RunOrThrow("mkdir -p /mnt/soak");
         var tableBefore = ContainerView.NamespaceMounts(container).Select(m => m.MountId).ToList();
         ps.Run("$ct = Get-ContainerNamespace $ctPid", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         ps.Runspace.SessionStateProxy.SetVariable("src", tree.Data);
@@ -61,7 +60,6 @@ public sealed class SoakTests(ITestOutputHelper output)
                 new Dictionary<string, object?> { ["scripts"] = scripts });
             Assert.True(result.Errors.Count == 0 && result.Output.Count == CyclesPerBatch, $"cycles {first}..: {result.Describe()}");
 
-            var unplug = new List<string>();
             for (int i = 0; i < CyclesPerBatch; i++)
             {
                 int n = cycles[i];
@@ -82,13 +80,12 @@ public sealed class SoakTests(ITestOutputHelper output)
                 }
             }
 
-            unplugger.Unplug(unplug);
             if ((first + CyclesPerBatch) % CyclesPerCheckpoint == 0)
             {
                 Assert.Equal(tableBefore, ContainerView.NamespaceMounts(container).Select(m => m.MountId).ToList());
                 List<string> descriptors = ProcessState.OpenDescriptors(); // after full collections and finalizers
                 long heap = GC.GetTotalMemory(forceFullCollection: true);
-                checkpoints.Add((first + CyclesPerBatch, heap, descriptors.Count, Kinds(descriptors), Process.GetCurrentProcess().Threads.Count, stopwatch.Elapsed.TotalSeconds));
+                checkpoints.Add((first + CyclesPerBatch, heap, descriptors.Count, HostGuard.Kinds(descriptors), Process.GetCurrentProcess().Threads.Count, stopwatch.Elapsed.TotalSeconds));
             }
         }
 
@@ -115,8 +112,4 @@ public sealed class SoakTests(ITestOutputHelper output)
         Assert.True(left.SetEquals(Enumerable.Range(0, CyclesPerBatch).Where(k => k % 5 != 4).Select(k => $"s{k}")), string.Join(' ', left));
         guard.AssertClean();
     }
-
-    private static List<string> Kinds(List<string> targets) =>
-        targets.Select(t => t.StartsWith("pipe:", StringComparison.Ordinal) || t.StartsWith("socket:", StringComparison.Ordinal) ? t.Split(':')[0] : t)
-            .Order(StringComparer.Ordinal).ToList();
 }
