@@ -9,11 +9,13 @@ namespace MountHotplug.Tests.Infrastructure;
 public sealed class HostGuard
 {
     // The runtime opens a pipe pair for child-process signals the first time a process is started, and keeps it: start
-    // one before any snapshot, so that the test that happens to run first does not see it as a leak.
+    // one before any snapshot, so that the test that happens to run first does not see it as a leak. SandboxContainer's
+    // static constructor registers signal handlers, with which the runtime opens its signal pipe for good: run it too.
     static HostGuard()
     {
         using var warmUp = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/bin/true") { UseShellExecute = false })!;
         warmUp.WaitForExit();
+        System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(typeof(MountHotplug.Sandbox.SandboxContainer).TypeHandle);
     }
 
     private readonly string _hostTable = ProcessState.HostMountTable;

@@ -26,9 +26,6 @@ public sealed class LifetimeTests(ITestOutputHelper output)
         Privileged.Require();
         using var tree = new TempTree();
         using var ps = new PowerShellSession();
-        // SandboxContainer's static constructor registers signal handlers, and with them the runtime opens its signal
-        // pipe for good: done before the snapshot, so that only what this test opens is counted.
-        System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(typeof(SandboxContainer).TypeHandle);
         var guard = new HostGuard();
         var container = SandboxContainer.Start(kind);
         string rootfs = container.RootfsPath;
