@@ -45,9 +45,6 @@ public sealed class ContainerShell : IDisposable
         _process.BeginErrorReadLine();
     }
 
-    /// <summary>How many commands this shell has run.</summary>
-    public int CommandCount { get; private set; }
-
     /// <summary>Single-quotes <paramref name="text"/> for sh: any byte but NUL survives, newlines included.</summary>
     public static string Quote(string text) => "'" + text.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
@@ -61,7 +58,6 @@ public sealed class ContainerShell : IDisposable
                 throw new InvalidOperationException($"the container shell has exited with code {_process.ExitCode}");
             }
 
-            CommandCount++;
             _process.StandardInput.Write("{ " + commandLine + "\n} 2>&1 </dev/null; echo \"" + Marker + "$?\"\n");
             var output = new StringBuilder();
             while (true)

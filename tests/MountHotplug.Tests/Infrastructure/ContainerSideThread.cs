@@ -106,12 +106,9 @@ internal static unsafe class FsCalls
     private static readonly bool IsArm64 = RuntimeInformation.ProcessArchitecture == Architecture.Arm64;
     private static readonly long RenameAt2 = IsArm64 ? 276 : 316;
     private static readonly long SymlinkAt = IsArm64 ? 36 : 266;
-    private static readonly long MkdirAt = IsArm64 ? 34 : 258;
-    private static readonly long UnlinkAt = IsArm64 ? 35 : 263;
 
     internal const int RenameExchange = 2;
     internal const int AtRemoveDir = 0x200;
-    internal const int EBUSY = 16;
 
     internal static int Exchange(int dir, byte* a, byte* b) =>
         Interop.Syscall(RenameAt2, out int errno, dir, (nint)a, dir, (nint)b, RenameExchange) == 0 ? 0 : errno;
@@ -120,10 +117,10 @@ internal static unsafe class FsCalls
         Interop.Syscall(SymlinkAt, out int errno, (nint)target, dir, (nint)name) == 0 ? 0 : errno;
 
     internal static int Mkdir(int dir, byte* name) =>
-        Interop.Syscall(MkdirAt, out int errno, dir, (nint)name, 0x1ED) == 0 ? 0 : errno;
+        Interop.Syscall(SyscallNumbers.MkdirAt, out int errno, dir, (nint)name, 0x1ED) == 0 ? 0 : errno;
 
     internal static int Unlink(int dir, byte* name, int flags) =>
-        Interop.Syscall(UnlinkAt, out int errno, dir, (nint)name, flags) == 0 ? 0 : errno;
+        Interop.Syscall(SyscallNumbers.UnlinkAt, out int errno, dir, (nint)name, flags) == 0 ? 0 : errno;
 
     /// <summary>NUL-terminated UTF-8 in unmanaged memory: nothing to pin or allocate on the container-side thread.</summary>
     internal static byte* Native(string text)

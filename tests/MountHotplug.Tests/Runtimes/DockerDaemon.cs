@@ -24,9 +24,6 @@ public sealed class DockerDaemon : IDisposable
 
     public IDictionary<string, string> Environment => new Dictionary<string, string> { ["DOCKER_HOST"] = Host };
 
-    /// <summary>How long dockerd took to answer, and the import of the rootfs.</summary>
-    public TimeSpan StartTime { get; private set; }
-
     public static DockerDaemon Start()
     {
         RuntimeSupport.Require(Client, "docker.io");
@@ -97,7 +94,6 @@ public sealed class DockerDaemon : IDisposable
         }
 
         File.Delete(tar);
-        StartTime = stopwatch.Elapsed;
     }
 }
 
