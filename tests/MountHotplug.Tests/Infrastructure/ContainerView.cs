@@ -3,9 +3,17 @@ using MountHotplug.Sandbox;
 
 namespace MountHotplug.Tests.Infrastructure;
 
-/// <summary>What a container sees: its mount table (as its init sees it) and files read from inside.</summary>
+/// <summary>
+/// What a container sees: its mount table (as its init sees it) and files read from inside; and what the host beside it
+/// must never see change.
+/// </summary>
 public static class ContainerView
 {
+    /// <summary>What the host must never see: entries in its /, /etc, /mnt and in the container's directory beside the rootfs.</summary>
+    public static string HostListings(SandboxContainer container) =>
+        string.Join("\n", new[] { "/", "/etc", "/mnt", Path.GetDirectoryName(container.RootfsPath)! }
+            .Select(d => d + ": " + string.Join(' ', Directory.GetFileSystemEntries(d).Order(StringComparer.Ordinal))));
+
     public static IReadOnlyList<MountInfo> Mounts(SandboxContainer container) => MountInfoParser.Read(container.Pid);
 
     public static MountInfo? MountAt(SandboxContainer container, string mountPoint) =>

@@ -42,7 +42,7 @@ public sealed class OddInputTests(ITestOutputHelper output)
         using var unplugger = new Unplugger(container);
         var guard = new HostGuard();
         unplugger.Shell.RunOrThrow("mkdir -p /mnt/odd");
-        string hostBefore = HostListings(container);
+        string hostBefore = ContainerView.HostListings(container);
         var baseline = ContainerView.NamespaceMounts(container).Select(m => m.MountId).ToHashSet();
         ps.Run("$ct = Get-ContainerNamespace $ctPid", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
 
@@ -126,7 +126,7 @@ public sealed class OddInputTests(ITestOutputHelper output)
         var used = inputs.Select(Expect).Where(e => e.Outcome != Outcome.Refused && e.Normalized!.StartsWith("/mnt/odd/", StringComparison.Ordinal))
             .Select(e => "/mnt/odd/" + e.Normalized!.Split('/')[3]).ToHashSet();
         Assert.True(made.IsSubsetOf(used), $"seed {seed}: left behind: {string.Join(", ", made.Except(used).Select(Show))}");
-        Assert.Equal(hostBefore, HostListings(container));
+        Assert.Equal(hostBefore, ContainerView.HostListings(container));
         guard.AssertClean();
         output.WriteLine($"{kind}: {inputs.Count} generated targets in {stopwatch.Elapsed.TotalSeconds:0.0} s: "
             + string.Join(", ", outcomes.OrderBy(o => o.Key, StringComparer.Ordinal).Select(o => $"{o.Key} {o.Value}")) + "; no escape, no stray mount, nothing left");
@@ -458,10 +458,6 @@ public sealed class OddInputTests(ITestOutputHelper output)
         StagedMount m => $"attached at {Show(m.Target ?? "?")}",
         _ => outcome.ToString() ?? "null",
     };
-
-    private static string HostListings(SandboxContainer container) =>
-        string.Join("\n", new[] { "/", "/etc", "/mnt", Path.GetDirectoryName(container.RootfsPath)! }
-            .Select(d => d + ": " + string.Join(' ', Directory.GetFileSystemEntries(d).Order(StringComparer.Ordinal))));
 
     private static int WaitForChild(int parent, char state)
     {

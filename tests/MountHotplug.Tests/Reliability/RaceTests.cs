@@ -40,7 +40,7 @@ public sealed class RaceTests(ITestOutputHelper output)
         using var unplugger = new Unplugger(container);
         var guard = new HostGuard();
         var arena = new RaceArena(container, unplugger);
-        var hostBefore = HostListings(container);
+        var hostBefore = ContainerView.HostListings(container);
         ps.Run("$ct = Get-ContainerNamespace $ctPid", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
 
         // 1. The container's own busybox, in a loop, as any process in it could.
@@ -81,14 +81,9 @@ public sealed class RaceTests(ITestOutputHelper output)
             Assert.True(report.Refused > 0, $"no hot-plug was refused against the {report.Attacker}: {report}");
         }
 
-        Assert.Equal(hostBefore, HostListings(container));
+        Assert.Equal(hostBefore, ContainerView.HostListings(container));
         guard.AssertClean();
     }
-
-    /// <summary>What the host must never see: entries in its /, /etc, /mnt and in the container's directory beside the rootfs.</summary>
-    private static string HostListings(SandboxContainer container) =>
-        string.Join("\n", new[] { "/", "/etc", "/mnt", Path.GetDirectoryName(container.RootfsPath)! }
-            .Select(d => d + ": " + string.Join(' ', Directory.GetFileSystemEntries(d).Order(StringComparer.Ordinal))));
 
     /// <summary>The outcome of one attacker's 1,000 hot-plugs.</summary>
     public sealed class RaceReport(string attacker)
