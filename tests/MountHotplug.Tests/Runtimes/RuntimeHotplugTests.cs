@@ -306,11 +306,10 @@ $u.Dispose(); $h.Dispose()", Vars(("n", lxc.Name), ("p", lxc.LxcPath), ("src", t
         Assert.Contains($"Lxc|{lxc.Name}|{lxc.Pid}|{MountNamespace(lxc.Pid)}|True", rows);
         Assert.Contains($"Runc|{runc.Name}|{runc.Pid}|{MountNamespace(runc.Pid)}|False", rows);
 
-        PipelineResult completion = ps.Run("(TabExpansion2 -inputScript 'Get-ContainerNamespace -Name mhp-lst' -cursorColumn 34).CompletionMatches | ForEach-Object CompletionText");
-        Assert.Contains(lxc.Name, completion.Output.Select(o => (string)o.BaseObject));
-        Assert.Contains(runc.Name, completion.Output.Select(o => (string)o.BaseObject));
-        PipelineResult onlyRunc = ps.Run("(TabExpansion2 -inputScript 'Get-ContainerNamespace -Runtime Runc -Name mhp-lst' -cursorColumn 48).CompletionMatches | ForEach-Object CompletionText");
-        Assert.Equal(new[] { runc.Name }, onlyRunc.Output.Select(o => (string)o.BaseObject));
+        IReadOnlyList<string> completion = ps.Complete("Get-ContainerNamespace -Name mhp-lst");
+        Assert.Contains(lxc.Name, completion);
+        Assert.Contains(runc.Name, completion);
+        Assert.Equal(new[] { runc.Name }, ps.Complete("Get-ContainerNamespace -Runtime Runc -Name mhp-lst"));
         guard.AssertClean();
     }
 
