@@ -31,12 +31,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The unprivileged LXC container maps root to 100000 through newuidmap, which wants root's range listed (containers.md).
-if [ "$(id -u)" -eq 0 ]; then
-  for f in /etc/subuid /etc/subgid; do
-    grep -qx 'root:100000:65536' "$f" 2>/dev/null || echo 'root:100000:65536' >>"$f"
-  done
-fi
 installed=$(date +%s)
 echo "tests/run.sh: prerequisites ready in $((installed - started)) s" >&2
 
