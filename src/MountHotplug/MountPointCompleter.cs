@@ -20,11 +20,11 @@ public sealed class MountPointCompleter : IArgumentCompleter
         try
         {
             IReadOnlyList<MountEntry> table;
-            if (Bound(fakeBoundParameters, "Namespace") is ContainerNamespace ns)
+            if (CompletionHelpers.Bound(fakeBoundParameters, "Namespace") is ContainerNamespace ns)
             {
                 table = MountTable.Read(ns.Pidfd, ns.ProcessId);
             }
-            else if (Bound(fakeBoundParameters, "ProcessId") is int pid)
+            else if (CompletionHelpers.Bound(fakeBoundParameters, "ProcessId") is int pid)
             {
                 using SafePidfdHandle pidfd = MountSyscalls.PidfdOpen(pid);
                 table = MountTable.Read(pidfd, pid);
@@ -39,8 +39,7 @@ public sealed class MountPointCompleter : IArgumentCompleter
                 .Distinct()
                 .Order(StringComparer.Ordinal)
                 .Take(MaxResults)
-                .Select(p => new CompletionResult(p.IndexOfAny(new[] { ' ', '\'', '$', '`', '(', ')', ';', '&', '|', '{', '}' }) >= 0 ? "'" + p.Replace("'", "''") + "'" : p,
-                    p, CompletionResultType.ParameterValue, p))
+                .Select(p => new CompletionResult(CompletionHelpers.Quote(p), p, CompletionResultType.ParameterValue, p))
                 .ToList();
         }
         catch (Exception ex) when (ex is SyscallException or IOException or UnauthorizedAccessException or ObjectDisposedException)
@@ -48,7 +47,4 @@ public sealed class MountPointCompleter : IArgumentCompleter
             return Array.Empty<CompletionResult>();
         }
     }
-
-    private static object? Bound(IDictionary parameters, string name) =>
-        parameters.Contains(name) ? (parameters[name] is PSObject wrapped ? wrapped.BaseObject : parameters[name]) : null;
 }

@@ -58,10 +58,7 @@ public sealed class TargetPathCompleter : IArgumentCompleter
         {
             bool isDirectory = (entry.Attributes & FileAttributes.Directory) != 0 && entry.LinkTarget is null;
             string completion = directory + entry.Name + (isDirectory ? "/" : string.Empty);
-            string quoted = completion.IndexOfAny(new[] { ' ', '\'', '$', '`', '(', ')', ';', '&', '|', '{', '}' }) >= 0
-                ? "'" + completion.Replace("'", "''") + "'"
-                : completion;
-            results.Add(new CompletionResult(quoted, entry.Name, isDirectory ? CompletionResultType.ProviderContainer : CompletionResultType.ProviderItem,
+            results.Add(new CompletionResult(CompletionHelpers.Quote(completion), entry.Name, isDirectory ? CompletionResultType.ProviderContainer : CompletionResultType.ProviderItem,
                 $"{completion} (inside PID {ns.ProcessId})"));
             if (results.Count == MaxResults)
             {
@@ -75,20 +72,8 @@ public sealed class TargetPathCompleter : IArgumentCompleter
 
     private static bool TryGetNamespace(IDictionary fakeBoundParameters, out ContainerNamespace? ns)
     {
-        ns = null;
-        foreach (string key in new[] { "Namespace", "TargetNamespace" })
-        {
-            if (fakeBoundParameters.Contains(key))
-            {
-                object? value = fakeBoundParameters[key];
-                ns = (value as PSObject)?.BaseObject as ContainerNamespace ?? value as ContainerNamespace;
-                if (ns is not null)
-                {
-                    return true;
-                }
-            }
-        }
-
-        return false;
+        ns = CompletionHelpers.Bound(fakeBoundParameters, "Namespace") as ContainerNamespace
+            ?? CompletionHelpers.Bound(fakeBoundParameters, "TargetNamespace") as ContainerNamespace;
+        return ns is not null;
     }
 }
