@@ -179,18 +179,11 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < TimeSpan.FromSeconds(10))
         {
-            foreach (string child in File.ReadAllText($"/proc/{container.Pid}/task/{container.Pid}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            foreach (int child in ProcFs.Children(container.Pid))
             {
-                try
+                if (string.Join(' ', ProcFs.CommandLine(child)) == commandLine) // empty when gone meanwhile
                 {
-                    if (File.ReadAllText($"/proc/{child}/cmdline").Replace('\0', ' ').Trim() == commandLine)
-                    {
-                        return int.Parse(child);
-                    }
-                }
-                catch (IOException)
-                {
-                    // gone meanwhile
+                    return child;
                 }
             }
 

@@ -75,14 +75,12 @@ public sealed class NspawnContainer : RuntimeContainer
             }
 
             // sh execs setsid, which execs nspawn: the PID stays that of the started process.
-            string children = File.Exists($"/proc/{nspawnPid}/task/{nspawnPid}/children") ? File.ReadAllText($"/proc/{nspawnPid}/task/{nspawnPid}/children") : string.Empty;
             // nspawn's first child sets the container up and is replaced by the init: wait for the init's command line.
-            foreach (string child in children.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            foreach (int child in ProcFs.Children(nspawnPid))
             {
-                string[] argv = File.Exists($"/proc/{child}/cmdline") ? File.ReadAllText($"/proc/{child}/cmdline").Split('\0') : Array.Empty<string>();
-                if (argv.Length > 1 && argv[1] == "/sbin/testinit")
+                if (ProcFs.CommandLine(child) is [_, "/sbin/testinit", ..])
                 {
-                    return int.Parse(child, System.Globalization.CultureInfo.InvariantCulture);
+                    return child;
                 }
             }
 

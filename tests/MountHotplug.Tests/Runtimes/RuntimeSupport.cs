@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Security.Cryptography;
 using MountHotplug.Sandbox;
 using MountHotplug.Tests.Infrastructure;
@@ -47,7 +46,7 @@ public static class RuntimeSupport
     {
         for (int i = 0; i < 2000; i++)
         {
-            if (CatchesSigterm(pid))
+            if (ProcFs.CatchesSignal(pid, ProcFs.SigTerm))
             {
                 return;
             }
@@ -116,19 +115,6 @@ public static class RuntimeSupport
                     }
                 }
             }
-        }
-    }
-
-    private static bool CatchesSigterm(int pid)
-    {
-        try
-        {
-            string? line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("SigCgt:", StringComparison.Ordinal));
-            return line is not null && (ulong.Parse(line[7..].Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture) & 0x4000) != 0;
-        }
-        catch (IOException)
-        {
-            return false;
         }
     }
 }
