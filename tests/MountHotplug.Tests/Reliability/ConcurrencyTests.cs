@@ -109,11 +109,8 @@ public sealed class ConcurrencyTests(ITestOutputHelper output)
         using var sampler = new ThreadNamespaceSampler();
         using var intruder = new IdleThreadInside(container.Pid);
         intruder.Start();
-        var wait = Stopwatch.StartNew();
-        while (!sampler.Violations.Any(v => v.StartsWith($"thread {intruder.NativeThreadId} ", StringComparison.Ordinal)) && wait.Elapsed < TimeSpan.FromSeconds(30))
-        {
-            Thread.Sleep(1);
-        }
+        Poll.Until(() => sampler.Violations.Any(v => v.StartsWith($"thread {intruder.NativeThreadId} ", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(1));
 
         intruder.Stop();
         sampler.Stop();

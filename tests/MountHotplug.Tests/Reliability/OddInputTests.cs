@@ -481,15 +481,9 @@ public sealed class OddInputTests(ITestOutputHelper output)
 
     private static void WaitUntil(Func<bool> condition)
     {
-        var wait = Stopwatch.StartNew();
-        while (!condition())
+        if (!Poll.Until(condition, TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(2)))
         {
-            if (wait.Elapsed > TimeSpan.FromSeconds(30))
-            {
-                throw new TimeoutException("condition not met in 30 s");
-            }
-
-            Thread.Sleep(2);
+            throw new TimeoutException("condition not met in 30 s");
         }
     }
 }

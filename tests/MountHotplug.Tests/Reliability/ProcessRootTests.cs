@@ -48,12 +48,8 @@ public sealed class ProcessRootTests
             Assert.Equal(MountSyscalls.Statx(first).MountId, MountIdAt($"/proc/{process.Id}/root{oldTarget}"));
 
             process.StandardInput.WriteLine("go");
-            var deadline = Stopwatch.StartNew();
-            while (ReadRoot(process.Id) != newRoot)
-            {
-                Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(10), $"PID {process.Id} did not chroot to {newRoot}: its root is {ReadRoot(process.Id)}");
-                Thread.Sleep(10);
-            }
+            Assert.True(Poll.Until(() => ReadRoot(process.Id) == newRoot, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(10)),
+                $"PID {process.Id} did not chroot to {newRoot}: its root is {ReadRoot(process.Id)}");
 
             using SafeMountHandle second = Stage(tree.Data);
             StatxInfo secondInfo = MountSyscalls.Statx(second);

@@ -158,11 +158,7 @@ public sealed class RaceTests(ITestOutputHelper output)
             return new Stopper(() =>
             {
                 File.WriteAllText(HostDir + "/stop", string.Empty);
-                var wait = Stopwatch.StartNew();
-                while (!File.Exists(HostDir + "/count") && wait.Elapsed < TimeSpan.FromSeconds(30))
-                {
-                    Thread.Sleep(10);
-                }
+                Poll.Until(() => File.Exists(HostDir + "/count"), TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(10));
             });
         }
 

@@ -44,29 +44,15 @@ public static class RuntimeSupport
     /// <summary>PID 1 of a pid namespace drops SIGTERM until its handler is installed: wait for the trap (containers.md).</summary>
     public static void WaitForInit(int pid, string what)
     {
-        for (int i = 0; i < 2000; i++)
+        if (!Poll.Until(() => ProcFs.CatchesSignal(pid, ProcFs.SigTerm), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(5)))
         {
-            if (ProcFs.CatchesSignal(pid, ProcFs.SigTerm))
-            {
-                return;
-            }
-
-            Thread.Sleep(5);
+            throw new InvalidOperationException($"{what}: init PID {pid} did not install its SIGTERM handler within 10 s");
         }
-
-        throw new InvalidOperationException($"{what}: init PID {pid} did not install its SIGTERM handler within 10 s");
     }
 
     public static bool IsAlive(int pid) => Directory.Exists($"/proc/{pid}");
 
-    public static void WaitForExit(int pid, TimeSpan timeout)
-    {
-        var until = DateTime.UtcNow + timeout;
-        while (IsAlive(pid) && DateTime.UtcNow < until)
-        {
-            Thread.Sleep(10);
-        }
-    }
+    public static void WaitForExit(int pid, TimeSpan timeout) => Poll.Until(() => !IsAlive(pid), timeout, TimeSpan.FromMilliseconds(10));
 
     /// <summary>rm -rf that stays on one filesystem, so nothing mounted below is ever deleted through.</summary>
     public static void RemoveTree(string path)
