@@ -109,7 +109,7 @@ public sealed class DockerContainer : RuntimeContainer
     public static DockerContainer Start(DockerDaemon daemon, string name)
     {
         var container = new DockerContainer(daemon, name);
-        try
+        return Started(container, () =>
         {
             ExecResult run = daemon.Docker("run", "-d", "--name", name, "--network", "none", DockerDaemon.Image, "/sbin/testinit");
             if (run.ExitCode != 0)
@@ -117,15 +117,8 @@ public sealed class DockerContainer : RuntimeContainer
                 throw new InvalidOperationException($"docker run failed: {run.StandardError}");
             }
 
-            container.Pid = int.Parse(daemon.Docker("inspect", "-f", "{{.State.Pid}}", name).StandardOutput.Trim(), CultureInfo.InvariantCulture);
-            RuntimeSupport.WaitForInit(container.Pid, container.ToString());
-            return container;
-        }
-        catch
-        {
-            container.Dispose();
-            throw;
-        }
+            return int.Parse(daemon.Docker("inspect", "-f", "{{.State.Pid}}", name).StandardOutput.Trim(), CultureInfo.InvariantCulture);
+        });
     }
 
     public override ExecResult Exec(params string[] argv) => _daemon.Docker(new[] { "exec", Name }.Concat(argv).ToArray());

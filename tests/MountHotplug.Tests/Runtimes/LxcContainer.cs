@@ -41,7 +41,7 @@ public sealed class LxcContainer : RuntimeContainer
         }
 
         var container = new LxcContainer(lxcPath, name, owns);
-        try
+        return Started(container, () =>
         {
             container.Create(unprivileged, extraConfig);
             // Output to a file: the daemonized monitor, and hooks, must not hold pipes of this process open.
@@ -52,15 +52,8 @@ public sealed class LxcContainer : RuntimeContainer
                 throw new InvalidOperationException($"lxc-start {name} failed ({started.ExitCode}): {File.ReadAllText(log + ".out")}\n{File.ReadAllText(log)}");
             }
 
-            container.Pid = int.Parse(Cmd.RunOrThrow("lxc-info", "-P", lxcPath, "-n", name, "-pH").Trim(), CultureInfo.InvariantCulture);
-            RuntimeSupport.WaitForInit(container.Pid, container.ToString());
-            return container;
-        }
-        catch
-        {
-            container.Dispose();
-            throw;
-        }
+            return int.Parse(Cmd.RunOrThrow("lxc-info", "-P", lxcPath, "-n", name, "-pH").Trim(), CultureInfo.InvariantCulture);
+        });
     }
 
     public override ExecResult Exec(params string[] argv) =>

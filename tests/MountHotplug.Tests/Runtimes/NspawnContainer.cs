@@ -20,7 +20,7 @@ public sealed class NspawnContainer : RuntimeContainer
     {
         RuntimeSupport.Require("/usr/bin/systemd-nspawn", "systemd-container");
         var container = new NspawnContainer(name, Directory.CreateTempSubdirectory("mhp-nspawn-").FullName);
-        try
+        return Started(container, () =>
         {
             RuntimeSupport.CopyRootfs(container.RootfsPath);
             container._nspawn = Cmd.StartDetached(new[]
@@ -28,15 +28,8 @@ public sealed class NspawnContainer : RuntimeContainer
                 "systemd-nspawn", "-D", container.RootfsPath, "-M", name, "--register=no", "--keep-unit", "--private-network", "-q",
                 "--console=passive", "/sbin/testinit",
             }, Path.Combine(container._directory, "nspawn.log"));
-            container.Pid = container.WaitForChild();
-            RuntimeSupport.WaitForInit(container.Pid, container.ToString());
-            return container;
-        }
-        catch
-        {
-            container.Dispose();
-            throw;
-        }
+            return container.WaitForChild();
+        });
     }
 
     public override ExecResult Exec(params string[] argv) =>

@@ -26,7 +26,7 @@ public sealed class OciContainer : RuntimeContainer
         RuntimeSupport.Require("/usr/bin/crun", "crun"); // writes the spec for both
         string bundle = Directory.CreateTempSubdirectory($"mhp-{runtime}-").FullName;
         var container = new OciContainer(runtime, name, bundle);
-        try
+        return Started(container, () =>
         {
             RuntimeSupport.CopyRootfs(container.RootfsPath);
             WriteSpec(bundle);
@@ -44,15 +44,8 @@ public sealed class OciContainer : RuntimeContainer
             }
 
             using JsonDocument state = JsonDocument.Parse(Cmd.RunOrThrow(runtime, "state", name));
-            container.Pid = state.RootElement.GetProperty("pid").GetInt32();
-            RuntimeSupport.WaitForInit(container.Pid, container.ToString());
-            return container;
-        }
-        catch
-        {
-            container.Dispose();
-            throw;
-        }
+            return state.RootElement.GetProperty("pid").GetInt32();
+        });
     }
 
     public override ExecResult Exec(params string[] argv) => Cmd.Run(new[] { _runtime, "exec", Name }.Concat(argv).ToArray());

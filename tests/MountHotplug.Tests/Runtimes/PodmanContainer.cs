@@ -47,7 +47,7 @@ public sealed class PodmanContainer : RuntimeContainer
     {
         RuntimeSupport.Require("/usr/bin/podman", "podman");
         var container = new PodmanContainer(name, Directory.CreateTempSubdirectory("mhp-podman-").FullName);
-        try
+        return Started(container, () =>
         {
             RuntimeSupport.CopyRootfs(container.RootfsPath);
             File.WriteAllText(container.Environment["CONTAINERS_CONF"], container.ContainersConf);
@@ -55,16 +55,9 @@ public sealed class PodmanContainer : RuntimeContainer
             Cmd.RunOrThrow(new[] { "podman", "run", "-d", "--name", name, "--rootfs", container.RootfsPath, "/sbin/testinit" }, container.Environment);
             string[] pids = Cmd.RunOrThrow(new[] { "podman", "inspect", "-f", "{{.State.Pid}} {{.State.ConmonPid}}", name }, container.Environment)
                 .Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            container.Pid = int.Parse(pids[0], CultureInfo.InvariantCulture);
             container._conmonPid = int.Parse(pids[1], CultureInfo.InvariantCulture);
-            RuntimeSupport.WaitForInit(container.Pid, container.ToString());
-            return container;
-        }
-        catch
-        {
-            container.Dispose();
-            throw;
-        }
+            return int.Parse(pids[0], CultureInfo.InvariantCulture);
+        });
     }
 
     public override ExecResult Exec(params string[] argv) =>

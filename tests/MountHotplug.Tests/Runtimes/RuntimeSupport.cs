@@ -121,6 +121,25 @@ public abstract class RuntimeContainer : IDisposable
     /// <summary>Runs argv inside the container with the runtime's own exec command.</summary>
     public abstract ExecResult Exec(params string[] argv);
 
+    /// <summary>
+    /// Finishes a fixture's start: <paramref name="start"/> starts the container and returns its init's host PID, then the
+    /// init is waited for until it takes SIGTERM (so that Dispose can stop it). On any failure the container is disposed.
+    /// </summary>
+    protected static T Started<T>(T container, Func<int> start) where T : RuntimeContainer
+    {
+        try
+        {
+            container.Pid = start();
+            RuntimeSupport.WaitForInit(container.Pid, container.ToString());
+            return container;
+        }
+        catch
+        {
+            container.Dispose();
+            throw;
+        }
+    }
+
     public string ExecOrThrow(params string[] argv)
     {
         ExecResult r = Exec(argv);
