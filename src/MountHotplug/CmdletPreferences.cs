@@ -11,12 +11,21 @@ internal static class CmdletPreferences
     /// </summary>
     public static bool WantsVerbose(this PSCmdlet cmdlet)
     {
-        if (cmdlet.MyInvocation.BoundParameters.TryGetValue("Verbose", out object? bound))
+        if (cmdlet.BoundSwitch("Verbose") is bool verbose)
         {
-            return bound is SwitchParameter switchValue ? switchValue.IsPresent : LanguagePrimitives.IsTrue(bound);
+            return verbose;
         }
 
         return LanguagePrimitives.TryConvertTo(cmdlet.GetVariableValue("VerbosePreference"), out ActionPreference preference)
             && preference is not (ActionPreference.SilentlyContinue or ActionPreference.Ignore);
     }
+
+    /// <summary>
+    /// The value a switch was given on the command line (-Name, -Name:$false, or splatted), or null when it was not given:
+    /// for switches where "not given" differs from "off".
+    /// </summary>
+    public static bool? BoundSwitch(this PSCmdlet cmdlet, string name) =>
+        cmdlet.MyInvocation.BoundParameters.TryGetValue(name, out object? value)
+            ? value is SwitchParameter switchValue ? switchValue.IsPresent : LanguagePrimitives.IsTrue(value)
+            : null;
 }

@@ -79,9 +79,8 @@ public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
         var changes = new List<string>();
         foreach (var (parameter, flag, name) in Flags)
         {
-            if (MyInvocation.BoundParameters.TryGetValue(parameter, out object? value))
+            if (this.BoundSwitch(parameter) is bool on)
             {
-                bool on = value is SwitchParameter s ? s.IsPresent : LanguagePrimitives.IsTrue(value);
                 _set |= on ? flag : 0;
                 _clear |= on ? 0 : flag;
                 changes.Add(on ? $"set {name}" : $"clear {name}");
