@@ -13,11 +13,9 @@ internal enum StageFailure
     Failed,
 }
 
-internal sealed class StageException(StageFailure failure, string name, string message, SyscallException? inner = null) : Exception(message, inner)
+internal sealed class StageException(StageFailure failure, string message, SyscallException? inner = null) : Exception(message, inner)
 {
     internal StageFailure Failure { get; } = failure;
-
-    internal string Name { get; } = name;
 
     internal SyscallException? Syscall => InnerException as SyscallException;
 }
@@ -58,7 +56,7 @@ internal static partial class StageStore
         string entry = EntryPath(name);
         if (Path.Exists(entry) || File.Exists(MetaPath(name)))
         {
-            throw new StageException(StageFailure.Exists, name, $"A staged mount named '{name}' already exists ({entry}).");
+            throw new StageException(StageFailure.Exists, $"A staged mount named '{name}' already exists ({entry}).");
         }
 
         bool moved = false;
@@ -94,7 +92,7 @@ internal static partial class StageStore
 
             DeleteEntryFiles(name);
             RemoveStageIfEmpty(trace);
-            throw new StageException(StageFailure.Failed, name, $"Could not keep the staged mount as '{name}': {ex.Message}", ex as SyscallException);
+            throw new StageException(StageFailure.Failed, $"Could not keep the staged mount as '{name}': {ex.Message}", ex as SyscallException);
         }
     }
 
@@ -132,12 +130,12 @@ internal static partial class StageStore
         StageRecord? record = ReadRecord(name);
         if (!Path.Exists(EntryPath(name)))
         {
-            throw new StageException(StageFailure.NotFound, name, $"No staged mount named '{name}' in {Root}.");
+            throw new StageException(StageFailure.NotFound, $"No staged mount named '{name}' in {Root}.");
         }
 
         if (!IsMountRoot(EntryPath(name)))
         {
-            throw new StageException(StageFailure.NotFound, name, $"'{EntryPath(name)}' exists but nothing is mounted there (it was unmounted by hand, or this is another mount namespace).");
+            throw new StageException(StageFailure.NotFound, $"'{EntryPath(name)}' exists but nothing is mounted there (it was unmounted by hand, or this is another mount namespace).");
         }
 
         try
@@ -146,7 +144,7 @@ internal static partial class StageStore
         }
         catch (SyscallException ex)
         {
-            throw new StageException(StageFailure.Failed, name, $"Could not clone the staged mount '{name}': {ex.Message}", ex);
+            throw new StageException(StageFailure.Failed, $"Could not clone the staged mount '{name}': {ex.Message}", ex);
         }
     }
 
@@ -170,7 +168,7 @@ internal static partial class StageStore
         string entry = EntryPath(name);
         if (!Path.Exists(entry) && !File.Exists(MetaPath(name)))
         {
-            throw new StageException(StageFailure.NotFound, name, $"No staged mount named '{name}' in {Root}.");
+            throw new StageException(StageFailure.NotFound, $"No staged mount named '{name}' in {Root}.");
         }
 
         while (Path.Exists(entry) && IsMountRoot(entry))
@@ -179,7 +177,7 @@ internal static partial class StageStore
             trace?.Invoke($"umount2(\"{entry}\", MNT_DETACH|UMOUNT_NOFOLLOW) = {(errno == 0 ? "0" : ErrnoText.Name(errno))}");
             if (errno != 0)
             {
-                throw new StageException(StageFailure.Failed, name, $"Could not unmount the staged mount '{name}'.", SyscallException.Create("umount2", errno, entry));
+                throw new StageException(StageFailure.Failed, $"Could not unmount the staged mount '{name}'.", SyscallException.Create("umount2", errno, entry));
             }
         }
 
@@ -197,7 +195,7 @@ internal static partial class StageStore
     {
         if (!IsValidName(name))
         {
-            throw new StageException(StageFailure.InvalidName, name,
+            throw new StageException(StageFailure.InvalidName,
                 $"'{name}' is not a valid stage name: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.");
         }
     }
