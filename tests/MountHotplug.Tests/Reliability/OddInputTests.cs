@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Management.Automation;
 using System.Text;
 using MountHotplug.Native;
@@ -464,12 +463,12 @@ public sealed class OddInputTests(ITestOutputHelper output)
         int found = 0;
         WaitUntil(() =>
         {
-            foreach (string child in File.ReadAllText($"/proc/{parent}/task/{parent}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            foreach (int child in ProcFs.Children(parent))
             {
                 string stat = File.ReadAllText($"/proc/{child}/stat");
                 if (stat[stat.LastIndexOf(')') + 2] == state)
                 {
-                    found = int.Parse(child, CultureInfo.InvariantCulture);
+                    found = child;
                     return true;
                 }
             }
