@@ -143,7 +143,7 @@ internal static class MountErrors
             Runtimes.LookupFailure.NotRunning => ("ContainerNotRunning", ErrorCategory.ResourceUnavailable,
                 "Start the container first (lxc-start, pct start, podman start, docker start …)."),
             Runtimes.LookupFailure.RuntimeUnavailable => ("RuntimeUnavailable", ErrorCategory.ResourceUnavailable,
-                "Install the runtime's tools, or make its daemon reachable (DOCKER_HOST for docker, CONTAINER_HOST for podman)."),
+                "Make the runtime answer (install its tools; start or reach its daemon: DOCKER_HOST for docker, CONTAINER_HOST for podman), or add -Runtime so that only the container's own runtime is asked."),
             Runtimes.LookupFailure.Changed => ("ContainerChanged", ErrorCategory.ResourceBusy,
                 "The container stopped or restarted meanwhile; run the command again."),
             _ => ("ContainerNotFound", ErrorCategory.ObjectNotFound,

@@ -10,6 +10,7 @@ public enum OpenFlags : ulong
     ReadWrite = 0x2,
     Create = 0x40,
     Exclusive = 0x80,
+    NonBlock = 0x800,
     Directory = 0x10000,
     NoFollow = 0x20000,
     CloseOnExec = 0x80000,

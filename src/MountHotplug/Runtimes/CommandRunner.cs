@@ -14,7 +14,9 @@ internal sealed record CommandOutput(int ExitCode, string StandardOutput, string
 /// </summary>
 internal static class CommandRunner
 {
-    internal static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
+    // A lookup must answer within seconds whatever a runtime does: one that does not answer in time is reported by name
+    // (ContainerLookup), never waited for.
+    internal static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>The first of <paramref name="candidates"/> that exists, or null.</summary>
     internal static string? Find(params string[] candidates) => candidates.FirstOrDefault(File.Exists);
@@ -41,7 +43,7 @@ internal static class CommandRunner
         }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException)
         {
-            throw new RuntimeUnavailableException(runtime, $"{executable} could not be started: {ex.Message}");
+            throw new RuntimeUnavailableException(runtime, $"{executable} could not be started: {ex.Message}", absent: !File.Exists(executable));
         }
 
         using (process)

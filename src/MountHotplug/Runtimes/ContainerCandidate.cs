@@ -26,10 +26,16 @@ internal sealed record ResolverAnswer(IReadOnlyList<ContainerCandidate> Running,
     internal static ResolverAnswer Of(ContainerCandidate candidate) => new(new[] { candidate });
 }
 
-/// <summary>The runtime cannot be asked here: its tool is not installed, or its daemon does not answer.</summary>
-internal sealed class RuntimeUnavailableException(ContainerRuntime runtime, string reason) : Exception($"{runtime}: {reason}")
+/// <summary>
+/// The runtime cannot be asked here. <see cref="Absent"/>: it is not on this host (its tool is not installed, no daemon is
+/// configured), so it knows no container. Otherwise it is there but did not answer (a tool that failed or timed out, a daemon
+/// that refused): it may know a container of the name asked for.
+/// </summary>
+internal sealed class RuntimeUnavailableException(ContainerRuntime runtime, string reason, bool absent = false) : Exception($"{runtime}: {reason}")
 {
     internal ContainerRuntime Runtime { get; } = runtime;
 
     internal string Reason { get; } = reason;
+
+    internal bool Absent { get; } = absent;
 }

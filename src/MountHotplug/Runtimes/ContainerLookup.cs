@@ -37,8 +37,21 @@ internal sealed class ContainerLookup
 
     internal IReadOnlyList<ContainerResolver> Resolvers => _resolvers;
 
-    /// <summary>Called with a line for -Verbose: which runtime was asked and what it said.</summary>
-    internal Action<string>? Trace { get; set; }
+    /// <summary>Called with a line for -Verbose: which runtime was asked, what it said, and what evidence was ignored.</summary>
+    internal Action<string>? Trace
+    {
+        get => _trace;
+        set
+        {
+            _trace = value;
+            foreach (ContainerResolver resolver in _resolvers)
+            {
+                resolver.Trace = value;
+            }
+        }
+    }
+
+    private Action<string>? _trace;
 
     /// <summary>The resolvers for -Runtime (one), or every one that takes part in auto-detection, in the order they are asked.</summary>
     internal static ContainerLookup For(ContainerRuntime? runtime, string? lxcPath)
@@ -105,6 +118,7 @@ internal sealed class ContainerLookup
         var found = new List<(ContainerCandidate, ContainerResolver)>();
         var notes = new List<string>();
         var unavailable = new List<string>();
+        var unanswered = new List<string>();
         foreach (ContainerResolver resolver in _resolvers)
         {
             ResolverAnswer answer;
@@ -121,7 +135,7 @@ internal sealed class ContainerLookup
                         $"Cannot look up container '{name}' with {resolver.Runtime}: {ex.Reason}.", inner: ex);
                 }
 
-                unavailable.Add($"{resolver.Runtime} ({ex.Reason})");
+                (ex.Absent ? unavailable : unanswered).Add($"{resolver.Runtime} ({ex.Reason})");
                 continue;
             }
 
@@ -135,24 +149,35 @@ internal sealed class ContainerLookup
             }
         }
 
-        return Decide(name, found, notes, unavailable, _resolvers.Select(r => r.Runtime).ToList());
+        return Decide(name, found, notes, unavailable, _resolvers.Select(r => r.Runtime).ToList(), unanswered);
     }
 
-    /// <summary>Pure decision over what the runtimes answered; see <see cref="Find"/>.</summary>
+    /// <summary>
+    /// Pure decision over what the runtimes answered; see <see cref="Find"/>. <paramref name="unavailable"/> are the runtimes
+    /// not on this host; <paramref name="unanswered"/> those that are but did not answer: they may know a container of the
+    /// name, so the lookup cannot decide and says so (a runtime that is made to hang must never let another candidate win).
+    /// </summary>
     internal static (ContainerCandidate Candidate, ContainerResolver Resolver) Decide(string name,
         IReadOnlyList<(ContainerCandidate Candidate, ContainerResolver Resolver)> found, IReadOnlyList<string> notRunning,
-        IReadOnlyList<string> unavailable, IReadOnlyList<ContainerRuntime> asked)
+        IReadOnlyList<string> unavailable, IReadOnlyList<ContainerRuntime> asked, IReadOnlyList<string>? unanswered = null)
     {
         IReadOnlyList<ContainerCandidate> merged = Merge(found.Select(f => f.Candidate));
-        if (merged.Count == 1)
-        {
-            return found.First(f => f.Candidate == merged[0]);
-        }
-
         if (merged.Count > 1)
         {
             throw new ContainerLookupException(LookupFailure.Ambiguous, name,
                 $"The name '{name}' is ambiguous: {merged.Count} running containers have it: {string.Join("; ", merged.Select(c => c.Describe()))}.");
+        }
+
+        if (unanswered is { Count: > 0 })
+        {
+            string seen = merged.Count == 1 ? $"{merged[0].Describe()} has it, but " : string.Empty;
+            throw new ContainerLookupException(LookupFailure.RuntimeUnavailable, name,
+                $"Cannot tell which container is '{name}': {seen}{string.Join(", ", unanswered)} did not answer, and may know a container of that name.");
+        }
+
+        if (merged.Count == 1)
+        {
+            return found.First(f => f.Candidate == merged[0]);
         }
 
         if (notRunning.Count > 0)

@@ -5,6 +5,9 @@ internal abstract class ContainerResolver
 {
     internal abstract ContainerRuntime Runtime { get; }
 
+    /// <summary>Called with a line for -Verbose: evidence this resolver ignored, and why.</summary>
+    internal Action<string>? Trace { get; set; }
+
     /// <summary>Whether Get-ContainerNamespace asks this runtime when no -Runtime was given.</summary>
     internal virtual bool TakesPartInAutoDetect => true;
 

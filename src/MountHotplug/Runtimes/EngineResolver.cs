@@ -97,7 +97,7 @@ internal abstract class EngineResolver : ContainerResolver
         return new ResolverAnswer(running, stopped);
     }
 
-    private string Cli() => Executable ?? throw new RuntimeUnavailableException(Runtime, UnavailableReason);
+    private string Cli() => Executable ?? throw new RuntimeUnavailableException(Runtime, UnavailableReason, absent: true);
 
     private ContainerCandidate Candidate(EngineContainer c) =>
         new(Runtime, c.Name, c.ProcessId, StartTime: null, Id: c.Id, Location: c.Id.Length > 12 ? $"id {c.Id[..12]}" : $"id {c.Id}");

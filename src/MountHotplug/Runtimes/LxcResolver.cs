@@ -58,17 +58,51 @@ internal sealed record LxcMonitor(int MonitorPid, string LxcPath, string Name)
         return space <= 0 ? null : (rest[..space], rest[(space + 1)..]);
     }
 
-    /// <summary>Every LXC monitor on the host, whatever its lxcpath.</summary>
-    internal static IReadOnlyList<LxcMonitor> Scan()
+    /// <summary>
+    /// The host's executables that run as "[lxc monitor]": lxc-start (LXC, Proxmox), and the LXD and Incus daemons, whose
+    /// forkstart becomes the monitor.
+    /// </summary>
+    internal static readonly string[] MonitorBinaries =
+    {
+        "/usr/bin/lxc-start", "/usr/sbin/lxc-start", "/usr/local/bin/lxc-start", "/usr/bin/lxc-autostart", "/usr/bin/lxc-execute",
+        "/usr/bin/lxd", "/usr/sbin/lxd", "/usr/lib/lxd/lxd", "/usr/libexec/lxd/lxd",
+        "/usr/bin/incusd", "/usr/sbin/incusd", "/usr/lib/incus/incusd", "/usr/libexec/incus/incusd", "/opt/incus/bin/incusd",
+    };
+
+    /// <summary>
+    /// Every LXC monitor on the host, whatever its lxcpath. Any process can call itself "[lxc monitor] PATH NAME", so only the
+    /// host's own monitors count (<see cref="HostEvidence.IsHostHelper"/>), and only with an lxcpath the host's root owns
+    /// outside every container (<see cref="HostEvidence.IsTrustedDirectory"/>); what else claims to be one is reported to
+    /// <paramref name="trace"/> and ignored.
+    /// </summary>
+    internal static IReadOnlyList<LxcMonitor> Scan(Action<string>? trace = null)
     {
         var monitors = new List<LxcMonitor>();
         foreach (int pid in ProcTable.AllPids())
         {
-            string[] argv = ProcTable.CommandLine(pid);
-            if (argv.Length > 0 && ParseCommandLine(string.Join(' ', argv)) is { } m)
+            string commandLine = string.Join(' ', ProcTable.CommandLine(pid));
+            if (ParseCommandLine(commandLine) is not { } m)
             {
-                monitors.Add(new LxcMonitor(pid, m.LxcPath, m.Name));
+                continue;
             }
+
+            ulong? start = ProcTable.StartTime(pid);
+            string? rejected = !HostEvidence.IsHostHelper(pid, MonitorBinaries, out string why) ? why
+                : !HostEvidence.IsTrustedDirectory(m.LxcPath, out why) ? $"its lxcpath cannot be trusted: {why}"
+                : null;
+            if (rejected is not null)
+            {
+                trace?.Invoke($"PID {pid} claims to be the LXC monitor of '{m.Name}' in {m.LxcPath}: ignored, {rejected}");
+                continue;
+            }
+
+            // The checks looked at whatever process has the PID now: it must still be the one whose command line was read.
+            if (start is null || ProcTable.StartTime(pid) != start || string.Join(' ', ProcTable.CommandLine(pid)) != commandLine)
+            {
+                continue;
+            }
+
+            monitors.Add(new LxcMonitor(pid, m.LxcPath, m.Name));
         }
 
         return monitors;
@@ -83,6 +117,9 @@ internal class LxcResolver(string? lxcPath) : ContainerResolver
 {
     internal const string FallbackLxcPath = "/var/lib/lxc";
 
+    /// <summary>lxc-info answers in milliseconds; one that hangs (a blocking config file) must not hang the lookup.</summary>
+    internal static readonly TimeSpan ToolTimeout = TimeSpan.FromSeconds(5);
+
     internal override ContainerRuntime Runtime => ContainerRuntime.Lxc;
 
     /// <summary>The lxcpath given with -LxcPath, or null for "any, and the configured default for stopped ones".</summary>
@@ -92,7 +129,7 @@ internal class LxcResolver(string? lxcPath) : ContainerResolver
     {
         string lxcInfo = LxcInfoTool();
         var found = new List<ContainerCandidate>();
-        foreach (LxcMonitor monitor in LxcMonitor.Scan())
+        foreach (LxcMonitor monitor in LxcMonitor.Scan(Trace))
         {
             if ((LxcPath is null || SamePath(monitor.LxcPath, LxcPath)) && Accepts(monitor.Name)
                 && Ask(lxcInfo, monitor.LxcPath, monitor.Name) is { IsRunning: true } info)
@@ -114,7 +151,7 @@ internal class LxcResolver(string? lxcPath) : ContainerResolver
         string lxcInfo = LxcInfoTool();
         IEnumerable<string> paths = LxcPath is not null
             ? new[] { LxcPath }
-            : LxcMonitor.Scan().Where(m => m.Name == name).Select(m => m.LxcPath).Distinct().DefaultIfEmpty(DefaultLxcPath(lxcInfo));
+            : LxcMonitor.Scan(Trace).Where(m => m.Name == name).Select(m => m.LxcPath).Distinct().DefaultIfEmpty(DefaultLxcPath(lxcInfo));
         var running = new List<ContainerCandidate>();
         string? stopped = null;
         foreach (string path in paths)
@@ -141,12 +178,12 @@ internal class LxcResolver(string? lxcPath) : ContainerResolver
 
     private string LxcInfoTool() =>
         CommandRunner.Find("/usr/bin/lxc-info", "/usr/local/bin/lxc-info", "/bin/lxc-info")
-        ?? throw new RuntimeUnavailableException(Runtime, "lxc-info is not installed (Debian package lxc)");
+        ?? throw new RuntimeUnavailableException(Runtime, "lxc-info is not installed (Debian package lxc)", absent: true);
 
     // null: lxc-info does not know the container in that lxcpath.
     private LxcInfo? Ask(string lxcInfo, string path, string name)
     {
-        CommandOutput output = CommandRunner.Run(Runtime, lxcInfo, new[] { "-P", path, "-n", name });
+        CommandOutput output = CommandRunner.Run(Runtime, lxcInfo, new[] { "-P", path, "-n", name }, ToolTimeout);
         if (output.ExitCode != 0)
         {
             return null;
@@ -161,7 +198,7 @@ internal class LxcResolver(string? lxcPath) : ContainerResolver
         string? config = CommandRunner.Find(Path.Combine(Path.GetDirectoryName(lxcInfo)!, "lxc-config"));
         if (config is not null)
         {
-            CommandOutput output = CommandRunner.Run(Runtime, config, new[] { "lxc.lxcpath" });
+            CommandOutput output = CommandRunner.Run(Runtime, config, new[] { "lxc.lxcpath" }, ToolTimeout);
             string path = output.StandardOutput.Trim();
             if (output.ExitCode == 0 && path.StartsWith('/'))
             {

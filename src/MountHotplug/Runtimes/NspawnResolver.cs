@@ -108,6 +108,8 @@ internal sealed class NspawnResolver(string machinesDirectory = NspawnResolver.D
 {
     internal const string DefaultMachinesDirectory = "/run/systemd/machines";
 
+    internal static readonly string[] NspawnBinaries = { "/usr/bin/systemd-nspawn", "/bin/systemd-nspawn", "/usr/local/bin/systemd-nspawn" };
+
     internal override ContainerRuntime Runtime => ContainerRuntime.Nspawn;
 
     internal override IReadOnlyList<ContainerCandidate> List()
@@ -148,17 +150,15 @@ internal sealed class NspawnResolver(string machinesDirectory = NspawnResolver.D
 
     private ContainerCandidate? FromMachined(string name)
     {
-        try
-        {
-            MachineRecord record = MachineRecord.Parse(File.ReadAllText(Path.Combine(machinesDirectory, name)));
-            return record is { Leader: > 0, Class: null or "container" } && ProcTable.StartTime(record.Leader.Value) is { } start
-                ? new ContainerCandidate(Runtime, name, record.Leader.Value, start, Id: null, Location: "machined")
-                : null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        if (HostEvidence.ReadStateFile(Path.Combine(machinesDirectory, name), Trace) is not { } text)
         {
             return null;
         }
+
+        MachineRecord record = MachineRecord.Parse(text);
+        return record is { Leader: > 0, Class: null or "container" } && ProcTable.StartTime(record.Leader.Value) is { } start
+            ? new ContainerCandidate(Runtime, name, record.Leader.Value, start, Id: null, Location: "machined")
+            : null;
     }
 
     private IEnumerable<ContainerCandidate> FromProcessTree(string? name)
@@ -169,6 +169,13 @@ internal sealed class NspawnResolver(string machinesDirectory = NspawnResolver.D
                 || NspawnCommandLine.MachineName(ProcTable.CommandLine(pid)) is not { } machine
                 || (name is not null && machine != name))
             {
+                continue;
+            }
+
+            // Any process can be called systemd-nspawn and say -M NAME: only the host's own nspawn counts.
+            if (!HostEvidence.IsHostHelper(pid, NspawnBinaries, out string why))
+            {
+                Trace?.Invoke($"PID {pid} claims to be systemd-nspawn of machine '{machine}': ignored, {why}");
                 continue;
             }
 

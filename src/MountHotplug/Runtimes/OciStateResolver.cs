@@ -62,11 +62,7 @@ internal abstract class OciStateResolver(string stateRoot) : ContainerResolver
         string file = Path.Combine(StateRoot, id, StateFileName);
         try
         {
-            return Parse(File.ReadAllText(file));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
+            return HostEvidence.ReadStateFile(file, Trace) is { } json ? Parse(json) : null;
         }
         catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or KeyNotFoundException)
         {

@@ -195,6 +195,24 @@ public sealed class ContainerLookupTests
     }
 
     [Fact]
+    public void ARuntimeThatDidNotAnswerKeepsAnotherCandidateFromWinning()
+    {
+        // LXC made to hang (a FIFO as a config file) while a forged or a real nspawn container of the name answered: the
+        // lookup cannot tell which one is meant, and says which runtime did not answer.
+        var nspawn = new ContainerCandidate(ContainerRuntime.Nspawn, "web", 300, 42);
+        var ex = Assert.Throws<ContainerLookupException>(() => ContainerLookup.Decide("web",
+            new (ContainerCandidate, ContainerResolver)[] { (nspawn, Lxc) }, Array.Empty<string>(), Array.Empty<string>(),
+            new[] { ContainerRuntime.Lxc, ContainerRuntime.Nspawn }, new[] { "Lxc (lxc-info did not answer within 5 s)" }));
+        Assert.Equal(LookupFailure.RuntimeUnavailable, ex.Failure);
+        Assert.Contains("Nspawn 'web' (PID 300) has it, but Lxc (lxc-info did not answer within 5 s) did not answer", ex.Message);
+
+        // A runtime that is not on this host at all knows no container: the one that answered wins.
+        var (chosen, _) = ContainerLookup.Decide("web", new (ContainerCandidate, ContainerResolver)[] { (nspawn, Lxc) }, Array.Empty<string>(),
+            new[] { "Docker (no daemon)" }, new[] { ContainerRuntime.Docker, ContainerRuntime.Nspawn });
+        Assert.Equal(nspawn, chosen);
+    }
+
+    [Fact]
     public void APidThatTheRuntimeNoLongerReportsIsNotPinned()
     {
         // The runtime named this process first, and a different one when asked again after pidfd_open: what a
