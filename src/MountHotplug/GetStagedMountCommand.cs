@@ -9,35 +9,48 @@ namespace MountHotplug;
 [OutputType(typeof(StagedMount))]
 public sealed class GetStagedMountCommand : PSCmdlet
 {
-    /// <summary>Names of kept mounts; wildcards allowed. All of them when omitted.</summary>
+    /// <summary>Names of kept mounts, matched exactly; a wildcard pattern matches case-sensitively. All of them when omitted.</summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("StageName")]
     [ValidateNotNullOrEmpty]
     [SupportsWildcards]
     public string[] Name { get; set; } = { "*" };
 
+    /// <summary>
+    /// The container whose kept mounts to get, matched exactly (a wildcard pattern case-sensitively). Without it: the mounts
+    /// kept for no container.
+    /// </summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("StageContainer")]
+    [SupportsWildcards]
+    [AllowNull]
+    [AllowEmptyString]
+    public string? Container { get; set; }
+
     protected override void BeginProcessing() => Preconditions.Require(this, KernelFeature.OpenTree);
 
     protected override void ProcessRecord()
     {
-        foreach (string name in Name.SelectMany(StageStore.Matching))
+        string? container = string.IsNullOrEmpty(Container) ? null : Container;
+        foreach (StageKey key in Name.SelectMany(n => StageStore.Matching(n, container)))
         {
-            OpenOne(name);
+            OpenOne(key);
         }
     }
 
-    private void OpenOne(string name)
+    private void OpenOne(StageKey key)
     {
         StagedMount staged;
         try
         {
-            (SafeMountHandle clone, StageRecord? record) = StageStore.Open(name);
+            (SafeMountHandle clone, StageRecord? record) = StageStore.Open(key);
             try
             {
-                StatxInfo info = MountSyscalls.Statx(clone, StageStore.EntryPath(name));
-                WriteVerbose($"open_tree(\"{StageStore.EntryPath(name)}\", OPEN_TREE_CLONE{(record?.Recurse ?? true ? "|AT_RECURSIVE" : string.Empty)}) = fd {clone.DescriptorNumber}");
-                staged = new StagedMount(record?.Source ?? StageStore.EntryPath(name), clone, info, record?.Recurse ?? true,
-                    record?.AttributeFlags ?? MountAttributes.None, record?.PropagationValue ?? MountPropagation.Private, record?.IdMapUserNamespace, name);
+                StatxInfo info = MountSyscalls.Statx(clone, StageStore.EntryPath(key));
+                WriteVerbose($"open_tree(\"{StageStore.EntryPath(key)}\", OPEN_TREE_CLONE{(record?.Recurse ?? true ? "|AT_RECURSIVE" : string.Empty)}) = fd {clone.DescriptorNumber}");
+                staged = new StagedMount(record?.Source ?? StageStore.EntryPath(key), clone, info, record?.Recurse ?? true,
+                    record?.AttributeFlags ?? MountAttributes.None, record?.PropagationValue ?? MountPropagation.Private, record?.IdMapUserNamespace,
+                    key.Name, key.Container);
             }
             catch
             {
@@ -47,12 +60,12 @@ public sealed class GetStagedMountCommand : PSCmdlet
         }
         catch (StageException ex)
         {
-            WriteError(MountErrors.FromStage(ex, name));
+            WriteError(MountErrors.FromStage(ex, key.ToString()));
             return;
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, "StageFailed", name, $"Could not clone the staged mount '{name}'"));
+            WriteError(MountErrors.FromSyscall(ex, "StageFailed", key.ToString(), $"Could not clone the staged mount '{key}'"));
             return;
         }
 

@@ -70,6 +70,15 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
     [ValidateNotNullOrEmpty]
     public string? StageName { get; set; }
 
+    /// <summary>
+    /// With -StageName: the container the kept mount is for. Its names are its own: Get-StagedMount -Container gives it only
+    /// its mounts, and Remove-StagedMount -Container removes only those.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    [Alias("StageContainer")]
+    public string? Container { get; set; }
+
     private OpenedUserNamespace? _userns;
 
     // Whether the per-mount system-call traces are built at all (see CmdletPreferences.WantsVerbose).
@@ -84,6 +93,19 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
         {
             ThrowTerminatingError(MountErrors.Plain("InvalidStageName", ErrorCategory.InvalidArgument, StageName,
                 $"'{StageName}' is not a valid stage name.", "Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."));
+        }
+
+        if (Container is not null && StageName is null)
+        {
+            ThrowTerminatingError(MountErrors.Plain("StageContainerWithoutName", ErrorCategory.InvalidArgument, Container,
+                $"-Container '{Container}' says which container a kept mount is for, but no -StageName keeps one.",
+                "Add -StageName to keep the mount in the stage for the container, or drop -Container."));
+        }
+
+        if (Container is not null && !StageStore.IsValidName(Container))
+        {
+            ThrowTerminatingError(MountErrors.Plain("InvalidStageName", ErrorCategory.InvalidArgument, Container,
+                $"'{Container}' is not a valid container name for the stage.", "Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."));
         }
 
         if (StageName is not null && Propagation == MountPropagation.Unbindable)
@@ -285,12 +307,12 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
                 var record = new StageRecord(source, info.IsDirectory, Recurse, (ulong)set, Propagation.ToString(), _userns?.Inode, DateTime.UtcNow,
                     Environment.ProcessId);
                 SafeMountHandle kept = handle;
-                handle = StageStore.Stage(StageName, kept, record, WriteVerbose);
+                handle = StageStore.Stage(new StageKey(Container, StageName), kept, record, WriteVerbose);
                 kept.Dispose();
                 info = MountSyscalls.Statx(handle, source);
             }
 
-            staged = new StagedMount(source, handle, info, Recurse, set, Propagation, _userns?.Inode, StageName);
+            staged = new StagedMount(source, handle, info, Recurse, set, Propagation, _userns?.Inode, StageName, StageName is null ? null : Container);
         }
         catch (SyscallException ex)
         {

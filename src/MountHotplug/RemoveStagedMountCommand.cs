@@ -8,43 +8,63 @@ namespace MountHotplug;
 [Cmdlet(VerbsCommon.Remove, "StagedMount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 public sealed class RemoveStagedMountCommand : PSCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    /// <summary>
+    /// Names of kept mounts, matched exactly; a wildcard pattern matches case-sensitively. Needed unless -Container is given,
+    /// which alone removes all of that container's.
+    /// </summary>
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("StageName")]
     [ValidateNotNullOrEmpty]
     [SupportsWildcards]
-    public string[] Name { get; set; } = Array.Empty<string>();
+    public string[]? Name { get; set; }
+
+    /// <summary>The container whose kept mounts to remove, matched exactly (a wildcard pattern case-sensitively). Without it: the mounts kept for no container.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("StageContainer")]
+    [SupportsWildcards]
+    [AllowNull]
+    [AllowEmptyString]
+    public string? Container { get; set; }
 
     protected override void BeginProcessing() => Preconditions.Require(this);
 
     protected override void ProcessRecord()
     {
         // Lazily, pattern by pattern: each one is matched against what the ones before it left staged.
-        foreach (string name in Name.SelectMany(StageStore.Matching))
+        string? container = string.IsNullOrEmpty(Container) ? null : Container;
+        if (Name is null && container is null)
         {
-            RemoveOne(name);
+            ThrowTerminatingError(MountErrors.Plain("StageNameRequired", ErrorCategory.InvalidArgument, null,
+                "Say which staged mounts to remove.", "Give -Name (wildcards allowed), or -Container for all of one container's."));
+        }
+
+        foreach (StageKey key in (Name ?? new[] { "*" }).SelectMany(n => StageStore.Matching(n, container)))
+        {
+            RemoveOne(key);
         }
     }
 
-    private void RemoveOne(string name)
+    private void RemoveOne(StageKey key)
     {
-        if (!ShouldProcess($"unmount the staged mount '{name}' ({StageStore.EntryPath(name)}) and remove it", $"Remove the staged mount '{name}'?", "Remove-StagedMount"))
+        if (!ShouldProcess($"unmount the staged mount '{key}' ({StageStore.EntryPath(key)}) and remove it", $"Remove the staged mount '{key}'?", "Remove-StagedMount"))
         {
             return;
         }
 
+        string target = key.ToString();
         try
         {
-            StageStore.Remove(name, WriteVerbose);
+            StageStore.Remove(key, WriteVerbose);
         }
         catch (StageException ex)
         {
-            WriteError(MountErrors.FromStage(ex, name));
+            WriteError(MountErrors.FromStage(ex, target));
         }
         catch (Exception ex) when (ex is SyscallException or IOException or UnauthorizedAccessException)
         {
             WriteError(ex is SyscallException s
-                ? MountErrors.FromSyscall(s, "StageFailed", name, $"Could not remove the staged mount '{name}'")
-                : MountErrors.Plain("StageFailed", ErrorCategory.WriteError, name, $"Could not remove the staged mount '{name}': {ex.Message}"));
+                ? MountErrors.FromSyscall(s, "StageFailed", target, $"Could not remove the staged mount '{key}'")
+                : MountErrors.Plain("StageFailed", ErrorCategory.WriteError, target, $"Could not remove the staged mount '{key}': {ex.Message}"));
         }
     }
 }

@@ -26,10 +26,11 @@ public sealed class StagedMount : IDisposable
     private readonly SafeMountHandle _handle;
 
     internal StagedMount(string source, SafeMountHandle handle, StatxInfo info, bool recurse, MountAttributes attributes, MountPropagation propagation,
-        ulong? idMapUserNamespace = null, string? stageName = null)
+        ulong? idMapUserNamespace = null, string? stageName = null, string? stageContainer = null)
     {
         IdMapUserNamespaceId = idMapUserNamespace;
         StageName = stageName;
+        StageContainer = stageContainer;
         Source = source;
         _handle = handle;
         Info = info;
@@ -72,6 +73,9 @@ public sealed class StagedMount : IDisposable
 
     /// <summary>The name it is kept under in the stage (New-StagedMount -StageName, Get-StagedMount), if any.</summary>
     public string? StageName { get; }
+
+    /// <summary>The container it is kept for in the stage (New-StagedMount -Container), if any.</summary>
+    public string? StageContainer { get; }
 
     /// <summary>"ro,nosuid,nodev,noexec" — the attributes this object set, as mount options read.</summary>
     public string Attributes => FormatAttributes(AttributeFlags) + (IdMapped ? ",idmapped" : string.Empty);

@@ -63,7 +63,7 @@ public sealed class StagingTests
         }
         finally
         {
-            Cleanup(name);
+            Cleanup(new StageKey(null, name));
         }
 
         // The container keeps what was plugged into it; the stage itself is gone.
@@ -99,7 +99,66 @@ public sealed class StagingTests
         }
         finally
         {
-            Cleanup(name);
+            Cleanup(new StageKey(null, name));
+        }
+
+        Assert.False(Directory.Exists(StageStore.DefaultRoot));
+        guard.AssertClean();
+    }
+
+    /// <summary>
+    /// The attack of a name prefix: container "web"'s start hook used to take "web-*" (any case), which also matched
+    /// "web-db-data", staged for container "web-db", and web's stop hook removed it. Mounts are now kept per container and
+    /// a container's hook asks for its own by its exact name.
+    /// </summary>
+    [SkippableFact]
+    public void AContainersHookGetsAndRemovesOnlyWhatWasStagedForThatContainer()
+    {
+        Privileged.Require();
+        using var tree = new TempTree();
+        using var secrets = new TempTree("db-password=hunter2\n");
+        using var ps = new PowerShellSession();
+        var guard = new HostGuard();
+        string web = "web" + Guid.NewGuid().ToString("N")[..6];
+        string webDb = web + "-db";
+        var keys = new[] { new StageKey(web, "media"), new StageKey(webDb, "data"), new StageKey(null, web + "-db-data") };
+        try
+        {
+            var vars = new Dictionary<string, object?> { ["src"] = tree.Data, ["secret"] = secrets.Data, ["web"] = web, ["webdb"] = webDb };
+            PipelineResult staged = ps.Run(
+                "New-StagedMount $secret -ReadOnly -StageName data -Container $webdb | ForEach-Object { $_.StageContainer; $_.Dispose() };"
+                + "New-StagedMount $src -ReadOnly -StageName media -Container $web | ForEach-Object Dispose;"
+                + "New-StagedMount $secret -StageName \"$webdb-data\" | ForEach-Object Dispose", vars);
+            Assert.True(staged.Errors.Count == 0, staged.Describe());
+            Assert.Equal(webDb, staged.Output.Single().BaseObject);
+
+            // The documented start hook of container web: its own mounts, nothing of web-db's, whatever the case.
+            PipelineResult hook = ps.Run("Get-StagedMount -Container $web | ForEach-Object { '{0}|{1}|{2}' -f $_.StageContainer, $_.StageName, $_.Source; $_.Dispose() }", vars);
+            Assert.True(hook.Errors.Count == 0, hook.Describe());
+            Assert.Equal(new[] { $"{web}|media|{tree.Data}" }, hook.Output.Select(o => (string)o.BaseObject));
+            Assert.Empty(ps.Run("Get-StagedMount -Container $web.ToUpperInvariant() | ForEach-Object Dispose", vars).Output);
+            Assert.Empty(ps.Run("Get-StagedMount -Container $webdb -Name D* | ForEach-Object { $_.StageName; $_.Dispose() }", vars).Output);
+            Assert.Equal(new[] { "StagedMountNotFound,MountHotplug.GetStagedMountCommand" },
+                ps.Run("Get-StagedMount -Container $web -Name data", vars).ErrorIds);
+
+            // A name literal without -Container is one of the mounts kept for no container, and only that one.
+            PipelineResult global = ps.Run("Get-StagedMount -Name \"$webdb-data\" | ForEach-Object { $_.StageContainer -eq $null; $_.Dispose() }", vars);
+            Assert.Equal(new object[] { true }, global.Output.Select(o => o.BaseObject));
+
+            // web's stop hook removes web's mounts, and nothing of web-db's; a pattern over containers says it wants more.
+            PipelineResult stop = ps.Run("Remove-StagedMount -Container $web", vars);
+            Assert.True(stop.Errors.Count == 0, stop.Describe());
+            Assert.False(Path.Exists(StageStore.EntryPath(keys[0])));
+            Assert.True(Path.Exists(StageStore.EntryPath(keys[1])));
+            PipelineResult all = ps.Run("Get-StagedMount -Container * | ForEach-Object { $_.StageContainer + '/' + $_.StageName; $_.Dispose() }", vars);
+            Assert.Equal(new[] { $"{webDb}/data" }, all.Output.Select(o => (string)o.BaseObject));
+
+            Assert.Equal(new[] { "StageContainerWithoutName,MountHotplug.NewStagedMountCommand" }, ps.Run("New-StagedMount $src -Container $web", vars).ErrorIds);
+            Assert.Equal(new[] { "InvalidStageName,MountHotplug.NewStagedMountCommand" }, ps.Run("New-StagedMount $src -StageName x -Container '../x'", vars).ErrorIds);
+        }
+        finally
+        {
+            Cleanup(keys);
         }
 
         Assert.False(Directory.Exists(StageStore.DefaultRoot));
@@ -107,11 +166,14 @@ public sealed class StagingTests
     }
 
     // Whatever the test got to, the stage goes: it must not stay mounted in this process's namespace.
-    private static void Cleanup(string name)
+    private static void Cleanup(params StageKey[] keys)
     {
-        if (Path.Exists(StageStore.EntryPath(name)))
+        foreach (StageKey key in keys)
         {
-            StageStore.Remove(name, null);
+            if (Path.Exists(StageStore.EntryPath(key)))
+            {
+                StageStore.Remove(key, null);
+            }
         }
     }
 }

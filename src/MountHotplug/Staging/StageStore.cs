@@ -21,42 +21,60 @@ internal sealed class StageException(StageFailure failure, string message, Sysca
 }
 
 /// <summary>
+/// Which staged mount: its name, and the container it is kept for (null: kept for no container in particular). Names are
+/// per container, so "data" of container "web" and "data" of container "web-db" are two mounts that no pattern over names
+/// alone can confuse.
+/// </summary>
+internal readonly record struct StageKey(string? Container, string Name)
+{
+    /// <summary>"web/data", or "data" for a mount kept for no container.</summary>
+    public override string ToString() => Container is null ? Name : $"{Container}/{Name}";
+}
+
+/// <summary>
 /// Keeps staged mounts attached under a private tmpfs (default /run/mounthotplug/stage, one entry per name), so that
 /// another process in the same mount namespace — a container start-up hook, a later runbook — can clone them with
 /// open_tree. The tmpfs is made private and unbindable, so nothing mounted there propagates anywhere, and a recursive
 /// bind of /run does not copy it. It lives in the mount namespace of the process that made it; it is unmounted again
 /// when its last entry is removed. Every change is made under an flock, so concurrent processes do not race.
+/// A mount kept for a container lives in that container's own directory (.containers/NAME/), beside the others' and apart
+/// from them: a start-up hook asks for its container's mounts by the container's exact name.
 /// </summary>
 internal static partial class StageStore
 {
     internal const string DefaultRoot = "/run/mounthotplug/stage";
     private const string MetaDirectoryName = ".meta";
+    private const string ContainersDirectoryName = ".containers";
 
     /// <summary>Where the stage lives. Tests point it at a directory of their own.</summary>
     internal static string Root { get; set; } = DefaultRoot;
 
-    private static string MetaDirectory => Path.Combine(Root, MetaDirectoryName);
+    private static string ContainersDirectory => Path.Combine(Root, ContainersDirectoryName);
 
     private static string LockPath => Path.Combine(Path.GetDirectoryName(Root)!, Path.GetFileName(Root) + ".lock");
 
     /// <summary>Names are single path components that tools and hooks can pass around unquoted.</summary>
     internal static bool IsValidName(string? name) => name is not null && NamePattern().IsMatch(name);
 
-    internal static string EntryPath(string name) => Path.Combine(Root, name);
+    /// <summary>The directory that holds the entries of one container, or of no container (the stage itself).</summary>
+    private static string ScopeDirectory(string? container) => container is null ? Root : Path.Combine(ContainersDirectory, container);
+
+    internal static string EntryPath(StageKey key) => Path.Combine(ScopeDirectory(key.Container), key.Name);
 
     /// <summary>
     /// Moves <paramref name="detached"/> to the stage entry <paramref name="name"/> (consuming it) and returns a fresh
     /// detached clone of the entry for the caller to use now.
     /// </summary>
-    internal static SafeMountHandle Stage(string name, SafeMountHandle detached, StageRecord record, Action<string>? trace)
+    internal static SafeMountHandle Stage(StageKey key, SafeMountHandle detached, StageRecord record, Action<string>? trace)
     {
-        RequireValid(name);
+        RequireValid(key);
         using Lock held = Lock.Take();
         EnsureStageMounted(trace);
-        string entry = EntryPath(name);
-        if (Path.Exists(entry) || File.Exists(MetaPath(name)))
+        Directory.CreateDirectory(Path.Combine(ScopeDirectory(key.Container), MetaDirectoryName));
+        string entry = EntryPath(key);
+        if (Path.Exists(entry) || File.Exists(MetaPath(key)))
         {
-            throw new StageException(StageFailure.Exists, $"A staged mount named '{name}' already exists ({entry}).");
+            throw new StageException(StageFailure.Exists, $"A staged mount named '{key}' already exists ({entry}).");
         }
 
         bool moved = false;
@@ -78,8 +96,8 @@ internal static partial class StageStore
 
             moved = true;
             trace?.Invoke($"move_mount(fd {detached.DescriptorNumber}, \"\", AT_FDCWD, \"{entry}\") = 0 (kept for later)");
-            File.WriteAllText(MetaPath(name), record.ToJson());
-            SafeMountHandle clone = CloneEntry(name, record.Recurse);
+            File.WriteAllText(MetaPath(key), record.ToJson());
+            SafeMountHandle clone = CloneEntry(key, record.Recurse);
             trace?.Invoke($"open_tree(\"{entry}\", OPEN_TREE_CLONE{(record.Recurse ? "|AT_RECURSIVE" : string.Empty)}) = fd {clone.DescriptorNumber}");
             return clone;
         }
@@ -90,69 +108,88 @@ internal static partial class StageStore
                 MountSyscalls.TryUnmount(entry, UnmountFlags.Detach | UnmountFlags.NoFollow);
             }
 
-            DeleteEntryFiles(name);
+            DeleteEntryFiles(key);
             RemoveStageIfEmpty(trace);
-            throw new StageException(StageFailure.Failed, $"Could not keep the staged mount as '{name}': {ex.Message}", ex as SyscallException);
+            throw new StageException(StageFailure.Failed, $"Could not keep the staged mount as '{key}': {ex.Message}", ex as SyscallException);
         }
     }
 
-    /// <summary>The names of the kept mounts, sorted.</summary>
     /// <summary>
-    /// The staged names a -Name value stands for: a literal name as it is (a missing one is reported by whoever opens it),
-    /// a wildcard pattern as the matching names staged now.
+    /// The staged mounts a -Name and -Container value stand for. A literal is taken as it is, exactly (a missing one is
+    /// reported by whoever opens it); only a value with wildcard characters is a pattern, matched case-sensitively against
+    /// what is staged now, as container and stage names are. A null container means the mounts kept for no container.
     /// </summary>
-    internal static IReadOnlyList<string> Matching(string pattern)
+    internal static IReadOnlyList<StageKey> Matching(string namePattern, string? containerPattern)
     {
-        if (!WildcardPattern.ContainsWildcardCharacters(pattern))
+        IEnumerable<string?> containers = containerPattern is null ? new string?[] { null }
+            : !WildcardPattern.ContainsWildcardCharacters(containerPattern) ? new string?[] { containerPattern }
+            : Containers().Where(new WildcardPattern(containerPattern, WildcardOptions.None).IsMatch).Select(c => (string?)c);
+        var keys = new List<StageKey>();
+        foreach (string? container in containers)
         {
-            return new[] { pattern };
+            if (!WildcardPattern.ContainsWildcardCharacters(namePattern))
+            {
+                keys.Add(new StageKey(container, namePattern));
+                continue;
+            }
+
+            var wildcard = new WildcardPattern(namePattern, WildcardOptions.None);
+            keys.AddRange(Names(container).Where(wildcard.IsMatch).Select(n => new StageKey(container, n)));
         }
 
-        var wildcard = new WildcardPattern(pattern, WildcardOptions.IgnoreCase);
-        return Names().Where(n => wildcard.IsMatch(n)).ToList();
+        return keys;
     }
 
-    internal static IReadOnlyList<string> Names()
+    /// <summary>The names of the mounts kept for <paramref name="container"/> (null: for no container), sorted.</summary>
+    internal static IReadOnlyList<string> Names(string? container)
     {
-        if (!Directory.Exists(Root))
+        string scope = ScopeDirectory(container);
+        if (!Directory.Exists(scope))
         {
             return Array.Empty<string>();
         }
 
-        return Directory.EnumerateFileSystemEntries(Root).Select(Path.GetFileName).OfType<string>()
+        return Directory.EnumerateFileSystemEntries(scope).Select(Path.GetFileName).OfType<string>()
             .Where(IsValidName).OrderBy(n => n, StringComparer.Ordinal).ToList();
     }
 
+    /// <summary>The containers that have mounts kept for them, sorted.</summary>
+    internal static IReadOnlyList<string> Containers() =>
+        Directory.Exists(ContainersDirectory)
+            ? Directory.EnumerateDirectories(ContainersDirectory).Select(Path.GetFileName).OfType<string>().Where(IsValidName)
+                .OrderBy(n => n, StringComparer.Ordinal).ToList()
+            : Array.Empty<string>();
+
     /// <summary>A fresh detached clone of the kept mount, and its record (null when the record is missing).</summary>
-    internal static (SafeMountHandle Clone, StageRecord? Record) Open(string name)
+    internal static (SafeMountHandle Clone, StageRecord? Record) Open(StageKey key)
     {
-        RequireValid(name);
-        StageRecord? record = ReadRecord(name);
-        if (!Path.Exists(EntryPath(name)))
+        RequireValid(key);
+        StageRecord? record = ReadRecord(key);
+        if (!Path.Exists(EntryPath(key)))
         {
-            throw new StageException(StageFailure.NotFound, $"No staged mount named '{name}' in {Root}.");
+            throw new StageException(StageFailure.NotFound, $"No staged mount named '{key}' in {Root}.");
         }
 
-        if (!IsMountRoot(EntryPath(name)))
+        if (!IsMountRoot(EntryPath(key)))
         {
-            throw new StageException(StageFailure.NotFound, $"'{EntryPath(name)}' exists but nothing is mounted there (it was unmounted by hand, or this is another mount namespace).");
+            throw new StageException(StageFailure.NotFound, $"'{EntryPath(key)}' exists but nothing is mounted there (it was unmounted by hand, or this is another mount namespace).");
         }
 
         try
         {
-            return (CloneEntry(name, record?.Recurse ?? true), record);
+            return (CloneEntry(key, record?.Recurse ?? true), record);
         }
         catch (SyscallException ex)
         {
-            throw new StageException(StageFailure.Failed, $"Could not clone the staged mount '{name}': {ex.Message}", ex);
+            throw new StageException(StageFailure.Failed, $"Could not clone the staged mount '{key}': {ex.Message}", ex);
         }
     }
 
-    internal static StageRecord? ReadRecord(string name)
+    internal static StageRecord? ReadRecord(StageKey key)
     {
         try
         {
-            return StageRecord.FromJson(File.ReadAllText(MetaPath(name)));
+            return StageRecord.FromJson(File.ReadAllText(MetaPath(key)));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -161,14 +198,14 @@ internal static partial class StageStore
     }
 
     /// <summary>Detaches the kept mount and removes its entry; unmounts the stage when it was the last one.</summary>
-    internal static void Remove(string name, Action<string>? trace)
+    internal static void Remove(StageKey key, Action<string>? trace)
     {
-        RequireValid(name);
+        RequireValid(key);
         using Lock held = Lock.Take();
-        string entry = EntryPath(name);
-        if (!Path.Exists(entry) && !File.Exists(MetaPath(name)))
+        string entry = EntryPath(key);
+        if (!Path.Exists(entry) && !File.Exists(MetaPath(key)))
         {
-            throw new StageException(StageFailure.NotFound, $"No staged mount named '{name}' in {Root}.");
+            throw new StageException(StageFailure.NotFound, $"No staged mount named '{key}' in {Root}.");
         }
 
         while (Path.Exists(entry) && IsMountRoot(entry))
@@ -177,26 +214,32 @@ internal static partial class StageStore
             trace?.Invoke($"umount2(\"{entry}\", MNT_DETACH|UMOUNT_NOFOLLOW) = {(errno == 0 ? "0" : ErrnoText.Name(errno))}");
             if (errno != 0)
             {
-                throw new StageException(StageFailure.Failed, $"Could not unmount the staged mount '{name}'.", SyscallException.Create("umount2", errno, entry));
+                throw new StageException(StageFailure.Failed, $"Could not unmount the staged mount '{key}'.", SyscallException.Create("umount2", errno, entry));
             }
         }
 
-        DeleteEntryFiles(name);
+        DeleteEntryFiles(key);
         RemoveStageIfEmpty(trace);
     }
 
-    private static SafeMountHandle CloneEntry(string name, bool recurse) =>
-        MountSyscalls.OpenTree(null, EntryPath(name),
+    private static SafeMountHandle CloneEntry(StageKey key, bool recurse) =>
+        MountSyscalls.OpenTree(null, EntryPath(key),
             OpenTreeFlags.Clone | OpenTreeFlags.SymlinkNoFollow | (recurse ? OpenTreeFlags.Recursive : OpenTreeFlags.None));
 
-    private static string MetaPath(string name) => Path.Combine(MetaDirectory, name + ".json");
+    private static string MetaPath(StageKey key) => Path.Combine(ScopeDirectory(key.Container), MetaDirectoryName, key.Name + ".json");
 
-    private static void RequireValid(string name)
+    private static void RequireValid(StageKey key)
     {
-        if (!IsValidName(name))
+        if (!IsValidName(key.Name))
         {
             throw new StageException(StageFailure.InvalidName,
-                $"'{name}' is not a valid stage name: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.");
+                $"'{key.Name}' is not a valid stage name: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.");
+        }
+
+        if (key.Container is not null && !IsValidName(key.Container))
+        {
+            throw new StageException(StageFailure.InvalidName,
+                $"'{key.Container}' is not a valid container name for the stage: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.");
         }
     }
 
@@ -212,7 +255,6 @@ internal static partial class StageStore
         Directory.CreateDirectory(Root);
         if (IsMountRoot(Root))
         {
-            Directory.CreateDirectory(MetaDirectory);
             return;
         }
 
@@ -238,12 +280,11 @@ internal static partial class StageStore
         // Attached under a shared parent it would have become shared; now that it is in place, cut it off.
         MountSyscalls.MountSetAttr(tmpfs, MountAttributes.None, MountAttributes.None, MountPropagation.Unbindable, recursive: false, Root);
         trace?.Invoke($"fsopen(\"tmpfs\") + fsmount + move_mount(\"{Root}\") + mount_setattr(propagation=unbindable) = 0 (the stage)");
-        Directory.CreateDirectory(MetaDirectory);
     }
 
-    private static void DeleteEntryFiles(string name)
+    private static void DeleteEntryFiles(StageKey key)
     {
-        string entry = EntryPath(name);
+        string entry = EntryPath(key);
         try
         {
             if (Directory.Exists(entry))
@@ -255,7 +296,12 @@ internal static partial class StageStore
                 File.Delete(entry);
             }
 
-            File.Delete(MetaPath(name));
+            File.Delete(MetaPath(key));
+            if (key.Container is not null && Names(key.Container).Count == 0)
+            {
+                Directory.Delete(Path.Combine(ScopeDirectory(key.Container), MetaDirectoryName));
+                Directory.Delete(ScopeDirectory(key.Container));
+            }
         }
         catch (IOException)
         {
@@ -265,7 +311,7 @@ internal static partial class StageStore
 
     private static void RemoveStageIfEmpty(Action<string>? trace)
     {
-        if (!Directory.Exists(Root) || Names().Count > 0 || !IsMountRoot(Root))
+        if (!Directory.Exists(Root) || Names(null).Count > 0 || Containers().Count > 0 || !IsMountRoot(Root))
         {
             return;
         }

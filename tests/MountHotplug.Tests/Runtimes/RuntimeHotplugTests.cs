@@ -57,16 +57,16 @@ try {
         string name = RuntimeSupport.RandomName("mhp-hook-");
         string hook = Path.Combine(tree.Root, "mhp-plug-staged");
 
-        // The hook of about_MountHotplug, with the mhp launcher of this build: every mount staged as NAME-x is plugged
-        // in at /mnt/x before the container's init starts. LXC runs hooks with HOME=/nonexistent, where PowerShell
-        // would make its cache directories.
+        // The hook of about_MountHotplug, with the mhp launcher of this build: every mount staged for the container
+        // (-Container NAME) is plugged in at /mnt/<stage name> before the container's init starts. LXC runs hooks with
+        // HOME=/nonexistent, where PowerShell would make its cache directories.
         File.WriteAllText(hook, $$"""
             #!/bin/sh
             export HOME={{Path.Combine(tree.Root, "home")}}
             exec {{Environment.ProcessPath}} {{Mhp.Dll}} -Command '
             $ct = Get-ContainerNamespace -ProcessId $env:LXC_PID
-            Get-StagedMount -Name "$($env:LXC_NAME)-*" | ForEach-Object {
-                $_ | Move-MountIntoNamespace -Namespace $ct -Target ("/mnt/" + $_.StageName.Substring($env:LXC_NAME.Length + 1)) -CreateTarget
+            Get-StagedMount -Container $env:LXC_NAME | ForEach-Object {
+                $_ | Move-MountIntoNamespace -Namespace $ct -Target "/mnt/$($_.StageName)" -CreateTarget
             }
             if (-not $?) { exit 1 }'
 
@@ -74,7 +74,7 @@ try {
         Cmd.RunOrThrow("chmod", "0755", tree.Root, hook);
         try
         {
-            PipelineResult staged = ps.Run("New-StagedMount $src -ReadOnly -StageName \"$n-media\" | ForEach-Object Dispose",
+            PipelineResult staged = ps.Run("New-StagedMount $src -ReadOnly -StageName media -Container $n | ForEach-Object Dispose",
                 Vars(("src", tree.Data), ("n", name)));
             Assert.True(staged.Errors.Count == 0, staged.Describe());
             using (var lxc = LxcContainer.Start(null, name, unprivileged: false, $"lxc.hook.start-host = {hook}"))
@@ -85,7 +85,7 @@ try {
         }
         finally
         {
-            ps.Run("Remove-StagedMount -Name \"$n-*\"", Vars(("n", name)));
+            ps.Run("Remove-StagedMount -Container $n", Vars(("n", name)));
         }
 
         Assert.False(Directory.Exists(MountHotplug.Staging.StageStore.DefaultRoot));
