@@ -222,7 +222,14 @@ public sealed class MountTopology
             .Select(g => (g.Key, g.First().Master, (IReadOnlyList<TopologyMount>)g.ToList()))
             .ToList();
 
-    private void Validate()
+    /// <summary>
+    /// Checks that the topology is one that can be restored without leaving its destination: a known format, unique ids,
+    /// relative paths without '.', '..' or empty components, parents that exist and lie above their children, one master per
+    /// peer group, no cycles. <see cref="Parse"/> calls it, and so does <see cref="TopologyRestore.Restore"/>, for a topology
+    /// made any other way (a typed cast from a hashtable, or built in code).
+    /// </summary>
+    /// <exception cref="FormatException">The topology contradicts itself; the message says where.</exception>
+    public void Validate()
     {
         if (Format != CurrentFormat)
         {

@@ -3,6 +3,7 @@ namespace MountHotplug.Native;
 /// <summary>Which step of a topology restore failed; each has its own error id in the cmdlets.</summary>
 public enum RestoreFailure
 {
+    InvalidTopology,
     InvalidDestination,
     DestinationShared,
     SourceNotFound,
@@ -55,6 +56,16 @@ public static class TopologyRestore
     public static IReadOnlyList<ulong> Restore(MountTopology topology, NamespaceWorker worker, SafeHandle root, string destination,
         IReadOnlyList<MountEntry> table, Action<string>? trace = null, Action<string>? warning = null)
     {
+        // A topology need not come from Parse: one with a path such as "../etc" would be attached outside the destination.
+        try
+        {
+            topology.Validate();
+        }
+        catch (FormatException ex)
+        {
+            throw new RestoreException(RestoreFailure.InvalidTopology, topology.Root ?? string.Empty, ex.Message);
+        }
+
         var run = new Run(topology, worker, root, destination, table, trace, warning);
         try
         {

@@ -35,6 +35,16 @@ public sealed class RestoreMountTopologyCommand : PSCmdlet
     {
         ContainerNamespace? ns = Namespace;
         string where = MountLocator.Where(ns);
+        try
+        {
+            Topology.Validate();
+        }
+        catch (FormatException ex)
+        {
+            WriteError(ToError(new RestoreException(RestoreFailure.InvalidTopology, Topology.Root ?? string.Empty, ex.Message)));
+            return;
+        }
+
         int groups = Topology.PeerGroups().Count;
         if (!ShouldProcess($"restore {Topology.Mounts.Count} mount(s) in {groups} peer group(s) from '{Topology.Root}' under '{Destination}' {where}",
                 $"Restore {Topology.Mounts.Count} mount(s) under '{Destination}' {where}?", "Restore-MountTopology"))
@@ -116,6 +126,7 @@ public sealed class RestoreMountTopologyCommand : PSCmdlet
     {
         string id = ex.Failure switch
         {
+            RestoreFailure.InvalidTopology => "InvalidTopology",
             RestoreFailure.InvalidDestination => "InvalidDestination",
             RestoreFailure.DestinationShared => "DestinationShared",
             RestoreFailure.SourceNotFound => "SourceNotFound",
@@ -124,12 +135,18 @@ public sealed class RestoreMountTopologyCommand : PSCmdlet
             _ => "SharingFailed",
         };
         ErrorCategory category = MountErrors.CategoryOf(ex.InnerException as SyscallException,
-            ex.Failure is RestoreFailure.SourceNotFound ? ErrorCategory.ObjectNotFound : ErrorCategory.InvalidOperation);
+            ex.Failure switch
+            {
+                RestoreFailure.SourceNotFound => ErrorCategory.ObjectNotFound,
+                RestoreFailure.InvalidTopology => ErrorCategory.InvalidData,
+                _ => ErrorCategory.InvalidOperation,
+            });
         string? hint = ex.Failure switch
         {
             RestoreFailure.DestinationShared => "Choose a destination on a private mount, or make that mount private first (Set-MountAttribute -Propagation Private).",
             RestoreFailure.SourceNotFound => "Mount the filesystem in the namespace first (bind mounts are restored from existing mounts), or export a layout of tmpfs mounts.",
             RestoreFailure.InvalidDestination => "Give an existing directory, as an absolute path without '..'.",
+            RestoreFailure.InvalidTopology => "Nothing was mounted. Restore what Export-MountTopology wrote, or correct the entry the message names.",
             _ => "Nothing was left behind: the mounts attached so far were detached again.",
         };
         return MountErrors.Build(ex, id, category, ex.Path, ex.Message, hint);

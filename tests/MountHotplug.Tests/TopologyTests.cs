@@ -271,4 +271,49 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(container.RootfsPath, "dst")));
         guard.AssertClean();
     }
+
+    /// <summary>
+    /// A topology that never went through Parse: a typed cast from a hashtable, with a mount whose path climbs out of the
+    /// destination. It used to be attached at the container's /etc; now it is refused before anything is made, by the cmdlet
+    /// and by the core's restore alike.
+    /// </summary>
+    [SkippableFact]
+    public void ATopologyMadeWithoutParseIsValidatedAndNeverAttachedOutsideTheDestination()
+    {
+        Privileged.Require();
+        using var container = SandboxContainer.Start();
+        using var ps = new PowerShellSession();
+        container.ExecOrThrow("sh", "-c", "mkdir -p /dst");
+        string before = File.ReadAllText($"/proc/{container.Pid}/mountinfo");
+        var guard = new HostGuard();
+
+        PipelineResult result = ps.Run("""
+            $ct = Get-ContainerNamespace $ctPid
+            $t = [MountHotplug.Native.MountTopology]@{ Root = '/x'; Mounts = [MountHotplug.Native.TopologyMount[]]@(
+                [MountHotplug.Native.TopologyMount]@{ Id = 1; Path = '../etc'; FileSystemType = 'tmpfs'; Source = 'evil'; Root = '/'; Superblock = 1 }) }
+            Restore-MountTopology -Topology $t -Destination /dst -Namespace $ct
+            $ct.Dispose()
+            """, new Dictionary<string, object?> { ["ctPid"] = container.Pid });
+        var error = Assert.Single(result.Errors);
+        Assert.Equal($"InvalidTopology,{Restore}", error.FullyQualifiedErrorId);
+        Assert.Equal(System.Management.Automation.ErrorCategory.InvalidData, error.CategoryInfo.Category);
+        Assert.Contains("'../etc'", error.ErrorDetails!.Message);
+
+        // The core library's own entry point refuses it too, before it touches the namespace.
+        var topology = new MountTopology
+        {
+            Root = "/x",
+            Mounts = new[] { new TopologyMount { Id = 1, Path = "../etc", FileSystemType = "tmpfs", Source = "evil", Root = "/", Superblock = 1 } },
+        };
+        using (NamespaceWorker worker = NamespaceWorker.ForCallerNamespace())
+        using (SafePathHandle root = MountSyscalls.Open("/", OpenFlags.Path | OpenFlags.Directory))
+        {
+            var refused = Assert.Throws<RestoreException>(() => TopologyRestore.Restore(topology, worker, root, "/nonexistent", Array.Empty<MountEntry>()));
+            Assert.Equal(RestoreFailure.InvalidTopology, refused.Failure);
+        }
+
+        Assert.Equal(before, File.ReadAllText($"/proc/{container.Pid}/mountinfo"));
+        Assert.DoesNotContain("evil", File.ReadAllText($"/proc/{container.Pid}/mountinfo"));
+        guard.AssertClean();
+    }
 }
