@@ -129,12 +129,14 @@ internal class LxcResolver(string? lxcPath) : ContainerResolver
     {
         string lxcInfo = LxcInfoTool();
         var found = new List<ContainerCandidate>();
-        foreach (LxcMonitor monitor in LxcMonitor.Scan(Trace))
+        IReadOnlyList<LxcMonitor> monitors = LxcMonitor.Scan(Trace);
+        foreach (LxcMonitor monitor in monitors)
         {
             if ((LxcPath is null || SamePath(monitor.LxcPath, LxcPath)) && Accepts(monitor.Name)
-                && Ask(lxcInfo, monitor.LxcPath, monitor.Name) is { IsRunning: true } info)
+                && Ask(lxcInfo, monitor.LxcPath, monitor.Name) is { IsRunning: true } info
+                && Vouched(info.ProcessId!.Value, monitor.LxcPath, monitor.Name, monitors) is { } start)
             {
-                found.Add(Candidate(monitor.Name, info.ProcessId!.Value, monitor.LxcPath));
+                found.Add(Candidate(monitor.Name, info.ProcessId!.Value, monitor.LxcPath, start));
             }
         }
 
@@ -149,9 +151,10 @@ internal class LxcResolver(string? lxcPath) : ContainerResolver
         }
 
         string lxcInfo = LxcInfoTool();
+        IReadOnlyList<LxcMonitor> monitors = LxcMonitor.Scan(Trace);
         IEnumerable<string> paths = LxcPath is not null
             ? new[] { LxcPath }
-            : LxcMonitor.Scan(Trace).Where(m => m.Name == name).Select(m => m.LxcPath).Distinct().DefaultIfEmpty(DefaultLxcPath(lxcInfo));
+            : monitors.Where(m => m.Name == name).Select(m => m.LxcPath).Distinct().DefaultIfEmpty(DefaultLxcPath(lxcInfo));
         var running = new List<ContainerCandidate>();
         string? stopped = null;
         foreach (string path in paths)
@@ -159,7 +162,14 @@ internal class LxcResolver(string? lxcPath) : ContainerResolver
             LxcInfo? info = Ask(lxcInfo, path, name);
             if (info is { IsRunning: true })
             {
-                running.Add(Candidate(name, info.ProcessId!.Value, path));
+                if (Vouched(info.ProcessId!.Value, path, name, monitors) is { } start)
+                {
+                    running.Add(Candidate(name, info.ProcessId!.Value, path, start));
+                }
+                else
+                {
+                    stopped = $"lxc-info says '{name}' in {path} runs as PID {info.ProcessId}, but no LXC monitor of the host's is that process's parent (something else may answer on its command socket)";
+                }
             }
             else if (info is not null)
             {
@@ -173,8 +183,28 @@ internal class LxcResolver(string? lxcPath) : ContainerResolver
     /// <summary>Whether this resolver answers for a name (Proxmox: CT IDs only).</summary>
     protected virtual bool Accepts(string name) => true;
 
-    protected ContainerCandidate Candidate(string name, int pid, string path) =>
-        new(Runtime, name, pid, StartTime: null, Id: null, Location: $"lxcpath {path}");
+    protected ContainerCandidate Candidate(string name, int pid, string path, ulong start) =>
+        new(Runtime, name, pid, StartTime: start, Id: null, Location: $"lxcpath {path}");
+
+    /// <summary>
+    /// The start time of the init lxc-info named, when the host's own monitor of that container is its parent; else null.
+    /// lxc-info asks the container's command socket, an abstract unix socket: any process in the host's network namespace
+    /// (a container without a network namespace of its own) can bind that name first and answer with a PID of its choice.
+    /// The monitor, checked by <see cref="LxcMonitor.Scan"/>, is the parent of the real init.
+    /// </summary>
+    private ulong? Vouched(int pid, string path, string name, IReadOnlyList<LxcMonitor> monitors)
+    {
+        ulong? start = ProcTable.StartTime(pid);
+        int? parent = ProcTable.ParentPid(pid);
+        if (start is not null && monitors.Any(m => m.MonitorPid == parent && m.Name == name && SamePath(m.LxcPath, path))
+            && ProcTable.StartTime(pid) == start)
+        {
+            return start;
+        }
+
+        Trace?.Invoke($"lxc-info names PID {pid} as the init of '{name}' in {path}, but that is no child of the host's LXC monitor of it: ignored");
+        return null;
+    }
 
     private string LxcInfoTool() =>
         CommandRunner.Find("/usr/bin/lxc-info", "/usr/local/bin/lxc-info", "/bin/lxc-info")

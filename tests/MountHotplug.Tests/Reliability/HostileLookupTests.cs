@@ -77,6 +77,43 @@ try { New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -T
         guard.AssertClean();
     }
 
+    /// <summary>
+    /// lxc-info asks a container's command socket, an abstract unix socket named after its lxcpath and name. A container
+    /// without a network namespace of its own can bind it for a container that is defined but stopped, and answer
+    /// RUNNING with a PID of its choosing (here its own init's). lxc-info believes it; the lookup does not, because no
+    /// host LXC monitor is that PID's parent.
+    /// </summary>
+    [SkippableFact]
+    public void AForgedLxcCommandSocketCannotNameAnInit()
+    {
+        RuntimeSupport.Require(LxcContainer.Tool, LxcContainer.Package);
+        using var tree = new TempTree();
+        string forge = Forger.Build(tree.Root);
+        string lxcPath = Path.Combine(tree.Root, "lxcpath");
+        string name = RuntimeSupport.RandomName("mhp-stopped-");
+        Directory.CreateDirectory(Path.Combine(lxcPath, name, "rootfs"));
+        File.WriteAllText(Path.Combine(lxcPath, name, "config"), $"lxc.uts.name = {name}\nlxc.rootfs.path = dir:{lxcPath}/{name}/rootfs\n");
+        Cmd.RunOrThrow("chmod", "0755", tree.Root, lxcPath);
+        using var hostile = SandboxContainer.Start();
+        using var ps = new PowerShellSession();
+        var guard = new HostGuard();
+
+        new Forger(hostile, forge).LxcCommandSocket(lxcPath, name, hostile.Pid);
+        string socket = $"@{lxcPath}/{name}/command";
+        Assert.True(Poll.Until(() => File.ReadAllText("/proc/net/unix").Contains(socket, StringComparison.Ordinal), TimeSpan.FromSeconds(10),
+            TimeSpan.FromMilliseconds(20)), $"the forged socket {socket} was not bound");
+
+        // The forgery is real: LXC's own tool takes the hostile container's init for the container.
+        Assert.Equal(hostile.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            Cmd.RunOrThrow("lxc-info", "-P", lxcPath, "-n", name, "-pH").Trim());
+
+        PipelineResult result = ps.Run("Get-ContainerNamespace -Name $n -LxcPath $p -Verbose", Vars(("n", name), ("p", lxcPath)));
+        Assert.Equal(new[] { $"ContainerNotRunning,{GetNs}" }, result.ErrorIds);
+        Assert.DoesNotContain(result.Output, o => o.BaseObject is ContainerNamespace);
+        Assert.Contains(result.Verbose, v => v.Message.Contains("no child of the host's LXC monitor", StringComparison.Ordinal));
+        guard.AssertClean();
+    }
+
     [SkippableFact]
     public void EvidenceFromAContainerRootOrAForeignOwnerIsNotTrusted()
     {
@@ -175,6 +212,13 @@ try { New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -T
             _fifos.Add(name);
             Background($"echo lxc.uts.name={name} > /evil/{name}/config; touch /evil/{name}/opened");
             Background($"/usr/local/bin/forge lxc-monitor {hostPath} {name}");
+        }
+
+        /// <summary>Answers on the command socket of LXC container <paramref name="name"/> in <paramref name="lxcPath"/>: RUNNING, init <paramref name="pid"/>.</summary>
+        internal void LxcCommandSocket(string lxcPath, string name, int pid)
+        {
+            Install("/usr/local/bin/forge");
+            Background($"/usr/local/bin/forge lxc-command {lxcPath} {name} {pid}");
         }
 
         /// <summary>How many processes of the container run the forger (each forgery is a parent and its child).</summary>
