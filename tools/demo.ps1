@@ -48,10 +48,11 @@ try {
         "New-StagedMount -Path $data -ReadOnly | Move-MountIntoNamespace -Namespace `$ct -Target /mnt/data -CreateTarget -PassThru"
     )
     $statements | ForEach-Object { "PS> $_" } | Out-Host
-    # One Out-Host per statement, as at a prompt, so that each output type gets its own table view; dot-sourced so
-    # that $ct lives on in this scope.
+    # One rendering per statement, as at a prompt, so that each output type gets its own table view; dot-sourced so
+    # that $ct lives on in this scope. A pipe or a log gets the full width, as a terminal's width means nothing there.
+    $width = if ([Console]::IsOutputRedirected) { 200 } else { $Host.UI.RawUI.WindowWidth }
     foreach ($statement in $statements) {
-        . ([scriptblock]::Create($statement)) | Out-Host
+        . ([scriptblock]::Create($statement)) | Out-String -Width $width | Out-Host
     }
     $ct.Dispose()
 
