@@ -1,0 +1,129 @@
+# Shared by the Pester suite: where things are, the sandbox containers, child pwsh processes and the mount-table
+# checks. Imported by each test file's BeforeAll (Pester runs every file in its own scope).
+Set-StrictMode -Version Latest
+
+$script:Repository = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
+
+function Get-Repository { $script:Repository }
+
+function Get-ModuleManifestPath { Join-Path $script:Repository 'module/MountHotplug/MountHotplug.psd1' }
+
+# The pwsh running this suite: tests/run.sh starts it from the pinned tool.
+function Get-PwshPath { Join-Path $PSHOME 'pwsh' }
+
+function Test-Root { [Environment]::IsPrivilegedProcess }
+
+<#
+.SYNOPSIS
+    Starts a throwaway busybox container with the same code the xunit suite and the demo use (module/sandbox).
+    The caller disposes it (AfterAll/AfterEach); a container the caller lost is still stopped when pwsh exits.
+#>
+function Start-Sandbox {
+    param([ValidateSet('PivotRoot', 'Chroot')] [string] $Kind = 'PivotRoot')
+    if (-not ('MountHotplug.Sandbox.SandboxContainer' -as [type])) {
+        Add-Type -Path (Join-Path $script:Repository 'module/sandbox/MountHotplug.Sandbox.dll')
+    }
+    [MountHotplug.Sandbox.SandboxContainer]::Start($Kind)
+}
+
+<# .SYNOPSIS A temporary host directory with data/hello.txt, as the runbooks and the demo plug in. #>
+function New-TestTree {
+    param([string] $Content = "hello from the host`n")
+    $root = [IO.Directory]::CreateTempSubdirectory('mhp-pester-').FullName
+    $data = [IO.Directory]::CreateDirectory((Join-Path $root 'data')).FullName
+    [IO.File]::WriteAllText((Join-Path $data 'hello.txt'), $Content)
+    [pscustomobject]@{ Root = $root; Data = $data; Content = $Content }
+}
+
+function Remove-TestTree($Tree) {
+    if ($Tree -and (Test-Path -LiteralPath $Tree.Root)) { Remove-Item -LiteralPath $Tree.Root -Recurse -Force }
+}
+
+<#
+.SYNOPSIS
+    The mount tables a test file must leave as it found them: the host's (PID 1) and this process's own namespace
+    (the private one tests/run.sh made). Compare a later call's result with Should -Be.
+#>
+function Get-MountTables {
+    [IO.File]::ReadAllText('/proc/1/mountinfo') + "`n--- own namespace ---`n" + [IO.File]::ReadAllText('/proc/self/mountinfo')
+}
+
+<#
+.SYNOPSIS
+    What a privileged test file starts with: the mount tables to compare at the end, a host tree and a sandbox
+    container. Pass it to Remove-ContainerFixture in AfterAll, which also runs when a test failed.
+#>
+function New-ContainerFixture {
+    $fixture = [pscustomobject]@{ TablesBefore = Get-MountTables; Tree = New-TestTree; Container = $null }
+    $fixture.Container = Start-Sandbox
+    $fixture
+}
+
+<# .SYNOPSIS Stops the fixture's container, removes its tree, then checks that the mount tables are as they were. #>
+function Remove-ContainerFixture($Fixture) {
+    if (-not $Fixture) { return }
+    if ($Fixture.Container) { $Fixture.Container.Dispose() }
+    Remove-TestTree $Fixture.Tree
+    Get-MountTables | Should -Be $Fixture.TablesBefore -Because 'a test file must leave the host and its own mount tables as it found them'
+}
+
+<# .SYNOPSIS What the container's own mountinfo says about one mount point (null when nothing is mounted there). #>
+function Get-ContainerMountLine($Container, [string] $MountPoint) {
+    $Container.Exec('cat', '/proc/self/mountinfo').StandardOutput -split "`n" |
+        Where-Object { $_ -and ($_ -split ' ')[4] -eq $MountPoint } | Select-Object -Last 1
+}
+
+<#
+.SYNOPSIS
+    Runs a child process (pwsh, ./mhp) with stdin closed and returns its exit code and both output streams, so a test
+    sees what a user sees in a log, rendered by pwsh itself.
+#>
+function Invoke-Child {
+    param(
+        [Parameter(Mandatory)] [string] $FilePath,
+        [string[]] $ArgumentList = @(),
+        [hashtable] $Environment = @{},
+        [string] $StandardInput
+    )
+    $info = [Diagnostics.ProcessStartInfo]::new($FilePath)
+    foreach ($argument in $ArgumentList) { $info.ArgumentList.Add($argument) }
+    # pwsh writes colour codes even into a pipe unless NO_COLOR is set, as a user's log would want it.
+    $info.Environment['NO_COLOR'] = '1'
+    foreach ($name in $Environment.Keys) { $info.Environment[$name] = $Environment[$name] }
+    $info.RedirectStandardOutput = $true
+    $info.RedirectStandardError = $true
+    $info.RedirectStandardInput = $true
+    $info.UseShellExecute = $false
+    $info.WorkingDirectory = $script:Repository
+    $process = [Diagnostics.Process]::Start($info)
+    try {
+        if ($StandardInput) { $process.StandardInput.Write($StandardInput) }
+        $process.StandardInput.Close()
+        $stdout = $process.StandardOutput.ReadToEndAsync()
+        $stderr = $process.StandardError.ReadToEndAsync()
+        if (-not $process.WaitForExit(300000)) {
+            $process.Kill($true)
+            throw "$FilePath $($ArgumentList -join ' ') did not finish in 300 s"
+        }
+        $process.WaitForExit()
+        [pscustomobject]@{ ExitCode = $process.ExitCode; StandardOutput = $stdout.Result; StandardError = $stderr.Result }
+    }
+    finally {
+        $process.Dispose()
+    }
+}
+
+<# .SYNOPSIS Runs ./mhp with the given arguments. #>
+function Invoke-Mhp {
+    param([string[]] $ArgumentList = @(), [string] $StandardInput, [hashtable] $Environment = @{})
+    Invoke-Child -FilePath (Join-Path $script:Repository 'mhp') -ArgumentList $ArgumentList -StandardInput $StandardInput -Environment $Environment
+}
+
+<# .SYNOPSIS Runs a script in a fresh pinned pwsh with the module imported from module/MountHotplug. #>
+function Invoke-FreshPwsh {
+    param([Parameter(Mandatory)] [string] $Script, [hashtable] $Environment = @{})
+    $import = "Import-Module '$((Get-ModuleManifestPath).Replace("'", "''"))'; "
+    Invoke-Child -FilePath (Get-PwshPath) -ArgumentList @('-NoProfile', '-NonInteractive', '-Command', $import + $Script) -Environment $Environment
+}
+
+Export-ModuleMember -Function *
