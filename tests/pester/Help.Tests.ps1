@@ -6,7 +6,6 @@ BeforeDiscovery {
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'MhpTest.psm1') -Force
-    Import-Module (Get-ModuleManifestPath)
 }
 
 Describe 'Get-Help <Name>' -ForEach $cmdlets {

@@ -1,5 +1,6 @@
 # Shared by the Pester suite: where things are, the sandbox containers, child pwsh processes and the mount-table
-# checks. Imported by each test file's BeforeAll (Pester runs every file in its own scope).
+# checks. Imported by each test file's BeforeAll (Pester runs every file in its own scope); importing it also imports
+# the module under test, module/MountHotplug, into the session.
 Set-StrictMode -Version Latest
 
 $script:Repository = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
@@ -89,7 +90,10 @@ function Invoke-Child {
     foreach ($argument in $ArgumentList) { $info.ArgumentList.Add($argument) }
     # pwsh writes colour codes even into a pipe unless NO_COLOR is set, as a user's log would want it.
     $info.Environment['NO_COLOR'] = '1'
-    foreach ($name in $Environment.Keys) { $info.Environment[$name] = $Environment[$name] }
+    foreach ($name in $Environment.Keys) {
+        # $null removes a variable, for a child that must compute it afresh (PSModulePath from its own HOME).
+        if ($null -eq $Environment[$name]) { [void] $info.Environment.Remove($name) } else { $info.Environment[$name] = $Environment[$name] }
+    }
     $info.RedirectStandardOutput = $true
     $info.RedirectStandardError = $true
     $info.RedirectStandardInput = $true
@@ -126,4 +130,5 @@ function Invoke-FreshPwsh {
     Invoke-Child -FilePath (Get-PwshPath) -ArgumentList @('-NoProfile', '-NonInteractive', '-Command', $import + $Script) -Environment $Environment
 }
 
+Import-Module (Get-ModuleManifestPath) -Global
 Export-ModuleMember -Function *

@@ -3,10 +3,8 @@
 # sandbox container.
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'MhpTest.psm1') -Force
-    Import-Module (Get-ModuleManifestPath)
     $script:fixture = New-ContainerFixture
-    $script:container = $fixture.Container
-    $script:tree = $fixture.Tree
+    $script:container, $script:tree = $fixture.Container, $fixture.Tree
     $script:ct = Get-ContainerNamespace -ProcessId $container.Pid
     $script:staged = New-StagedMount -Path $tree.Data -ReadOnly
     $script:attached = New-StagedMount -Path $tree.Data -ReadOnly -NoSuid | Move-MountIntoNamespace -Namespace $ct -Target /mnt/data -CreateTarget -PassThru

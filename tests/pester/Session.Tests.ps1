@@ -2,10 +2,8 @@
 # Rendering is checked in child processes (./mhp, a fresh pwsh), where pwsh itself writes the terminal's text.
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'MhpTest.psm1') -Force
-    Import-Module (Get-ModuleManifestPath)
     $script:fixture = New-ContainerFixture
-    $script:container = $fixture.Container
-    $script:tree = $fixture.Tree
+    $script:container, $script:tree = $fixture.Container, $fixture.Tree
 }
 
 AfterAll {
