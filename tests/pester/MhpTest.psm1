@@ -130,5 +130,79 @@ function Invoke-FreshPwsh {
     Invoke-Child -FilePath (Get-PwshPath) -ArgumentList @('-NoProfile', '-NonInteractive', '-Command', $import + $Script) -Environment $Environment
 }
 
+<#
+.SYNOPSIS
+    Starts a throwaway sshd on a free port of 127.0.0.1 that serves the pinned pwsh as its powershell subsystem, with
+    its own host key and one client key for root, all in -Directory. Stop it with Stop-TestSshd (in AfterAll).
+#>
+function Start-TestSshd {
+    param([Parameter(Mandatory)] [string] $Directory)
+    $sshd = '/usr/sbin/sshd'
+    if (-not (Test-Path -LiteralPath $sshd)) { throw "$sshd is missing: install openssh-server (tests/run.sh does)." }
+    # sshd's privilege separation directory; Debian's service would make it.
+    [void] [IO.Directory]::CreateDirectory('/run/sshd')
+    foreach ($key in 'host_key', 'client_key') {
+        & ssh-keygen -q -t ed25519 -N '' -C "mhp-test-$key" -f (Join-Path $Directory $key)
+        if ($LASTEXITCODE -ne 0) { throw "ssh-keygen for $key failed with exit code $LASTEXITCODE" }
+    }
+    Copy-Item -LiteralPath (Join-Path $Directory 'client_key.pub') -Destination (Join-Path $Directory 'authorized_keys')
+
+    # A port the kernel just handed out and took back: free unless something grabs it in between, which the wait
+    # below would report as sshd exiting.
+    $listener = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0)
+    $listener.Start()
+    $port = $listener.LocalEndpoint.Port
+    $listener.Stop()
+
+    $config = Join-Path $Directory 'sshd_config'
+    Set-Content -LiteralPath $config -Value @"
+ListenAddress 127.0.0.1:$port
+HostKey $(Join-Path $Directory 'host_key')
+PidFile $(Join-Path $Directory 'sshd.pid')
+AuthorizedKeysFile $(Join-Path $Directory 'authorized_keys')
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem powershell $(Get-PwshPath) -sshs -NoLogo -NoProfile
+"@
+    $info = [Diagnostics.ProcessStartInfo]::new($sshd)
+    foreach ($argument in '-D', '-e', '-f', $config) { $info.ArgumentList.Add($argument) }
+    $info.RedirectStandardError = $true
+    $info.UseShellExecute = $false
+    $process = [Diagnostics.Process]::Start($info)
+    $log = $process.StandardError.ReadToEndAsync()
+    $server = [pscustomobject]@{ Process = $process; Port = $port; KeyFile = (Join-Path $Directory 'client_key'); Log = $log }
+    # Ready once it accepts a connection; a failed start shows in its log.
+    $deadline = [DateTime]::UtcNow.AddSeconds(30)
+    while ($true) {
+        if ($process.HasExited) { throw "sshd exited with code $($process.ExitCode): $($log.Result)" }
+        $client = [Net.Sockets.TcpClient]::new()
+        try { $client.Connect([Net.IPAddress]::Loopback, $port); break } catch { } finally { $client.Dispose() }
+        if ([DateTime]::UtcNow -gt $deadline) { Stop-TestSshd $server; throw 'sshd did not accept connections within 30 s' }
+        Start-Sleep -Milliseconds 50
+    }
+    $server
+}
+
+<# .SYNOPSIS Stops an sshd of Start-TestSshd and the session processes it forked. #>
+function Stop-TestSshd($Server) {
+    if (-not $Server -or $Server.Process.HasExited) { return }
+    $Server.Process.Kill($true)
+    $Server.Process.WaitForExit()
+    $Server.Process.Dispose()
+}
+
+<# .SYNOPSIS The Invoke-Command / New-PSSession parameters that reach a Start-TestSshd server as root. #>
+function Get-TestSshParameters($Server) {
+    @{
+        Port        = $Server.Port
+        KeyFilePath = $Server.KeyFile
+        # A throwaway host key nobody has seen: trust it for this connection only.
+        Options     = @{ StrictHostKeyChecking = 'no'; UserKnownHostsFile = '/dev/null'; LogLevel = 'ERROR' }
+    }
+}
+
 Import-Module (Get-ModuleManifestPath) -Global
 Export-ModuleMember -Function *
