@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 runs=${1:-21}
 . tools/pinned-pwsh.sh
-pwsh=$(pinned_pwsh)
+pinned_pwsh
+pwsh=$PINNED_PWSH
 ./mhp -c 1 >/dev/null # builds when stale, and warms the page cache for both sides
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }

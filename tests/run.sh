@@ -40,7 +40,8 @@ fi
 dotnet tool restore >/dev/null
 # shellcheck source=../tools/pinned-pwsh.sh
 . tools/pinned-pwsh.sh
-export MHP_PWSH; MHP_PWSH=$(pinned_pwsh)
+pinned_pwsh
+export MHP_PWSH="$PINNED_PWSH"
 export PESTER_MANIFEST="${NUGET_PACKAGES:-$HOME/.nuget/packages}/pester/6.2.0/tools/Pester.psd1"
 [ -f "$PESTER_MANIFEST" ] || dotnet restore tests/pester/Pester.csproj -nologo -v quiet >/dev/null
 installed=$(date +%s)
