@@ -32,8 +32,8 @@ function Show-InContainer($Container, [string[]] $Argv) {
 
 [void] [MountHotplug.Sandbox.Busybox]::EnsureInstalled()
 $tableBefore = [IO.File]::ReadAllText('/proc/self/mountinfo')
-$source = New-Item -ItemType Directory -Path ([IO.Path]::Combine([IO.Path]::GetTempPath(), "mhp-demo-$([IO.Path]::GetRandomFileName().Replace('.', ''))"))
-$data = New-Item -ItemType Directory -Path (Join-Path $source 'data')
+$source = [IO.Directory]::CreateTempSubdirectory('mhp-demo-')
+$data = New-Item -ItemType Directory -Path (Join-Path $source.FullName 'data')
 Set-Content -Path (Join-Path $data 'hello.txt') -Value "Hello from the host ($([Environment]::MachineName)), written $([DateTime]::UtcNow.ToString('u'))"
 $container = $null
 try {
@@ -49,10 +49,10 @@ try {
     )
     $statements | ForEach-Object { "PS> $_" } | Out-Host
     # One rendering per statement, as at a prompt, so that each output type gets its own table view; dot-sourced so
-    # that $ct lives on in this scope. A pipe or a log gets the full width, as a terminal's width means nothing there.
-    $width = if ([Console]::IsOutputRedirected) { 200 } else { $Host.UI.RawUI.WindowWidth }
+    # that $ct lives on in this scope. A pipe or a log gets 160 columns, as a terminal's width means nothing there.
+    $width = if ([Console]::IsOutputRedirected) { 160 } else { $Host.UI.RawUI.WindowWidth }
     foreach ($statement in $statements) {
-        . ([scriptblock]::Create($statement)) | Out-String -Width $width | Out-Host
+        (. ([scriptblock]::Create($statement)) | Out-String -Width $width).TrimEnd() | Out-Host
     }
     $ct.Dispose()
 
@@ -65,10 +65,10 @@ try {
     Write-Section 'The host'
     $unchanged = $tableBefore -eq [IO.File]::ReadAllText('/proc/self/mountinfo')
     "Host mount table unchanged by the hot-plug: $(if ($unchanged) { 'yes' } else { 'NO' })" | Out-Host
-    "Stopping $($container.Name) and removing $source." | Out-Host
+    "Stopping $($container.Name) and removing $($source.FullName)." | Out-Host
     if (-not $unchanged) { exit 1 }
 }
 finally {
     if ($container) { $container.Dispose() }
-    Remove-Item -LiteralPath $source -Recurse -Force
+    Remove-Item -LiteralPath $source.FullName -Recurse -Force
 }
