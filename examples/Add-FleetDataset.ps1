@@ -62,7 +62,7 @@ $onHost = {
     try {
         $mount = New-StagedMount -Path $Path -ReadOnly -NoSuid -NoDev |
             Move-MountIntoNamespace -Namespace $ct -Target $Target -CreateTarget -PassThru
-        [pscustomobject]@{ ProcessId = $ct.ProcessId; MountId = $mount.MountId }
+        [pscustomobject]@{ MountId = $mount.MountId }
     }
     finally {
         $ct.Dispose()
@@ -78,10 +78,11 @@ $rows = 0..($HostName.Count - 1) | ForEach-Object -ThrottleLimit $ThrottleLimit 
     $remoting = $using:remoting
     try {
         $result = Invoke-Command -HostName $target @remoting -ArgumentList $using:arguments -ScriptBlock ([scriptblock]::Create($using:onHost)) -ErrorAction Stop
-        [pscustomobject]@{ Index = $index; HostName = $target; Status = 'Attached'; ProcessId = $result.ProcessId; MountId = $result.MountId; Error = $null }
+        [pscustomobject]@{ Index = $index; HostName = $target; Status = 'Attached'; MountId = $result.MountId; Error = $null }
     }
     catch {
-        [pscustomobject]@{ Index = $index; HostName = $target; Status = 'Failed'; ProcessId = $null; MountId = $null; Error = $_.Exception.Message }
+        [pscustomobject]@{ Index = $index; HostName = $target; Status = 'Failed'; MountId = $null; Error = $_.Exception.Message }
     }
 }
-$rows | Sort-Object Index | Select-Object HostName, Status, ProcessId, MountId, Error
+# Four columns, so that pwsh shows a table: one row per host.
+$rows | Sort-Object Index | Select-Object HostName, Status, MountId, Error

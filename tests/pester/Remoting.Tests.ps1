@@ -90,7 +90,7 @@ Describe 'examples/Add-FleetDataset.ps1' {
         $rows[0].Error | Should -Not -BeNullOrEmpty
         $rows[1].HostName | Should -Be 'root@127.0.0.1'
         $rows[1].Status | Should -Be 'Attached' -Because "$($rows[1].Error)"
-        $rows[1].ProcessId | Should -Be $container.Pid
+        $rows[1].MountId | Should -BeGreaterThan 0
         $rows[1].Error | Should -BeNullOrEmpty
         $container.ExecOrThrow('cat', '/mnt/fleetbook/hello.txt') | Should -Be $tree.Content
     }
