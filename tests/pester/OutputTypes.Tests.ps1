@@ -29,7 +29,7 @@ AfterAll {
     Remove-ContainerFixture $script:fixture
 }
 
-Describe 'Default view of <_>' -ForEach @('MountHotplug.ContainerNamespace', 'MountHotplug.StagedMount', 'Attached MountHotplug.StagedMount', 'MountHotplug.Mount', 'MountHotplug.MountApiFeature') {
+Describe 'Default view of <_>' -Tag Privileged -ForEach @('MountHotplug.ContainerNamespace', 'MountHotplug.StagedMount', 'Attached MountHotplug.StagedMount', 'MountHotplug.Mount', 'MountHotplug.MountApiFeature') {
     BeforeAll {
         $script:object = $samples[$_]
         $script:labels = Get-ViewLabels $object.GetType().FullName
@@ -51,7 +51,7 @@ Describe 'Default view of <_>' -ForEach @('MountHotplug.ContainerNamespace', 'Mo
     }
 }
 
-Describe 'Values in the views' {
+Describe 'Values in the views' -Tag Privileged {
     It 'shows where an attached mount went, in which process' {
         $row = ($attached | Out-String -Width 200) -split "`n" | Where-Object { $_ -match '^Attached ' }
         $row | Should -Match ([regex]::Escape($tree.Data))
@@ -64,7 +64,7 @@ Describe 'Values in the views' {
     }
 }
 
-Describe 'Export-Clixml and Import-Clixml of <_>' -ForEach @('MountHotplug.ContainerNamespace', 'MountHotplug.StagedMount', 'Attached MountHotplug.StagedMount', 'MountHotplug.Mount', 'MountHotplug.MountApiFeature') {
+Describe 'Export-Clixml and Import-Clixml of <_>' -Tag Privileged -ForEach @('MountHotplug.ContainerNamespace', 'MountHotplug.StagedMount', 'Attached MountHotplug.StagedMount', 'MountHotplug.Mount', 'MountHotplug.MountApiFeature') {
     It 'round-trips the properties as a Deserialized object with the same table view' {
         $object = $samples[$_]
         $object | Export-Clixml -LiteralPath $xml
@@ -79,7 +79,7 @@ Describe 'Export-Clixml and Import-Clixml of <_>' -ForEach @('MountHotplug.Conta
     }
 }
 
-Describe 'ConvertTo-Json of <_>' -ForEach @('MountHotplug.ContainerNamespace', 'MountHotplug.StagedMount', 'Attached MountHotplug.StagedMount', 'MountHotplug.Mount', 'MountHotplug.MountApiFeature') {
+Describe 'ConvertTo-Json of <_>' -Tag Privileged -ForEach @('MountHotplug.ContainerNamespace', 'MountHotplug.StagedMount', 'Attached MountHotplug.StagedMount', 'MountHotplug.Mount', 'MountHotplug.MountApiFeature') {
     It 'writes the scalar properties, and the text reads back' {
         $object = $samples[$_]
         $json = $object | ConvertTo-Json -Depth 2 -EnumsAsStrings -WarningAction SilentlyContinue

@@ -24,7 +24,7 @@ AfterAll {
     Remove-ContainerFixture $script:fixture
 }
 
-Describe 'The MountHotplug package' {
+Describe 'The MountHotplug package' -Tag Privileged {
     It 'is built by ./build.ps1 -Task Package with the manifest''s version, LICENSE and README inside' {
         $build.ExitCode | Should -Be 0 -Because ($build.StandardOutput + $build.StandardError)
         $version = (Import-PowerShellDataFile (Join-Path (Get-Repository) 'MountHotplug.psd1')).ModuleVersion

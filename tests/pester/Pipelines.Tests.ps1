@@ -28,7 +28,7 @@ AfterAll {
     Remove-ContainerFixture $script:fixture
 }
 
-Describe 'Pipelines fed from other cmdlets' {
+Describe 'Pipelines fed from other cmdlets' -Tag Privileged {
     It 'Get-ChildItem | New-StagedMount | Move-MountIntoNamespace -Target { per item } plugs every directory in' {
         $attached = Get-ChildItem -Directory -LiteralPath (Join-Path $tree.Root 'shares') |
             New-StagedMount -ReadOnly |
@@ -92,7 +92,7 @@ Describe 'Pipelines fed from other cmdlets' {
     }
 }
 
-Describe 'Runspaces' {
+Describe 'Runspaces' -Tag Privileged {
     It 'ForEach-Object -Parallel hot-plugs from three runspaces at once' {
         $manifest = Get-ModuleManifestPath
         $initPid = $container.Pid

@@ -30,7 +30,7 @@ AfterAll {
     Remove-ContainerFixture $script:fixture
 }
 
-Describe 'Invoke-Command -HostName over SSH' {
+Describe 'Invoke-Command -HostName over SSH' -Tag Privileged {
     It 'uses three distinct remote pwsh processes' {
         $pids = Invoke-Command -Session $sessions -ThrottleLimit 3 -ScriptBlock { $PID }
         $pids | Sort-Object -Unique | Should -HaveCount 3
@@ -79,7 +79,7 @@ Describe 'Invoke-Command -HostName over SSH' {
     }
 }
 
-Describe 'examples/Add-FleetDataset.ps1' {
+Describe 'examples/Add-FleetDataset.ps1' -Tag Privileged {
     It 'gives one row per host: attached where it could, the error where it could not, and goes on' {
         $rows = & (Join-Path (Get-Repository) 'examples/Add-FleetDataset.ps1') -HostName root@127.0.0.2, root@127.0.0.1 `
             -ProcessId $container.Pid -Path $tree.Data -Target /mnt/fleetbook -Module (Get-ModuleManifestPath) `

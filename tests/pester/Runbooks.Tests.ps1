@@ -12,7 +12,7 @@ AfterAll {
     Remove-ContainerFixture $script:fixture
 }
 
-Describe 'Add-ReadOnlyDataset.ps1' {
+Describe 'Add-ReadOnlyDataset.ps1' -Tag Privileged {
     It 'adds the dataset read-only, nosuid and nodev, and says where' {
         $output = & (Join-Path $examples 'Add-ReadOnlyDataset.ps1') -ProcessId $container.Pid -Path $tree.Data -Target /mnt/media
         $output[0] | Should -BeLike "Added $($tree.Data) read-only at /mnt/media inside PID $($container.Pid) (testinit); mount id *."
@@ -36,7 +36,7 @@ Describe 'Add-ReadOnlyDataset.ps1' {
     }
 }
 
-Describe 'Switch-ConfigVolume.ps1' {
+Describe 'Switch-ConfigVolume.ps1' -Tag Privileged {
     It 'mounts the first version, then swaps to the next atomically, one mount at the target' {
         $v1 = New-TestTree -Content "version 1`n"
         $v2 = New-TestTree -Content "version 2`n"

@@ -10,7 +10,7 @@ AfterAll {
     Remove-ContainerFixture $script:fixture
 }
 
-Describe './mhp' {
+Describe './mhp' -Tag Privileged {
     It '-c runs real pwsh with the standard cmdlets and the module, and passes the exit code through' {
         $run = Invoke-Mhp -ArgumentList '-c', 'Get-Mount | Select-Object -First 3 | Format-List MountPoint; (Get-Module MountHotplug).Path; exit 7'
         $run.ExitCode | Should -Be 7 -Because $run.StandardError
@@ -61,7 +61,7 @@ if ($Fail) { exit 4 }
     }
 }
 
-Describe 'Completion through TabExpansion2' {
+Describe 'Completion through TabExpansion2' -Tag Privileged {
     It 'completes <Line> with <Expected>' -ForEach @(
         @{ Line = 'New-StagedMount -FileSystem tm'; Expected = 'tmpfs' }
         @{ Line = 'Get-MountApiSupport -Feature OpenT'; Expected = 'OpenTree' }
@@ -74,7 +74,7 @@ Describe 'Completion through TabExpansion2' {
     }
 }
 
-Describe 'Errors as pwsh shows them' {
+Describe 'Errors as pwsh shows them' -Tag Privileged {
     BeforeAll { $script:missing = Join-Path $tree.Root 'missing' }
 
     It 'ConciseView names the cmdlet, says what failed and what to do' {
@@ -102,7 +102,7 @@ Describe 'Errors as pwsh shows them' {
     }
 }
 
-Describe '-WhatIf and -Confirm' {
+Describe '-WhatIf and -Confirm' -Tag Privileged {
     BeforeAll {
         # $ConfirmPreference Low makes every change ask; -NonInteractive turns a question into an error, so only
         # -Confirm:$false can let them through.
