@@ -2,10 +2,10 @@
 # Runs every MountHotplug test, as root, on a fresh Debian host: installs what the tests need when it is missing
 # (busybox-static for the sandbox containers, util-linux's unshare/nsenter/setpriv, mount's losetup and e2fsprogs'
 # mkfs.ext4 for the loop-device ext4 tests, and the real runtimes: lxc, runc, crun, podman, systemd-container,
-# docker.io, uidmap, openssh-server; the pinned pwsh and Pester 6.2.0 from NuGet), builds the solution, and runs the xunit suite and
-# then the Pester suite (tests/pester, in the pinned pwsh) inside one private mount namespace so the host's mount
-# table cannot change. The closing line sums both suites' counts; tests/TestResults holds xunit.trx and pester.xml.
-# Loop devices the tests made are detached afterwards. Idempotent.
+# docker.io, uidmap, openssh-server; the pinned pwsh and Pester 6.2.0 from NuGet), builds the solution, and runs
+# the xunit suite and then the Pester suite (tests/pester, in the pinned pwsh) inside one private mount namespace so
+# the host's mount table cannot change. The closing line sums both suites' counts; tests/TestResults holds
+# xunit.trx and pester.xml. Loop devices the tests made are detached afterwards. Idempotent.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 
@@ -139,7 +139,7 @@ if [ "$failed" -ne 0 ]; then
   awk '/^  Failed / { keep = 1; lines = 0 }
        /^  (Passed|Skipped) |^\[xUnit|^Test Run / { keep = 0 }
        keep && lines++ < 60 { print }' "$log" >&2
-  [ -s "$MHP_PESTER_FAILURES" ] && cat "$MHP_PESTER_FAILURES" >&2
+  if [ -s "$MHP_PESTER_FAILURES" ]; then cat "$MHP_PESTER_FAILURES" >&2; fi
 fi
 echo "tests/run.sh: build and tests took $(( $(date +%s) - installed )) s" >&2
 echo "$passed passed, $failed failed, $skipped skipped"
