@@ -1,6 +1,11 @@
 # Every output type as pwsh shows and stores it: the default table view at 80 and 200 columns, Export-Clixml /
 # Import-Clixml (whose Deserialized.* objects remoting also brings back) and ConvertTo-Json. Real objects, from a real
 # sandbox container.
+BeforeDiscovery {
+    # The keys of $samples below: one object of each output type, and an attached StagedMount besides a staged one.
+    $sampleNames = @('MountHotplug.ContainerNamespace', 'MountHotplug.StagedMount', 'Attached MountHotplug.StagedMount', 'MountHotplug.Mount', 'MountHotplug.MountApiFeature')
+}
+
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'MhpTest.psm1') -Force
     $script:fixture = New-ContainerFixture
@@ -29,7 +34,7 @@ AfterAll {
     Remove-ContainerFixture $script:fixture
 }
 
-Describe 'Default view of <_>' -Tag Privileged -ForEach @('MountHotplug.ContainerNamespace', 'MountHotplug.StagedMount', 'Attached MountHotplug.StagedMount', 'MountHotplug.Mount', 'MountHotplug.MountApiFeature') {
+Describe 'Default view of <_>' -Tag Privileged -ForEach $sampleNames {
     BeforeAll {
         $script:object = $samples[$_]
         $script:labels = Get-ViewLabels $object.GetType().FullName
@@ -64,7 +69,7 @@ Describe 'Values in the views' -Tag Privileged {
     }
 }
 
-Describe 'Export-Clixml and Import-Clixml of <_>' -Tag Privileged -ForEach @('MountHotplug.ContainerNamespace', 'MountHotplug.StagedMount', 'Attached MountHotplug.StagedMount', 'MountHotplug.Mount', 'MountHotplug.MountApiFeature') {
+Describe 'Export-Clixml and Import-Clixml of <_>' -Tag Privileged -ForEach $sampleNames {
     It 'round-trips the properties as a Deserialized object with the same table view' {
         $object = $samples[$_]
         $object | Export-Clixml -LiteralPath $xml
@@ -79,7 +84,7 @@ Describe 'Export-Clixml and Import-Clixml of <_>' -Tag Privileged -ForEach @('Mo
     }
 }
 
-Describe 'ConvertTo-Json of <_>' -Tag Privileged -ForEach @('MountHotplug.ContainerNamespace', 'MountHotplug.StagedMount', 'Attached MountHotplug.StagedMount', 'MountHotplug.Mount', 'MountHotplug.MountApiFeature') {
+Describe 'ConvertTo-Json of <_>' -Tag Privileged -ForEach $sampleNames {
     It 'writes the scalar properties, and the text reads back' {
         $object = $samples[$_]
         $json = $object | ConvertTo-Json -Depth 2 -EnumsAsStrings -WarningAction SilentlyContinue
