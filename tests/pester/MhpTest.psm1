@@ -56,16 +56,28 @@ function Get-MountTables {
 #>
 function New-ContainerFixture {
     $fixture = [pscustomobject]@{ TablesBefore = Get-MountTables; Tree = New-TestTree; Container = $null }
-    $fixture.Container = Start-Sandbox
+    try { $fixture.Container = Start-Sandbox }
+    catch { Remove-TestTree $fixture.Tree; throw }
     $fixture
 }
 
 <# .SYNOPSIS Stops the fixture's container, removes its tree, then checks that the mount tables are as they were. #>
 function Remove-ContainerFixture($Fixture) {
     if (-not $Fixture) { return }
-    if ($Fixture.Container) { $Fixture.Container.Dispose() }
-    Remove-TestTree $Fixture.Tree
+    try { if ($Fixture.Container) { $Fixture.Container.Dispose() } }
+    finally { Remove-TestTree $Fixture.Tree }
     Get-MountTables | Should -Be $Fixture.TablesBefore -Because 'a test file must leave the host and its own mount tables as it found them'
+}
+
+<#
+.SYNOPSIS
+    Runs every clean-up step of an AfterAll even when one fails (a failed step must not leave a container, an sshd or
+    a directory behind), then rethrows the first failure so that Pester reports it.
+#>
+function Invoke-Cleanup {
+    param([Parameter(Mandatory)] [scriptblock[]] $Step)
+    $failures = @(foreach ($each in $Step) { try { & $each } catch { $_ } })
+    if ($failures.Count -gt 0) { throw $failures[0] }
 }
 
 <# .SYNOPSIS What the container's own mountinfo says about one mount point (null when nothing is mounted there). #>

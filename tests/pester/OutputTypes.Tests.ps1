@@ -29,9 +29,7 @@ BeforeAll {
 }
 
 AfterAll {
-    if ($script:staged) { $staged.Dispose() }
-    if ($script:ct) { $ct.Dispose() }
-    Remove-ContainerFixture $script:fixture
+    Invoke-Cleanup { if ($script:staged) { $staged.Dispose() } }, { if ($script:ct) { $ct.Dispose() } }, { Remove-ContainerFixture $script:fixture }
 }
 
 Describe 'Default view of <_>' -Tag Privileged -ForEach $sampleNames {

@@ -20,8 +20,8 @@ BeforeAll {
 }
 
 AfterAll {
-    if ($script:userHome) { Invoke-AsUser 'Unregister-PSResourceRepository -Name mhp-test -ErrorAction SilentlyContinue' | Out-Null }
-    Remove-ContainerFixture $script:fixture
+    Invoke-Cleanup { if ($script:userHome) { Invoke-AsUser 'Unregister-PSResourceRepository -Name mhp-test -ErrorAction SilentlyContinue' | Out-Null } },
+        { Remove-ContainerFixture $script:fixture }
 }
 
 Describe 'The MountHotplug package' -Tag Privileged {

@@ -24,8 +24,7 @@ BeforeAll {
 }
 
 AfterAll {
-    if ($script:ct) { $ct.Dispose() }
-    Remove-ContainerFixture $script:fixture
+    Invoke-Cleanup { if ($script:ct) { $ct.Dispose() } }, { Remove-ContainerFixture $script:fixture }
 }
 
 Describe 'Pipelines fed from other cmdlets' -Tag Privileged {

@@ -24,10 +24,8 @@ BeforeAll {
 }
 
 AfterAll {
-    if ($script:sessions) { $sessions | Remove-PSSession }
-    Stop-TestSshd $script:server
-    $script:others | ForEach-Object { $_.Dispose() }
-    Remove-ContainerFixture $script:fixture
+    Invoke-Cleanup { if ($script:sessions) { $sessions | Remove-PSSession } }, { Stop-TestSshd $script:server },
+        { $script:others | ForEach-Object { $_.Dispose() } }, { Remove-ContainerFixture $script:fixture }
 }
 
 Describe 'Invoke-Command -HostName over SSH' -Tag Privileged {
