@@ -2,14 +2,17 @@
 <#
 .SYNOPSIS
     Builds, tests or packages MountHotplug: a thin wrapper over the dotnet commands the README shows.
+.DESCRIPTION
+    Run it in the pinned pwsh: ./mhp -File build.ps1 [-Task …], or dotnet tool restore, then dotnet pwsh build.ps1.
 .PARAMETER Task
-    Build: dotnet build, staging module/MountHotplug (and module/mhp).
+    Build: dotnet build, staging module/MountHotplug (and module/sandbox for the demo and the tests).
     Test: tests/run.sh (installs what the tests need, runs them in a private mount namespace; needs root).
-    Package: a Release build, then artifacts/MountHotplug-<version>.zip of the staged module.
+    Package: a Release build of the module with LICENSE and README.md, packed by PSResourceGet's Compress-PSResource
+    into artifacts/MountHotplug.<version>.nupkg, which Install-PSResource installs from a file repository.
 .EXAMPLE
-    ./build.ps1
+    ./mhp -File build.ps1
 .EXAMPLE
-    sudo pwsh ./build.ps1 -Task Test
+    ./mhp -File build.ps1 -Task Package
 #>
 [CmdletBinding()]
 param(
@@ -36,12 +39,25 @@ switch ($Task) {
         Invoke-Native bash @("$root/tests/run.sh")
     }
     'Package' {
-        Invoke-Native dotnet @('build', "$root/MountHotplug.slnx", '-c', 'Release', '-nologo')
-        $version = (Test-ModuleManifest -Path "$root/module/MountHotplug/MountHotplug.psd1").Version
-        $artifacts = [System.IO.Directory]::CreateDirectory("$root/artifacts").FullName
-        $zip = [System.IO.Path]::Combine($artifacts, "MountHotplug-$version.zip")
-        if ([System.IO.File]::Exists($zip)) { [System.IO.File]::Delete($zip) }
-        [System.IO.Compression.ZipFile]::CreateFromDirectory("$root/module/MountHotplug", $zip, 'Optimal', $true)
-        $zip
+        $stage = [IO.Directory]::CreateTempSubdirectory('mhp-package-').FullName
+        try {
+            # Staged into a folder of its own (the name Compress-PSResource gives the package comes from the manifest),
+            # so that packaging never rewrites module/MountHotplug under a session that has it loaded.
+            $module = Join-Path $stage 'MountHotplug'
+            foreach ($project in 'src/MountHotplug/MountHotplug.csproj', 'src/MountHotplug.HelpBuilder/MountHotplug.HelpBuilder.csproj') {
+                Invoke-Native dotnet @('build', "$root/$project", '-c', 'Release', '-nologo', '-v', 'quiet', "-p:ModuleStageDir=$module/")
+            }
+            Copy-Item -LiteralPath "$root/LICENSE", "$root/README.md" -Destination $module
+            $version = (Test-ModuleManifest -Path "$module/MountHotplug.psd1").Version
+            $artifacts = [IO.Directory]::CreateDirectory("$root/artifacts").FullName
+            $package = Join-Path $artifacts "MountHotplug.$version.nupkg"
+            if (Test-Path -LiteralPath $package) { Remove-Item -LiteralPath $package }
+            Compress-PSResource -Path $module -DestinationPath $artifacts
+            if (-not (Test-Path -LiteralPath $package)) { throw "Compress-PSResource did not write $package" }
+            $package
+        }
+        finally {
+            Remove-Item -LiteralPath $stage -Recurse -Force
+        }
     }
 }

@@ -11,4 +11,5 @@ for c in bench/c/*.c; do
   gcc -O2 -Wall -Wextra -Werror -pthread -o "$out/$(basename "$c" .c)" "$c"
 done
 dotnet build bench/MountHotplug.Bench/MountHotplug.Bench.csproj -c Release -nologo -v quiet -clp:ErrorsOnly >&2
-exec unshare --mount --propagation private -- dotnet bench/MountHotplug.Bench/bin/Release/net10.0/MountHotplug.Bench.dll --c-dir "$out" "$@"
+# Not exec: the EXIT trap must outlive the bench to remove the C binaries.
+unshare --mount --propagation private -- dotnet bench/MountHotplug.Bench/bin/Release/net10.0/MountHotplug.Bench.dll --c-dir "$out" "$@"

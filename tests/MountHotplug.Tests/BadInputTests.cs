@@ -184,7 +184,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
                      "$ns = [MountHotplug.ContainerNamespace]::Open($PID); @() | Move-MountIntoNamespace -Target /x -Namespace $ns",
                  })
         {
-            ExecResult run = Mhp.RunWithoutCapabilities("-Command", command + "; if (-not $?) { exit 3 }");
+            // NormalView: pwsh's default ConciseView shows the message, not the error id this checks.
+            ExecResult run = Mhp.RunWithoutCapabilities("-Command", "$ErrorView = 'NormalView'; " + command + "; if (-not $?) { exit 3 }");
             string all = run.StandardOutput + run.StandardError;
             Assert.True(run.ExitCode != 0, all);
             Assert.Contains("NoCapSysAdmin", all);

@@ -25,6 +25,22 @@ public sealed class ModuleTests
     }
 
     [Fact]
+    public void TheHostedEngineHasTheStandardCmdletsUsersPipeInto()
+    {
+        // Microsoft.PowerShell.SDK brings Utility and Management: what a user's pipeline around the cmdlets needs.
+        using var ps = new PowerShellSession();
+        PipelineResult result = ps.Run(
+            "Get-MountApiSupport | Select-Object -First 2 -Property Feature, Supported | ConvertTo-Json -Compress -EnumsAsStrings; " +
+            "(Get-ChildItem -LiteralPath $PSHOME -Filter *.dll | Measure-Object).Count -gt 0; " +
+            "(Get-Mount -Path / | Format-List -Property MountPoint | Out-String).Trim()");
+
+        Assert.True(result.Errors.Count == 0, result.Describe());
+        Assert.Matches("""^\[\{"Feature":"[A-Za-z]+","Supported":(true|false|null)\},\{"Feature":"[A-Za-z]+","Supported":(true|false|null)\}\]$""", (string)result.Output[0].BaseObject);
+        Assert.Equal(true, result.Output[1].BaseObject);
+        Assert.Equal("MountPoint : /", (string)result.Output[2].BaseObject);
+    }
+
+    [Fact]
     public void EveryCmdletHasFullHelp()
     {
         using var ps = new PowerShellSession();

@@ -3,7 +3,7 @@ using MountHotplug.Sandbox;
 
 namespace MountHotplug.Tests.Infrastructure;
 
-/// <summary>Runs the staged mhp launcher (module/mhp/mhp.dll) as a separate process.</summary>
+/// <summary>Runs ./mhp (the pinned pwsh with the staged module) as a separate process.</summary>
 public static class Mhp
 {
     public static string RepositoryRoot
@@ -22,27 +22,37 @@ public static class Mhp
         }
     }
 
-    public static string Dll => Path.Combine(RepositoryRoot, "module", "mhp", "mhp.dll");
+    /// <summary>The launcher at the repository root: a bash script that execs the pinned pwsh.</summary>
+    public static string Script => Path.Combine(RepositoryRoot, "mhp");
 
-    public static ExecResult Run(params string[] arguments) => Start(null, arguments);
+    private static readonly Lazy<string> s_pwsh = new(() =>
+    {
+        ExecResult found = Start(null, Path.Combine(RepositoryRoot, "tools", "pinned-pwsh.sh"), Array.Empty<string>());
+        return found.ExitCode == 0 ? found.StandardOutput.Trim() : throw new InvalidOperationException("tools/pinned-pwsh.sh failed: " + found.StandardError);
+    });
+
+    /// <summary>The pwsh executable that .config/dotnet-tools.json pins (restored when missing).</summary>
+    public static string Pwsh => s_pwsh.Value;
+
+    public static ExecResult Run(params string[] arguments) => Start(null, Script, arguments);
 
     /// <summary>
     /// Runs mhp as root but with no capabilities at all (setpriv clears the bounding and inheritable sets, so the
     /// exec'd process gets an empty effective set): the caller an admin gets from a container or a restricted unit.
     /// </summary>
     public static ExecResult RunWithoutCapabilities(params string[] arguments) =>
-        Start(new[] { "setpriv", "--inh-caps=-all", "--bounding-set=-all", "--" }, arguments);
+        Start(new[] { "setpriv", "--inh-caps=-all", "--bounding-set=-all", "--" }, Script, arguments);
 
     /// <summary>
     /// Runs mhp inside the mount namespace of <paramref name="pid"/> (nsenter -m, nothing else): with a chroot sandbox's pid, a
     /// PowerShell session whose own mount namespace is a throwaway one, playing the host in tests that need a host side.
     /// </summary>
     public static ExecResult RunInMountNamespaceOf(int pid, params string[] arguments) =>
-        Start(new[] { "nsenter", "-m", "-t", pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--" }, arguments);
+        Start(new[] { "nsenter", "-m", "-t", pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--" }, Script, arguments);
 
-    private static ExecResult Start(string[]? prefix, string[] arguments)
+    private static ExecResult Start(string[]? prefix, string program, string[] arguments)
     {
-        var info = new ProcessStartInfo(prefix is null ? "dotnet" : prefix[0])
+        var info = new ProcessStartInfo(prefix is null ? program : prefix[0])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -56,10 +66,9 @@ public static class Mhp
 
         if (prefix is not null)
         {
-            info.ArgumentList.Add("dotnet");
+            info.ArgumentList.Add(program);
         }
 
-        info.ArgumentList.Add(Dll);
         foreach (string argument in arguments)
         {
             info.ArgumentList.Add(argument);

@@ -49,7 +49,8 @@ public sealed class NoPrivilegeTests(ITestOutputHelper output)
         var exported = ps.Run("(Get-Command -Module MountHotplug -CommandType Cmdlet).Name").Output.Select(o => o.ToString()).Order().ToList();
         Assert.Equal(exported, Invocations.Keys.Order().ToList());
 
-        // The worktree may not be readable by nobody: run a copy of the staged mhp and module from a directory that is.
+        // Neither the worktree nor root's NuGet cache, where the pinned pwsh lives, need be readable by nobody: run copies of
+        // the staged module and of pwsh from a directory that is. pwsh runs as `dotnet pwsh.dll`, as the copy has no x bits.
         bool nobodysHome = Path.Exists("/nonexistent");
         string copy = Directory.CreateTempSubdirectory("mhp-noprivilege-").FullName;
         try
@@ -57,13 +58,14 @@ public sealed class NoPrivilegeTests(ITestOutputHelper output)
             if (OperatingSystem.IsLinux())
             {
                 CopyReadableByAll(Path.Combine(Mhp.RepositoryRoot, "module"), copy);
+                CopyReadableByAll(Path.GetDirectoryName(Mhp.Pwsh)!, Directory.CreateDirectory(Path.Combine(copy, "pwsh")).FullName);
             }
 
             var runs = Identities.SelectMany(identity => Invocations.Select(invocation => (Identity: identity, Cmdlet: invocation.Key, Script: invocation.Value))).ToList();
             var results = new ExecResult[runs.Count];
             var stopwatch = Stopwatch.StartNew();
             Parallel.For(0, runs.Count, new ParallelOptions { MaxDegreeOfParallelism = 4 },
-                i => results[i] = Run(runs[i].Identity.Value, Path.Combine(copy, "mhp", "mhp.dll"), copy, runs[i].Script));
+                i => results[i] = Run(runs[i].Identity.Value, copy, runs[i].Script));
 
             for (int i = 0; i < runs.Count; i++)
             {
@@ -116,7 +118,7 @@ public sealed class NoPrivilegeTests(ITestOutputHelper output)
         }
     }
 
-    private static ExecResult Run(string[] prefix, string mhpDll, string home, string script)
+    private static ExecResult Run(string[] prefix, string copy, string script)
     {
         var info = new ProcessStartInfo(prefix[0])
         {
@@ -126,13 +128,15 @@ public sealed class NoPrivilegeTests(ITestOutputHelper output)
             UseShellExecute = false,
             WorkingDirectory = "/",
         };
-        foreach (string argument in prefix.Skip(1).Concat(["dotnet", mhpDll, "-Command", script]))
+        // What ./mhp -c runs, plus NormalView: pwsh's default ConciseView leaves out the error id and category checked here.
+        string command = $"Import-Module '{Path.Combine(copy, "MountHotplug", "MountHotplug.psd1")}'; $ErrorView = 'NormalView'; {script}";
+        foreach (string argument in prefix.Skip(1).Concat(["dotnet", Path.Combine(copy, "pwsh", "pwsh.dll"), "-NoProfile", "-Command", command]))
         {
             info.ArgumentList.Add(argument);
         }
 
         // Not nobody's /nonexistent: root without capabilities still owns / and the engine would create it there.
-        info.Environment["HOME"] = home;
+        info.Environment["HOME"] = copy;
         using Process process = Process.Start(info)!;
         process.StandardInput.Close();
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
@@ -140,7 +144,7 @@ public sealed class NoPrivilegeTests(ITestOutputHelper output)
         if (!process.WaitForExit(120_000))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"mhp did not finish in 120 s: {script}");
+            throw new TimeoutException($"pwsh did not finish in 120 s: {script}");
         }
 
         return new ExecResult(process.ExitCode, stdout.Result, stderr.Result);

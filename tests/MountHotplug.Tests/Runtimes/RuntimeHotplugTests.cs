@@ -57,13 +57,13 @@ try {
         string name = RuntimeSupport.RandomName("mhp-hook-");
         string hook = Path.Combine(tree.Root, "mhp-plug-staged");
 
-        // The hook of about_MountHotplug, with the mhp launcher of this build: every mount staged for the container
+        // The hook of about_MountHotplug, with the mhp of this checkout: every mount staged for the container
         // (-Container NAME) is plugged in at /mnt/<stage name> before the container's init starts. LXC runs hooks with
         // HOME=/nonexistent, where PowerShell would make its cache directories.
         File.WriteAllText(hook, $$"""
             #!/bin/sh
             export HOME={{Path.Combine(tree.Root, "home")}}
-            exec {{Environment.ProcessPath}} {{Mhp.Dll}} -Command '
+            exec {{Mhp.Script}} -Command '
             $ct = Get-ContainerNamespace -ProcessId $env:LXC_PID
             Get-StagedMount -Container $env:LXC_NAME | ForEach-Object {
                 $_ | Move-MountIntoNamespace -Namespace $ct -Target "/mnt/$($_.StageName)" -CreateTarget
