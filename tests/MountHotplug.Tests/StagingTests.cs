@@ -68,7 +68,7 @@ public sealed class StagingTests
 
         // The container keeps what was plugged into it; the stage itself is gone.
         Assert.Equal(tree.Content, container.ExecOrThrow("cat", "/mnt/staged1/hello.txt"));
-        Assert.False(Directory.Exists(StageStore.DefaultRoot));
+        Assert.False(StageStore.IsMounted);
         guard.AssertClean();
     }
 
@@ -102,7 +102,7 @@ public sealed class StagingTests
             Cleanup(new StageKey(null, name));
         }
 
-        Assert.False(Directory.Exists(StageStore.DefaultRoot));
+        Assert.False(StageStore.IsMounted);
         guard.AssertClean();
     }
 
@@ -161,7 +161,44 @@ public sealed class StagingTests
             Cleanup(keys);
         }
 
-        Assert.False(Directory.Exists(StageStore.DefaultRoot));
+        Assert.False(StageStore.IsMounted);
+        guard.AssertClean();
+    }
+
+    /// <summary>
+    /// A stage in another mount namespace (a service with a namespace of its own, a second test run) on the same directory
+    /// empties and goes away: this namespace's stage must stay. Removing the directory would have detached it here too
+    /// (a directory removed in one namespace takes the mounts on it in every namespace with it).
+    /// </summary>
+    [SkippableFact]
+    public void AnotherNamespaceEmptyingItsOwnStageLeavesThisOneMounted()
+    {
+        Privileged.Require();
+        using var tree = new TempTree();
+        using var ps = new PowerShellSession();
+        var guard = new HostGuard();
+        var key = new StageKey(null, "mhp-keep-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            Assert.True(ps.Run("New-StagedMount $src -StageName $n | ForEach-Object Dispose", new Dictionary<string, object?> { ["src"] = tree.Data, ["n"] = key.Name }).Errors.Count == 0);
+
+            // The other namespace starts as a copy of this one: it drops the copied stage and makes, then empties, its own.
+            ExecResult other = Mhp.RunInOwnMountNamespace($"umount -l {StageStore.DefaultRoot}", "-Command",
+                $"New-StagedMount {tree.Data} -StageName other | ForEach-Object Dispose; Remove-StagedMount other -Verbose 4>&1; if (-not $?) {{ exit 3 }}");
+            Assert.True(other.ExitCode == 0, other.StandardError + other.StandardOutput);
+            Assert.Contains("(the stage is empty)", other.StandardOutput);
+
+            Assert.True(StageStore.IsMounted);
+            PipelineResult kept = ps.Run("Get-StagedMount $n | ForEach-Object { $_.Source; $_.Dispose() }", new Dictionary<string, object?> { ["n"] = key.Name });
+            Assert.True(kept.Errors.Count == 0, kept.Describe());
+            Assert.Equal(new object[] { tree.Data }, kept.Output.Select(o => o.BaseObject));
+        }
+        finally
+        {
+            Cleanup(key);
+        }
+
+        Assert.False(StageStore.IsMounted);
         guard.AssertClean();
     }
 

@@ -316,19 +316,15 @@ internal static partial class StageStore
             return;
         }
 
+        // The empty directory stays. The stage of another mount namespace (a service with a namespace of its own, another
+        // test run) may be mounted on the same directory, and removing a directory detaches every mount on it in every
+        // namespace (seen on 6.18: rmdir from the host's namespace took another namespace's tmpfs with it).
         int errno = MountSyscalls.TryUnmount(Root, UnmountFlags.Detach | UnmountFlags.NoFollow);
         trace?.Invoke($"umount2(\"{Root}\", MNT_DETACH) = {(errno == 0 ? "0" : ErrnoText.Name(errno))} (the stage is empty)");
-        if (errno == 0)
-        {
-            try
-            {
-                Directory.Delete(Root);
-            }
-            catch (IOException)
-            {
-            }
-        }
     }
+
+    /// <summary>Whether the stage's tmpfs is mounted in this mount namespace.</summary>
+    internal static bool IsMounted => Directory.Exists(Root) && IsMountRoot(Root);
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     private static partial Regex NamePattern();

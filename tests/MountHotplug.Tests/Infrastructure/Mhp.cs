@@ -50,6 +50,10 @@ public static class Mhp
     public static ExecResult RunInMountNamespaceOf(int pid, params string[] arguments) =>
         Start(new[] { "nsenter", "-m", "-t", pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--" }, Script, arguments);
 
+    /// <summary>Runs mhp in a new private mount namespace of its own (unshare -m), after <paramref name="prelude"/> (sh) ran there.</summary>
+    public static ExecResult RunInOwnMountNamespace(string prelude, params string[] arguments) =>
+        Start(new[] { "unshare", "-m", "--propagation", "private", "--", "sh", "-c", prelude + " && exec \"$0\" \"$@\"" }, Script, arguments);
+
     private static ExecResult Start(string[]? prefix, string program, string[] arguments)
     {
         var info = new ProcessStartInfo(prefix is null ? program : prefix[0])

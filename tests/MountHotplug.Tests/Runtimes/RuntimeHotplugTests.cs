@@ -88,7 +88,7 @@ try {
             ps.Run("Remove-StagedMount -Container $n", Vars(("n", name)));
         }
 
-        Assert.False(Directory.Exists(MountHotplug.Staging.StageStore.DefaultRoot));
+        Assert.False(MountHotplug.Staging.StageStore.IsMounted);
         guard.AssertClean();
     }
 
