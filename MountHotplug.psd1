@@ -23,6 +23,7 @@
         'Restore-MountTopology'
         'Get-StagedMount'
         'Remove-StagedMount'
+        'Watch-Mount'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

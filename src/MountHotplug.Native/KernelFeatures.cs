@@ -38,6 +38,9 @@ public enum KernelFeature
 
     /// <summary>open_tree_attr(2), 6.15.</summary>
     OpenTreeAttr,
+
+    /// <summary>fanotify mount notifications (FAN_REPORT_MNT, FAN_MARK_MNTNS, FAN_MNT_ATTACH/DETACH), 6.15.</summary>
+    MountNotifications,
 }
 
 /// <summary>What probing one feature found.</summary>
@@ -64,7 +67,7 @@ public static class KernelFeatures
     [
         KernelFeature.OpenTree, KernelFeature.MoveMount, KernelFeature.FsOpen, KernelFeature.PidfdOpen, KernelFeature.OpenAt2,
         KernelFeature.SetnsPidfd, KernelFeature.MountSetAttr, KernelFeature.IdmappedMounts, KernelFeature.MoveMountSetGroup,
-        KernelFeature.MoveMountBeneath, KernelFeature.StatMountListMount, KernelFeature.OpenTreeAttr,
+        KernelFeature.MoveMountBeneath, KernelFeature.StatMountListMount, KernelFeature.OpenTreeAttr, KernelFeature.MountNotifications,
     ];
 
     /// <summary>The mainline version that introduced each feature, for error messages.</summary>
@@ -78,7 +81,7 @@ public static class KernelFeatures
         KernelFeature.MoveMountSetGroup => "5.15",
         KernelFeature.MoveMountBeneath => "6.5",
         KernelFeature.StatMountListMount => "6.8",
-        KernelFeature.OpenTreeAttr => "6.15",
+        KernelFeature.OpenTreeAttr or KernelFeature.MountNotifications => "6.15",
         _ => "?",
     };
 
@@ -97,6 +100,7 @@ public static class KernelFeatures
         KernelFeature.MoveMountBeneath => "move_mount(MOVE_MOUNT_BENEATH)",
         KernelFeature.StatMountListMount => "statmount/listmount",
         KernelFeature.OpenTreeAttr => "open_tree_attr",
+        KernelFeature.MountNotifications => "fanotify_init(FAN_REPORT_MNT) (mount notifications)",
         _ => feature.ToString(),
     };
 
@@ -182,6 +186,17 @@ public static class KernelFeatures
 
             case KernelFeature.OpenTreeAttr:
                 return Exists(feature, "open_tree_attr(-1, \"\", 0, NULL, 0)", Interop.Syscall(SyscallNumbers.OpenTreeAttr, out errno, -1, e, 0, 0, 0), errno);
+            case KernelFeature.MountNotifications:
+            {
+                // An unknown init flag is EINVAL; a group made to try it is closed again at once.
+                long fd = Interop.Syscall(SyscallNumbers.FanotifyInit, out errno, (nint)(MountSyscalls.FanReportMnt | MountSyscalls.FanCloexec), 0);
+                if (fd >= 0)
+                {
+                    Interop.Syscall(SyscallNumbers.Close, out _, (nint)fd);
+                }
+
+                return Flag(feature, "fanotify_init(FAN_REPORT_MNT|FAN_CLOEXEC, O_RDONLY)", fd, errno);
+            }
             case KernelFeature.FsOpen:
             {
                 // fsopen("") names no filesystem (ENODEV); fsconfig and fsmount on fd -1 are EBADF. Nothing is created.

@@ -132,7 +132,14 @@ public static class MountTable
     }
 
     /// <summary>The process's root as the namespace's root sees it (readlink /proc/PID/root), proven through the pidfd to be that process's.</summary>
-    private static string ProcessRoot(SafePidfdHandle pidfd, int pid)
+    /// <summary>
+    /// One mount of the namespace <paramref name="namespaceId"/> by its unique id (statmount), as a process with the root
+    /// <paramref name="root"/> sees it; null when it is gone, or outside that root.
+    /// </summary>
+    public static MountEntry? StatOne(ulong mountId, ulong namespaceId, string? root) =>
+        ReadSlice(new List<ulong> { mountId }, 0, 1, namespaceId, namespaceId, root).Entries.FirstOrDefault();
+
+    internal static string ProcessRoot(SafePidfdHandle pidfd, int pid)
     {
         string? root;
         try

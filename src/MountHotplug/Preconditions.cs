@@ -13,6 +13,7 @@ internal static class Requirements
     internal static readonly KernelFeature[] MoveMountIntoNamespaceReplace = [KernelFeature.MoveMountBeneath];
     internal static readonly KernelFeature[] SetMountGroup = [KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.MoveMountSetGroup];
     internal static readonly KernelFeature[] RemoveMount = [KernelFeature.OpenAt2, KernelFeature.PidfdOpen, KernelFeature.SetnsPidfd];
+    internal static readonly KernelFeature[] WatchMount = [KernelFeature.MountNotifications, KernelFeature.StatMountListMount];
 
     /// <summary>"New-StagedMount -Path", … for each feature: which commands stop without it.</summary>
     internal static IReadOnlyList<string> UsedBy(KernelFeature feature)
@@ -26,6 +27,7 @@ internal static class Requirements
             ("Move-MountIntoNamespace -Replace", MoveMountIntoNamespaceReplace),
             ("Set-MountGroup", SetMountGroup),
             ("Remove-Mount", RemoveMount),
+            ("Watch-Mount", WatchMount),
         };
         return uses.Where(u => u.Features.Contains(feature)).Select(u => u.Command).ToList();
     }

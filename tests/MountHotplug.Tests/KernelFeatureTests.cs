@@ -23,6 +23,7 @@ public sealed class KernelFeatureTests
         ["Move-MountIntoNamespace -Replace"] = ("MoveMountIntoNamespaceCommand", "$m | Move-MountIntoNamespace -Namespace $ct -Target /mnt/base -Replace"),
         ["Set-MountGroup"] = ("SetMountGroupCommand", "Set-MountGroup -Source /mnt/base -Target /mnt/base -SourceNamespace $ct -TargetNamespace $ct"),
         ["Remove-Mount"] = ("RemoveMountCommand", "Remove-Mount -Path /mnt/base -Namespace $ct"),
+        ["Watch-Mount"] = ("WatchMountCommand", "Watch-Mount -Namespace $ct -Timeout 1"),
     };
 
     /// <summary>Every (command, feature) pair the module's requirements table has: each gets a test of its error.</summary>
@@ -52,6 +53,7 @@ public sealed class KernelFeatureTests
         Assert.Contains(("Set-MountGroup", KernelFeature.MoveMountSetGroup), pairs);
         Assert.Contains(("Remove-Mount", KernelFeature.SetnsPidfd), pairs);
         Assert.Contains(("Get-ContainerNamespace", KernelFeature.PidfdOpen), pairs);
+        Assert.Contains(("Watch-Mount", KernelFeature.MountNotifications), pairs);
         Assert.All(pairs, p => Assert.True(Commands.ContainsKey(p.Item1), $"no script for {p.Item1}"));
         Assert.Equal(Commands.Keys.Order(), pairs.Select(p => p.Item1).Distinct().Order());
     }
@@ -103,7 +105,7 @@ public sealed class KernelFeatureTests
         Assert.True(result.Errors.Count == 0, result.Describe());
         var rows = result.Output.Select(o => (MountApiFeature)o.BaseObject).ToList();
         Assert.Equal(KernelFeatures.All, rows.Select(r => r.Feature));
-        Assert.Equal(new[] { "5.2", "5.2", "5.2", "5.3", "5.6", "5.8", "5.12", "5.12", "5.15", "6.5", "6.8", "6.15" }, rows.Select(r => r.IntroducedIn));
+        Assert.Equal(new[] { "5.2", "5.2", "5.2", "5.3", "5.6", "5.8", "5.12", "5.12", "5.15", "6.5", "6.8", "6.15", "6.15" }, rows.Select(r => r.IntroducedIn));
         string release = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
         Version running = Version.Parse(string.Join('.', release.Split('-')[0].Split('.').Take(2)));
         foreach (MountApiFeature row in rows)

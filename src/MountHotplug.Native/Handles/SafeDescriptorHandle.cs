@@ -83,3 +83,9 @@ public sealed class SafeFsContextHandle : SafeDescriptorHandle
 {
     internal SafeFsContextHandle(int fd) : base(fd) { }
 }
+
+/// <summary>A fanotify group (fanotify_init(2)); its marks go with it when it is closed.</summary>
+public sealed class SafeFanotifyHandle : SafeDescriptorHandle
+{
+    internal SafeFanotifyHandle(int fd) : base(fd) { }
+}

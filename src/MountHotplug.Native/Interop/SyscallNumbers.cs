@@ -38,4 +38,7 @@ internal static class SyscallNumbers
     internal static readonly long Statx = IsArm64 ? 291 : 332;
     internal static readonly long FchownAt = IsArm64 ? 54 : 260;
     internal static readonly long Flock = IsArm64 ? 32 : 73;
+    internal static readonly long FanotifyInit = IsArm64 ? 262 : 300;
+    internal static readonly long FanotifyMark = IsArm64 ? 263 : 301;
+    internal static readonly long Ppoll = IsArm64 ? 73 : 271;
 }
