@@ -38,6 +38,12 @@ public enum KernelFeature
 
     /// <summary>open_tree_attr(2), 6.15.</summary>
     OpenTreeAttr,
+
+    /// <summary>
+    /// Sealed mounts (Move-MountIntoNamespace -Seal): a copy into a less privileged user namespace's mount namespace
+    /// locks the mount's flags (MNT_LOCK_*). Probed by doing it in a throwaway user namespace (mhp-seal probe).
+    /// </summary>
+    Seal,
 }
 
 /// <summary>What probing one feature found.</summary>
@@ -63,7 +69,7 @@ public static class KernelFeatures
     public static IReadOnlyList<KernelFeature> All { get; } =
     [
         KernelFeature.OpenTree, KernelFeature.MoveMount, KernelFeature.FsOpen, KernelFeature.PidfdOpen, KernelFeature.OpenAt2,
-        KernelFeature.SetnsPidfd, KernelFeature.MountSetAttr, KernelFeature.IdmappedMounts, KernelFeature.MoveMountSetGroup,
+        KernelFeature.SetnsPidfd, KernelFeature.MountSetAttr, KernelFeature.IdmappedMounts, KernelFeature.Seal, KernelFeature.MoveMountSetGroup,
         KernelFeature.MoveMountBeneath, KernelFeature.StatMountListMount, KernelFeature.OpenTreeAttr,
     ];
 
@@ -74,7 +80,8 @@ public static class KernelFeatures
         KernelFeature.PidfdOpen => "5.3",
         KernelFeature.OpenAt2 => "5.6",
         KernelFeature.SetnsPidfd => "5.8",
-        KernelFeature.MountSetAttr or KernelFeature.IdmappedMounts => "5.12",
+        // Seal: the lock bits are older (3.x); the helper's calls (fsmount, pidfd_getfd, mount_setattr) need 5.12.
+        KernelFeature.MountSetAttr or KernelFeature.IdmappedMounts or KernelFeature.Seal => "5.12",
         KernelFeature.MoveMountSetGroup => "5.15",
         KernelFeature.MoveMountBeneath => "6.5",
         KernelFeature.StatMountListMount => "6.8",
@@ -97,6 +104,7 @@ public static class KernelFeatures
         KernelFeature.MoveMountBeneath => "move_mount(MOVE_MOUNT_BENEATH)",
         KernelFeature.StatMountListMount => "statmount/listmount",
         KernelFeature.OpenTreeAttr => "open_tree_attr",
+        KernelFeature.Seal => "sealed mounts (MNT_LOCK_* through the container's user namespace)",
         _ => feature.ToString(),
     };
 
@@ -215,6 +223,8 @@ public static class KernelFeatures
 
             case KernelFeature.SetnsPidfd:
                 return ProbeSetnsPidfd();
+            case KernelFeature.Seal:
+                return Sealer.Probe();
             default:
                 return new KernelFeatureProbe(feature, false, "no probe");
         }

@@ -15,6 +15,54 @@ namespace MountHotplug.Tests.Seal;
 [Collection(PrivilegedCollection.Name)]
 public sealed class SealSpikeTests(ITestOutputHelper output)
 {
+    [SkippableFact]
+    public void TheSpikeSealsReadOnlyButNotAgainstUnmounting()
+    {
+        RuntimeSupport.Require(LxcContainer.Tool, LxcContainer.Package);
+        using var sealedTree = new TempTree("sealed host file\n");
+        using var controlTree = new TempTree("control host file\n");
+        string spike = SealSpike.Build(sealedTree.Root);
+        using var lxc = LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-seal-"), unprivileged: true);
+        SealSpike.CopyInto(lxc, spike);
+        string hostTableBefore = File.ReadAllText("/proc/1/mountinfo");
+
+        // The host half in a throwaway mount namespace of its own: the helper it forks makes its private namespaces there.
+        ExecResult host = Cmd.Run("unshare", "-m", "--propagation", "private", "--", spike, "host",
+            lxc.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), sealedTree.Data, controlTree.Data, "/mnt/hp");
+        output.WriteLine(host.StandardOutput + host.StandardError);
+        Assert.True(host.ExitCode == 0, host.StandardError);
+        string[] hostLines = Lines(host.StandardOutput);
+        Assert.Contains("helper setns(pidfd, CLONE_NEWUSER) into the container's user namespace: ok", hostLines);
+        Assert.Contains("helper unshare(CLONE_NEWNS) owned by the container's user namespace (copy_mnt_ns + lock_mnt_tree): ok", hostLines);
+        // Even the sealer, which holds CAP_SYS_ADMIN over the container's user namespace only, cannot clear it.
+        Assert.Contains("helper mount_setattr(clear RDONLY) on one more clone, as the sealer: EPERM (Operation not permitted)", hostLines);
+        Assert.All(hostLines.Where(l => l.StartsWith("host move_mount", StringComparison.Ordinal)), l => Assert.EndsWith(": ok", l));
+
+        Dictionary<string, string> outcome = SealSpike.Attack(lxc, "/mnt/hp", output);
+        SealSpike.AssertSealed(outcome, "sealed");
+        SealSpike.AssertSealed(outcome, "tree/m");
+        SealSpike.AssertControlWritable(outcome);
+        SealSpike.AssertTopCanBeRemoved(outcome);
+
+        // A sealed mount that is the child of a sealed carrier cannot be unmounted or moved on its own (MNT_LOCKED), but
+        // the carrier can be detached with it.
+        Assert.Equal("EINVAL", outcome["tree/m umount2(0)"]);
+        Assert.Equal("EINVAL", outcome["tree/m umount2(MNT_DETACH)"]);
+        Assert.Equal("EINVAL", outcome["tree/m mount(MS_MOVE)"]);
+        Assert.Equal("EBUSY", outcome["tree umount2(0) of the carrier"]);
+        Assert.Equal("ok", outcome["tree umount2(MNT_DETACH) of the carrier"]);
+
+        Assert.Equal("sealed host file\n", File.ReadAllText(Path.Combine(sealedTree.Data, "hello.txt")));
+        Assert.StartsWith("control host file\nwritten from inside the container\n", File.ReadAllText(Path.Combine(controlTree.Data, "hello.txt")));
+        Assert.Equal(hostTableBefore, File.ReadAllText("/proc/1/mountinfo"));
+    }
+
+    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+}
+
+/// <summary>tests/seal/seal_spike.c as the tests use it: built static, copied into a container, its attack mode run there.</summary>
+internal static class SealSpike
+{
     // Every attempt on a sealed mount to get write access: refused by the lock bits (EPERM) or by read-only (EROFS).
     private static readonly string[] SealedRefusals =
     [
@@ -32,73 +80,64 @@ public sealed class SealSpikeTests(ITestOutputHelper output)
         "detached clone: mount_setattr(clear RDONLY): EPERM",
     ];
 
-    [SkippableFact]
-    public void TheSpikeSealsReadOnlyButNotAgainstUnmounting()
+    internal static string Build(string directory)
     {
-        RuntimeSupport.Require(LxcContainer.Tool, LxcContainer.Package);
-        using var sealedTree = new TempTree("sealed host file\n");
-        using var controlTree = new TempTree("control host file\n");
-        string spike = Path.Combine(sealedTree.Root, "seal_spike");
+        string spike = Path.Combine(directory, "seal_spike");
         Cmd.RunOrThrow("cc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", spike,
             Path.Combine(AppContext.BaseDirectory, "seal", "seal_spike.c"));
-        using var lxc = LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-seal-"), unprivileged: true);
-        File.Copy(spike, Path.Combine(lxc.RootfsPath, "bin", "seal_spike"));
-        Cmd.RunOrThrow("chown", $"{LxcContainer.IdBase}:{LxcContainer.IdBase}", Path.Combine(lxc.RootfsPath, "bin", "seal_spike"));
-        string hostTableBefore = File.ReadAllText("/proc/1/mountinfo");
+        return spike;
+    }
 
-        // The host half in a throwaway mount namespace of its own: the helper it forks makes its private namespaces there.
-        ExecResult host = Cmd.Run("unshare", "-m", "--propagation", "private", "--", spike, "host",
-            lxc.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), sealedTree.Data, controlTree.Data, "/mnt/hp");
-        output.WriteLine(host.StandardOutput + host.StandardError);
-        Assert.True(host.ExitCode == 0, host.StandardError);
-        string[] hostLines = Lines(host.StandardOutput);
-        Assert.Contains("helper setns(pidfd, CLONE_NEWUSER) into the container's user namespace: ok", hostLines);
-        Assert.Contains("helper unshare(CLONE_NEWNS) owned by the container's user namespace (copy_mnt_ns + lock_mnt_tree): ok", hostLines);
-        // Even the sealer, which holds CAP_SYS_ADMIN over the container's user namespace only, cannot clear it.
-        Assert.Contains("helper mount_setattr(clear RDONLY) on one more clone, as the sealer: EPERM (Operation not permitted)", hostLines);
-        Assert.All(hostLines.Where(l => l.StartsWith("host move_mount", StringComparison.Ordinal)), l => Assert.EndsWith(": ok", l));
+    internal static void CopyInto(LxcContainer lxc, string spike)
+    {
+        string inside = Path.Combine(lxc.RootfsPath, "bin", "seal_spike");
+        File.Copy(spike, inside);
+        Cmd.RunOrThrow("chown", $"{LxcContainer.IdBase}:{LxcContainer.IdBase}", inside);
+    }
 
-        ExecResult attack = lxc.Exec("/bin/seal_spike", "attack", "/mnt/hp");
+    /// <summary>Runs "seal_spike attack DIR" as the container's root: attempt ("sealed mount_setattr(clear RDONLY)") to result ("EPERM", "ok").</summary>
+    internal static Dictionary<string, string> Attack(LxcContainer lxc, string directory, ITestOutputHelper output)
+    {
+        ExecResult attack = lxc.Exec("/bin/seal_spike", "attack", directory);
         output.WriteLine(attack.StandardOutput + attack.StandardError);
         Assert.True(attack.ExitCode == 0, attack.StandardError);
-        var outcome = Lines(attack.StandardOutput).ToDictionary(l => l[..l.LastIndexOf(": ", StringComparison.Ordinal)],
+        return attack.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).ToDictionary(
+            l => l[..l.LastIndexOf(": ", StringComparison.Ordinal)],
             l => l[(l.LastIndexOf(": ", StringComparison.Ordinal) + 2)..].Split(' ')[0]);
+    }
 
-        foreach (string who in new[] { "sealed", "tree/m" })
+    internal static void AssertSealed(Dictionary<string, string> outcome, string who)
+    {
+        foreach (string refusal in SealedRefusals)
         {
-            foreach (string refusal in SealedRefusals)
-            {
-                string attempt = who + " " + refusal[..refusal.LastIndexOf(": ", StringComparison.Ordinal)];
-                Assert.True(outcome.TryGetValue(attempt, out string? got), $"no line for '{attempt}'");
-                Assert.Equal(refusal[(refusal.LastIndexOf(": ", StringComparison.Ordinal) + 2)..], got);
-            }
+            int colon = refusal.LastIndexOf(": ", StringComparison.Ordinal);
+            string attempt = who + " " + refusal[..colon];
+            Assert.True(outcome.TryGetValue(attempt, out string? got), $"no line for '{attempt}'");
+            Assert.True(refusal[(colon + 2)..] == got, $"{attempt}: expected {refusal[(colon + 2)..]}, got {got}");
         }
+    }
 
-        // The control (same staging, not sealed) is made writable by the same attempts: the refusals are the seal's.
+    /// <summary>The control (same staging, not sealed) is made writable by the same attempts: the refusals are the seal's.</summary>
+    internal static void AssertControlWritable(Dictionary<string, string> outcome)
+    {
         Assert.Equal("EPERM", outcome["control mount(MS_REMOUNT) rw"]); // a superblock remount needs the filesystem's owner
         Assert.Equal("ok", outcome["control mount(MS_REMOUNT|MS_BIND) rw"]);
         Assert.Equal("ok", outcome["control mount_setattr(clear RDONLY)"]);
         Assert.Equal("ok", outcome["control write hello.txt after the remounts"]);
         Assert.Equal("ok", outcome["control bind: mount_setattr(clear RDONLY)"]);
         Assert.Equal("ok", outcome["control detached clone: mount_setattr(clear RDONLY)"]);
+    }
 
-        // What the seal does not stop: the top of a sealed mount can be unmounted and moved (still read-only afterwards);
-        // a sealed mount that is the child of a sealed carrier cannot, but the carrier can be detached with it.
+    /// <summary>
+    /// What a seal does not stop: the top of a sealed mount can be unmounted (plain and lazy) and moved, and stays
+    /// locked read-only after the move (lock_mnt_tree leaves the root of the copied tree without MNT_LOCKED).
+    /// </summary>
+    internal static void AssertTopCanBeRemoved(Dictionary<string, string> outcome)
+    {
         Assert.Equal("ok", outcome["sealed-umount umount2(0)"]);
         Assert.Equal("ok", outcome["sealed-lazy umount2(MNT_DETACH)"]);
         Assert.Equal("ok", outcome["sealed-move mount(MS_MOVE)"]);
         Assert.Equal("EPERM", outcome["sealed-move moved: mount(MS_REMOUNT|MS_BIND) rw"]);
         Assert.Equal("EROFS", outcome["sealed-move write hello.txt after the move"]);
-        Assert.Equal("EINVAL", outcome["tree/m umount2(0)"]);
-        Assert.Equal("EINVAL", outcome["tree/m umount2(MNT_DETACH)"]);
-        Assert.Equal("EINVAL", outcome["tree/m mount(MS_MOVE)"]);
-        Assert.Equal("EBUSY", outcome["tree umount2(0) of the carrier"]);
-        Assert.Equal("ok", outcome["tree umount2(MNT_DETACH) of the carrier"]);
-
-        Assert.Equal("sealed host file\n", File.ReadAllText(Path.Combine(sealedTree.Data, "hello.txt")));
-        Assert.StartsWith("control host file\nwritten from inside the container\n", File.ReadAllText(Path.Combine(controlTree.Data, "hello.txt")));
-        Assert.Equal(hostTableBefore, File.ReadAllText("/proc/1/mountinfo"));
     }
-
-    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
 }
