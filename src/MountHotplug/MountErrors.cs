@@ -188,7 +188,7 @@ internal static class MountErrors
             SealFailure.PrivateNamespaceFailed => ("SealPrivateNamespaceFailed", CategoryOf(ex.Syscall, ErrorCategory.NotSpecified),
                 HintFor(ex.Syscall)),
             SealFailure.EnterUserNamespaceFailed => ("SealEnterUserNamespaceFailed", CategoryOf(ex.Syscall, ErrorCategory.NotSpecified),
-                "setns into a user namespace is refused to a chrooted process and without CAP_SYS_ADMIN over it: run as the host's root, outside a chroot."),
+                "setns into a user namespace needs CAP_SYS_ADMIN over it (EPERM otherwise: run as the host's root) and a process with one thread and its own fs_struct (EINVAL; the helper is one)."),
             SealFailure.ContainerExited => ("ContainerExited", ErrorCategory.ObjectNotFound,
                 "Start the container again and get a new object with Get-ContainerNamespace."),
             SealFailure.CopyFailed => ("SealCopyFailed", CategoryOf(ex.Syscall, ErrorCategory.NotSpecified),
