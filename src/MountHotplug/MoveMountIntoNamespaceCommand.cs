@@ -207,6 +207,11 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             : $"Attach {what} ({mount.Attributes}, {mount.Propagation.ToString().ToLowerInvariant()}): "
               + $"enter mount namespace {Namespace.MountNamespaceId} of PID {Namespace.ProcessId} ({Namespace.ProcessName}), "
               + $"mount at {Target}{(CreateTarget ? " (creating what is missing)" : string.Empty)}{(Force ? " (stacking allowed)" : string.Empty)}";
+        if (Seal)
+        {
+            description += $", sealed first: copied by mhp-seal through user namespace {Namespace.UserNamespaceId}, so that its flags are locked";
+        }
+
         string question = Replace
             ? $"Replace the mount at {Target} inside PID {Namespace.ProcessId} with {mount.Source}?"
             : $"Attach {mount.Source} at {Target} inside PID {Namespace.ProcessId}?";

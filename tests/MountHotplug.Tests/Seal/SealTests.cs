@@ -89,6 +89,15 @@ try { New-StagedMount $src | Move-MountIntoNamespace -Namespace $ct -Target /mnt
         Assert.Equal(ErrorCategory.InvalidArgument, notReadOnly.CategoryInfo.Category);
         Assert.Equal(tree.Data, notReadOnly.TargetObject);
         Assert.Contains("-ReadOnly", notReadOnly.ErrorDetails.RecommendedAction);
+        Assert.False(Path.Exists(Path.Combine(lxc.RootfsPath, "mnt", "w")));
+
+        // -WhatIf says that it would seal, and does nothing.
+        PipelineResult whatIf = ps.Run(@"
+$ct = Get-ContainerNamespace -Name $n -LxcPath $p -Runtime Lxc
+try { New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -Target /mnt/w -CreateTarget -Seal -WhatIf } finally { $ct.Dispose() }", vars);
+        Assert.True(whatIf.Errors.Count == 0, whatIf.Describe());
+        Assert.Contains("sealed first: copied by mhp-seal through user namespace", ps.HostOutput);
+        Assert.False(Path.Exists(Path.Combine(lxc.RootfsPath, "mnt", "w")));
 
         // A container in the host's user namespace: its root could clear anything, so -Seal refuses before any item.
         PipelineResult hostUserNs = ps.Run(@"
@@ -126,14 +135,17 @@ $m = New-StagedMount $src -ReadOnly
 $ct, $m", vars);
         Assert.True(exited.Errors.Count == 0, exited.Describe());
         lxc.Dispose();
-        PipelineResult afterExit = ps.Run("try { $m | Move-MountIntoNamespace -Namespace $ct -Target /mnt/w -CreateTarget -Seal } finally { $ct.Dispose(); $m.Dispose() }");
+        PipelineResult afterExit = ps.Run("try { $m | Move-MountIntoNamespace -Namespace $ct -Target /mnt/w -CreateTarget -Seal } finally { $ct.Dispose() }");
         ErrorRecord gone = Assert.Single(afterExit.Errors);
         output.WriteLine(gone.ErrorDetails.Message);
         Assert.Equal($"ContainerExited,{MoveCommand}", gone.FullyQualifiedErrorId);
         Assert.Equal(ErrorCategory.ObjectNotFound, gone.CategoryInfo.Category);
         Assert.Contains("setns", gone.ErrorDetails.Message);
         Assert.Contains("ESRCH", gone.ErrorDetails.Message);
+        // The staged mount is untouched by a failed seal (the helper works on a clone of it).
+        Assert.Equal("Staged", ps.Run("$m.State").Output.Single().ToString());
 
+        ps.Run("$m.Dispose()");
         Assert.False(Directory.Exists(Path.Combine(privileged.RootfsPath, "mnt", "w")));
         guard.AssertClean();
     }
