@@ -41,6 +41,12 @@ public enum KernelFeature
 
     /// <summary>fanotify mount notifications (FAN_REPORT_MNT, FAN_MARK_MNTNS, FAN_MNT_ATTACH/DETACH), 6.15.</summary>
     MountNotifications,
+
+    /// <summary>
+    /// Sealed mounts (Move-MountIntoNamespace -Seal): a copy into a less privileged user namespace's mount namespace
+    /// locks the mount's flags (MNT_LOCK_*). Probed by doing it in a throwaway user namespace (mhp-seal probe).
+    /// </summary>
+    Seal,
 }
 
 /// <summary>What probing one feature found.</summary>
@@ -66,7 +72,7 @@ public static class KernelFeatures
     public static IReadOnlyList<KernelFeature> All { get; } =
     [
         KernelFeature.OpenTree, KernelFeature.MoveMount, KernelFeature.FsOpen, KernelFeature.PidfdOpen, KernelFeature.OpenAt2,
-        KernelFeature.SetnsPidfd, KernelFeature.MountSetAttr, KernelFeature.IdmappedMounts, KernelFeature.MoveMountSetGroup,
+        KernelFeature.SetnsPidfd, KernelFeature.MountSetAttr, KernelFeature.IdmappedMounts, KernelFeature.Seal, KernelFeature.MoveMountSetGroup,
         KernelFeature.MoveMountBeneath, KernelFeature.StatMountListMount, KernelFeature.OpenTreeAttr, KernelFeature.MountNotifications,
     ];
 
@@ -77,7 +83,8 @@ public static class KernelFeatures
         KernelFeature.PidfdOpen => "5.3",
         KernelFeature.OpenAt2 => "5.6",
         KernelFeature.SetnsPidfd => "5.8",
-        KernelFeature.MountSetAttr or KernelFeature.IdmappedMounts => "5.12",
+        // Seal: the lock bits are older (3.x); the helper's calls (fsmount, pidfd_getfd, mount_setattr) need 5.12.
+        KernelFeature.MountSetAttr or KernelFeature.IdmappedMounts or KernelFeature.Seal => "5.12",
         KernelFeature.MoveMountSetGroup => "5.15",
         KernelFeature.MoveMountBeneath => "6.5",
         KernelFeature.StatMountListMount => "6.8",
@@ -101,6 +108,7 @@ public static class KernelFeatures
         KernelFeature.StatMountListMount => "statmount/listmount",
         KernelFeature.OpenTreeAttr => "open_tree_attr",
         KernelFeature.MountNotifications => "fanotify_init(FAN_REPORT_MNT) (mount notifications)",
+        KernelFeature.Seal => "sealed mounts (MNT_LOCK_* through the container's user namespace)",
         _ => feature.ToString(),
     };
 
@@ -230,6 +238,8 @@ public static class KernelFeatures
 
             case KernelFeature.SetnsPidfd:
                 return ProbeSetnsPidfd();
+            case KernelFeature.Seal:
+                return Sealer.Probe();
             default:
                 return new KernelFeatureProbe(feature, false, "no probe");
         }

@@ -172,6 +172,37 @@ internal static class MountErrors
         return Build(ex, id, category, target, message, hint);
     }
 
+    /// <summary>An error for a -Seal that could not be made; the staged mount is unchanged.</summary>
+    internal static ErrorRecord FromSeal(SealException ex, object? target)
+    {
+        (string id, ErrorCategory category, string? hint) = ex.Failure switch
+        {
+            SealFailure.HelperMissing => ("SealHelperMissing", ErrorCategory.ResourceUnavailable,
+                "Rebuild the module (dotnet build; it compiles mhp-seal with gcc), and keep its directory writable by root only."),
+            SealFailure.HelperFailed => ("SealHelperFailed", ErrorCategory.InvalidResult,
+                "Run the helper's self-test: Get-MountApiSupport -Feature Seal."),
+            SealFailure.TransferFailed => ("SealTransferFailed", CategoryOf(ex.Syscall, ErrorCategory.PermissionDenied),
+                "pidfd_getfd needs ptrace access between this process and its helper: check kernel.yama.ptrace_scope (3 forbids it) and security modules."),
+            SealFailure.CloneFailed => ("SealCloneFailed", CategoryOf(ex.Syscall, ErrorCategory.NotSpecified),
+                "Stage the mount again (New-StagedMount) in this process and seal it from the same mount namespace."),
+            SealFailure.PrivateNamespaceFailed => ("SealPrivateNamespaceFailed", CategoryOf(ex.Syscall, ErrorCategory.NotSpecified),
+                HintFor(ex.Syscall)),
+            SealFailure.EnterUserNamespaceFailed => ("SealEnterUserNamespaceFailed", CategoryOf(ex.Syscall, ErrorCategory.NotSpecified),
+                "setns into a user namespace needs CAP_SYS_ADMIN over it (EPERM otherwise: run as the host's root) and a process with one thread and its own fs_struct (EINVAL; the helper is one)."),
+            SealFailure.ContainerExited => ("ContainerExited", ErrorCategory.ObjectNotFound,
+                "Start the container again and get a new object with Get-ContainerNamespace."),
+            SealFailure.CopyFailed => ("SealCopyFailed", CategoryOf(ex.Syscall, ErrorCategory.NotSpecified),
+                ex.Syscall?.Errno == Errno.ENOSPC
+                    ? "The container's user namespace has reached its limit of mount namespaces (user.max_mnt_namespaces)."
+                    : HintFor(ex.Syscall)),
+            SealFailure.NotLocked => ("SealNotLocked", ErrorCategory.InvalidResult,
+                "This kernel does not lock copied mounts; nothing was attached. Drop -Seal (and see docs/security.md for what to do instead)."),
+            _ => ("SealFailed", ErrorCategory.NotSpecified, null),
+        };
+        string message = ex.Syscall is { } cause ? $"{ex.Message} {cause.Message}" : ex.Message;
+        return Build(ex, id, category, target, message, hint);
+    }
+
     /// <summary>An error for the stage of kept mounts.</summary>
     internal static ErrorRecord FromStage(Staging.StageException ex, object? target)
     {

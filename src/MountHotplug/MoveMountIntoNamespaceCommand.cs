@@ -48,6 +48,13 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
     [Parameter(Mandatory = true, ParameterSetName = ReplaceSet)]
     public SwitchParameter Replace { get; set; }
 
+    /// <summary>
+    /// Lock the mount's read-only, nosuid, nodev and noexec flags against the container's root (a container with its own
+    /// user namespace; the staged mount must be read-only). Sealer has the how and what it does not stop.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter Seal { get; set; }
+
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
@@ -57,6 +64,18 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         if (Replace)
         {
             Preconditions.RequireFeatures(this, "-Replace", Requirements.MoveMountIntoNamespaceReplace);
+        }
+
+        if (Seal)
+        {
+            Preconditions.RequireFeatures(this, "-Seal", Requirements.MoveMountIntoNamespaceSeal);
+            if (!Namespace.HasOwnUserNamespace)
+            {
+                // Root of the host's user namespace can clear any flag on any mount: there is nobody to seal against.
+                ThrowTerminatingError(MountErrors.Plain("SealNeedsOwnUserNamespace", ErrorCategory.InvalidOperation, Namespace,
+                    $"PID {Namespace.ProcessId} runs in the host's user namespace (a privileged container): its root holds every capability the host's root does, so no mount flag can be locked against it.",
+                    "Drop -Seal, or run the container unprivileged (its own user namespace, e.g. lxc.idmap)."));
+            }
         }
 
         SafePidfdHandle pidfd;
@@ -188,6 +207,11 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             : $"Attach {what} ({mount.Attributes}, {mount.Propagation.ToString().ToLowerInvariant()}): "
               + $"enter mount namespace {Namespace.MountNamespaceId} of PID {Namespace.ProcessId} ({Namespace.ProcessName}), "
               + $"mount at {Target}{(CreateTarget ? " (creating what is missing)" : string.Empty)}{(Force ? " (stacking allowed)" : string.Empty)}";
+        if (Seal)
+        {
+            description += $", sealed first: copied by mhp-seal through user namespace {Namespace.UserNamespaceId}, so that its flags are locked";
+        }
+
         string question = Replace
             ? $"Replace the mount at {Target} inside PID {Namespace.ProcessId} with {mount.Source}?"
             : $"Attach {mount.Source} at {Target} inside PID {Namespace.ProcessId}?";
@@ -196,12 +220,33 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             return;
         }
 
+        if (Seal && !mount.ReadOnly)
+        {
+            Fail(MountErrors.Plain("SealNeedsReadOnly", ErrorCategory.InvalidArgument, mount.Source,
+                $"The staged mount of '{mount.Source}' is not read-only; -Seal locks a read-only mount against the container's root.",
+                "Stage it with New-StagedMount -ReadOnly (and -NoSuid, -NoDev, -NoExec to lock those too)."));
+            return;
+        }
+
+        SafeMountHandle? sealedClone = null;
         AttachResult result;
         try
         {
+            if (Seal)
+            {
+                sealedClone = Sealer.Seal(mount.Handle, Namespace.Pidfd, $"'{mount.Source}'");
+                WriteVerbose($"Sealed '{mount.Source}' through user namespace {Namespace.UserNamespaceId} (mhp-seal): fd {sealedClone.DescriptorNumber}");
+            }
+
             // Created directories belong to the container's root, as Proxmox does it: owned by host root they would show
             // as nobody inside a user namespace, and its root could not use them.
-            result = _mounter!.Attach(mount.Handle, mount.Info, Target, CreateTarget, Force, Replace, CreateTarget ? _maps?.RootOnHost : null);
+            result = _mounter!.Attach(sealedClone ?? mount.Handle, sealedClone is null ? mount.Info : MountSyscalls.Statx(sealedClone, mount.Source),
+                Target, CreateTarget, Force, Replace, CreateTarget ? _maps?.RootOnHost : null);
+        }
+        catch (SealException ex)
+        {
+            Fail(MountErrors.FromSeal(ex, mount.Source));
+            return;
         }
         // The error names the source path, not the StagedMount: $Error would otherwise keep its descriptor open
         // for the rest of the session after the pipeline that dropped it has ended.
@@ -224,15 +269,22 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
                 "Dispose the ContainerNamespace after the pipeline that uses it, and get a new one with Get-ContainerNamespace."));
             return;
         }
+        finally
+        {
+            // Attached, its descriptor is no longer needed; not attached, closing it dissolves the sealed clone.
+            sealedClone?.Dispose();
+        }
 
         // Recorded before anything that talks to the engine (WriteProgress throws on Ctrl+C): from here on the object
         // says where its mount is, whatever happens to the rest of the pipeline.
-        mount.MarkAttached(result.Target, Namespace, result.CreatedPaths, result.ReplacedMountId);
+        mount.MarkAttached(result.Target, Namespace, result.CreatedPaths, result.ReplacedMountId, Seal);
         _attached++;
         ReportProgress();
         if (Namespace.HasOwnUserNamespace)
         {
-            WriteWarning($"PID {Namespace.ProcessId} runs in its own user namespace: root inside it can unmount {result.Target} or clear its ro/nosuid/nodev flags.");
+            WriteWarning(Seal
+                ? $"{result.Target} is sealed: root inside PID {Namespace.ProcessId} cannot clear its {mount.Attributes} flags, but it can still unmount or move it."
+                : $"PID {Namespace.ProcessId} runs in its own user namespace: root inside it can unmount {result.Target} or clear its ro/nosuid/nodev flags (-Seal locks them).");
             if (OwnershipWarning(mount, result.Target) is { } warning)
             {
                 WriteWarning(warning);

@@ -11,6 +11,7 @@ internal static class Requirements
     internal static readonly KernelFeature[] GetContainerNamespace = [KernelFeature.PidfdOpen];
     internal static readonly KernelFeature[] MoveMountIntoNamespace = [KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.PidfdOpen, KernelFeature.SetnsPidfd];
     internal static readonly KernelFeature[] MoveMountIntoNamespaceReplace = [KernelFeature.MoveMountBeneath];
+    internal static readonly KernelFeature[] MoveMountIntoNamespaceSeal = [KernelFeature.Seal];
     internal static readonly KernelFeature[] SetMountGroup = [KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.MoveMountSetGroup];
     internal static readonly KernelFeature[] RemoveMount = [KernelFeature.OpenAt2, KernelFeature.PidfdOpen, KernelFeature.SetnsPidfd];
     internal static readonly KernelFeature[] WatchMount = [KernelFeature.MountNotifications, KernelFeature.StatMountListMount];
@@ -25,6 +26,7 @@ internal static class Requirements
             ("Get-ContainerNamespace", GetContainerNamespace),
             ("Move-MountIntoNamespace", MoveMountIntoNamespace),
             ("Move-MountIntoNamespace -Replace", MoveMountIntoNamespaceReplace),
+            ("Move-MountIntoNamespace -Seal", MoveMountIntoNamespaceSeal),
             ("Set-MountGroup", SetMountGroup),
             ("Remove-Mount", RemoveMount),
             ("Watch-Mount", WatchMount),

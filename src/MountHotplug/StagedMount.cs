@@ -100,6 +100,9 @@ public sealed class StagedMount : IDisposable
     /// <summary>With Move-MountIntoNamespace -Replace: the id of the mount it replaced (detached) at Target.</summary>
     public ulong? ReplacedMountId { get; private set; }
 
+    /// <summary>Attached with Move-MountIntoNamespace -Seal: its flags are locked against the container's root.</summary>
+    public bool Sealed { get; private set; }
+
     internal MountAttributes AttributeFlags { get; }
 
     internal StatxInfo Info { get; }
@@ -118,9 +121,10 @@ public sealed class StagedMount : IDisposable
         }
     }
 
-    internal void MarkAttached(string target, ContainerNamespace ns, IReadOnlyList<string>? createdPaths = null, ulong? replacedMountId = null)
+    internal void MarkAttached(string target, ContainerNamespace ns, IReadOnlyList<string>? createdPaths = null, ulong? replacedMountId = null, bool sealedMount = false)
     {
         State = StagedMountState.Attached;
+        Sealed = sealedMount;
         Target = target;
         CreatedPaths = createdPaths ?? Array.Empty<string>();
         ReplacedMountId = replacedMountId;

@@ -21,6 +21,7 @@ public sealed class KernelFeatureTests
         ["Get-ContainerNamespace"] = ("GetContainerNamespaceCommand", "Get-ContainerNamespace $ctPid"),
         ["Move-MountIntoNamespace"] = ("MoveMountIntoNamespaceCommand", "$m | Move-MountIntoNamespace -Namespace $ct -Target /mnt/x -CreateTarget"),
         ["Move-MountIntoNamespace -Replace"] = ("MoveMountIntoNamespaceCommand", "$m | Move-MountIntoNamespace -Namespace $ct -Target /mnt/base -Replace"),
+        ["Move-MountIntoNamespace -Seal"] = ("MoveMountIntoNamespaceCommand", "$m | Move-MountIntoNamespace -Namespace $ct -Target /mnt/x -CreateTarget -Seal"),
         ["Set-MountGroup"] = ("SetMountGroupCommand", "Set-MountGroup -Source /mnt/base -Target /mnt/base -SourceNamespace $ct -TargetNamespace $ct"),
         ["Remove-Mount"] = ("RemoveMountCommand", "Remove-Mount -Path /mnt/base -Namespace $ct"),
         ["Watch-Mount"] = ("WatchMountCommand", "Watch-Mount -Namespace $ct -Timeout 1"),
@@ -50,6 +51,7 @@ public sealed class KernelFeatureTests
         Assert.Contains(("New-StagedMount -FileSystem", KernelFeature.FsOpen), pairs);
         Assert.Contains(("Move-MountIntoNamespace", KernelFeature.SetnsPidfd), pairs);
         Assert.Contains(("Move-MountIntoNamespace -Replace", KernelFeature.MoveMountBeneath), pairs);
+        Assert.Contains(("Move-MountIntoNamespace -Seal", KernelFeature.Seal), pairs);
         Assert.Contains(("Set-MountGroup", KernelFeature.MoveMountSetGroup), pairs);
         Assert.Contains(("Remove-Mount", KernelFeature.SetnsPidfd), pairs);
         Assert.Contains(("Get-ContainerNamespace", KernelFeature.PidfdOpen), pairs);
@@ -105,7 +107,7 @@ public sealed class KernelFeatureTests
         Assert.True(result.Errors.Count == 0, result.Describe());
         var rows = result.Output.Select(o => (MountApiFeature)o.BaseObject).ToList();
         Assert.Equal(KernelFeatures.All, rows.Select(r => r.Feature));
-        Assert.Equal(new[] { "5.2", "5.2", "5.2", "5.3", "5.6", "5.8", "5.12", "5.12", "5.15", "6.5", "6.8", "6.15", "6.15" }, rows.Select(r => r.IntroducedIn));
+        Assert.Equal(new[] { "5.2", "5.2", "5.2", "5.3", "5.6", "5.8", "5.12", "5.12", "5.12", "5.15", "6.5", "6.8", "6.15", "6.15" }, rows.Select(r => r.IntroducedIn));
         string release = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
         Version running = Version.Parse(string.Join('.', release.Split('-')[0].Split('.').Take(2)));
         foreach (MountApiFeature row in rows)

@@ -16,6 +16,7 @@ internal static class SyscallNumbers
     internal const long FsMount = 432;
     internal const long FsPick = 433;
     internal const long PidfdOpen = 434;
+    internal const long PidfdGetFd = 438;
     internal const long OpenAt2 = 437;
     internal const long MountSetAttr = 442;
     internal const long StatMount = 457;
