@@ -26,6 +26,7 @@ public sealed class NoPrivilegeTests(ITestOutputHelper output)
         ["Restore-MountTopology"] = "'{}' | Restore-MountTopology -Destination /tmp",
         ["Get-StagedMount"] = "Get-StagedMount",
         ["Remove-StagedMount"] = "Remove-StagedMount -Name x",
+        ["Watch-Mount"] = "$ns = [MountHotplug.ContainerNamespace]::Open($PID); Watch-Mount -Namespace $ns -Timeout 1",
 
         // Reading one's own mount table and probing the kernel need no privilege: these must simply work.
         ["Get-Mount"] = "Get-Mount -Path /",
