@@ -20,6 +20,8 @@ if [ -z "${MHP_COLD_INNER:-}" ]; then
   exec unshare --mount --propagation private -- env MHP_COLD_INNER=1 bash "$0" "$@"
 fi
 . tools/pinned-pwsh.sh
+# shellcheck source=timing.sh
+. bench/timing.sh
 pinned_pwsh
 pwsh=$PINNED_PWSH
 module=$PWD/module/MountHotplug
@@ -40,9 +42,6 @@ until grep -q " $work/target " "/proc/$ct/mountinfo" 2>/dev/null; do sleep 0.01;
 until [ "$(grep -c " $work/list/" "/proc/$lister/mountinfo" 2>/dev/null)" -ge "$mounts" ]; do sleep 0.2; done
 listed=$(wc -l <"/proc/$lister/mountinfo")
 
-now_us() { echo $(($(date +%s%N) / 1000)); }
-time_ms() { local s; s=$(now_us); "$@" >/dev/null; awk -v d=$(($(now_us) - s)) 'BEGIN { printf "%.1f\n", d / 1000 }'; }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 plug() { echo "\$ct = Get-ContainerNamespace -ProcessId $ct; New-StagedMount $work/src -ReadOnly | Move-MountIntoNamespace -Namespace \$ct -Target $work/target/$1 -CreateTarget; \$ct.Dispose()"; }
 
 floor=() oneshot=() mhp=() support=()

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using MountHotplug.Sandbox;
+using MountHotplug.Tests.Infrastructure;
 
 namespace MountHotplug.Tests.Runtimes;
 
@@ -21,6 +22,7 @@ public sealed class LxdDaemon : IDisposable
     public const string Image = "busybox";
 
     // Nothing listens on port 9 of loopback (discard): every request the daemon makes through a proxy fails at once, here.
+    // tools/lxd-preseed.yaml sets the same proxies in the daemon's config.
     private const string Proxy = "http://127.0.0.1:9";
 
     private readonly string _root;
@@ -126,21 +128,7 @@ public sealed class LxdDaemon : IDisposable
             throw new InvalidOperationException($"lxd did not come up in {stopwatch.Elapsed.TotalSeconds:0} s: {ready.StandardError}\n{File.ReadAllText(Path.Combine(_root, "lxd.out"))}");
         }
 
-        string preseed = Path.Combine(_root, "preseed.yaml");
-        File.WriteAllText(preseed, $$$"""
-            config:
-              core.proxy_https: {{{Proxy}}}
-              core.proxy_http: {{{Proxy}}}
-              images.auto_update_interval: "0"
-            networks: []
-            storage_pools:
-            - {name: default, driver: dir, config: {}}
-            profiles:
-            - name: default
-              config: {}
-              devices: {root: {path: /, pool: default, type: disk}}
-
-            """);
+        string preseed = Path.Combine(Mhp.RepositoryRoot, "tools", "lxd-preseed.yaml");
         ExecResult init = Cmd.Run(new[] { "sh", "-c", "exec \"$1\" init --preseed <\"$2\"", "mhp-lxd", Daemon, preseed }, TimeSpan.FromSeconds(120), Environment);
         if (init.ExitCode != 0)
         {
