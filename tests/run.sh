@@ -2,7 +2,7 @@
 # Runs every MountHotplug test, as root, on a fresh Debian host: installs what the tests need when it is missing
 # (busybox-static for the sandbox containers, util-linux's unshare/nsenter/setpriv, mount's losetup and e2fsprogs'
 # mkfs.ext4 for the loop-device ext4 tests, and the real runtimes: lxc, runc, crun, podman, systemd-container,
-# docker.io, uidmap, openssh-server; the pinned pwsh and Pester 6.2.0 from NuGet), builds the solution, and runs
+# docker.io, lxd, uidmap, openssh-server; the pinned pwsh and Pester 6.2.0 from NuGet), builds the solution, and runs
 # the xunit suite and then the Pester suite (tests/pester, in the pinned pwsh) inside one private mount namespace so
 # the host's mount table cannot change. The closing line sums both suites' counts; tests/TestResults holds
 # xunit.trx and pester.xml. Loop devices the tests made are detached afterwards. Idempotent.
@@ -24,6 +24,8 @@ command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
 [ -x /usr/bin/systemd-nspawn ] || missing+=(systemd-container)
 [ -x /usr/bin/docker ] && [ -x /usr/sbin/dockerd ] || missing+=(docker.io)
 [ -x /usr/bin/newuidmap ] || missing+=(uidmap)
+# LXD's daemon is started by its test fixture (LxdDaemon: no network, loopback proxies), never by the package.
+[ -x /usr/bin/lxd ] || missing+=(lxd)
 # The remoting test starts its own sshd on loopback (nothing starts Debian's service).
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 if [ ${#missing[@]} -gt 0 ]; then

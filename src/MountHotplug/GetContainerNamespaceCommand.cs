@@ -37,6 +37,12 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
     [ValidateNotNullOrEmpty]
     public string? LxcPath { get; set; }
 
+    /// <summary>The LXD or Incus project of -Name (also "PROJECT:NAME"), or the one project to list.</summary>
+    [Parameter(ParameterSetName = NameSet)]
+    [Parameter(ParameterSetName = ListSet)]
+    [ValidateNotNullOrEmpty]
+    public string? Project { get; set; }
+
     protected override void BeginProcessing() => Preconditions.Require(this, Requirements.GetContainerNamespace);
 
     protected override void ProcessRecord()
@@ -78,7 +84,7 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
 
     private void OpenByName()
     {
-        ContainerLookup lookup = ContainerLookup.For(RequestedRuntime, ResolvedLxcPath);
+        ContainerLookup lookup = ContainerLookup.For(RequestedRuntime, ResolvedLxcPath, Project);
         lookup.Trace = WriteVerbose;
         ContainerNamespace ns;
         try
@@ -104,7 +110,7 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
 
     private void ListAll()
     {
-        ContainerLookup lookup = ContainerLookup.For(RequestedRuntime, ResolvedLxcPath);
+        ContainerLookup lookup = ContainerLookup.For(RequestedRuntime, ResolvedLxcPath, Project);
         lookup.Trace = WriteVerbose;
         var unavailable = new List<string>();
         IReadOnlyList<ContainerCandidate> candidates = lookup.ListCandidates(unavailable);

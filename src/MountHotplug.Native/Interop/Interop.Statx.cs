@@ -19,6 +19,7 @@ public readonly record struct StatxInfo(
     public bool IsDirectory => (Mode & TypeMask) == 0x4000;
     public bool IsRegularFile => (Mode & TypeMask) == 0x8000;
     public bool IsSymlink => (Mode & TypeMask) == 0xA000;
+    public bool IsSocket => (Mode & TypeMask) == 0xC000;
 
     /// <summary>"directory", "file", "symlink", … for messages.</summary>
     public string KindName => (Mode & TypeMask) switch

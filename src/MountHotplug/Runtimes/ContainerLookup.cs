@@ -53,14 +53,20 @@ internal sealed class ContainerLookup
 
     private Action<string>? _trace;
 
-    /// <summary>The resolvers for -Runtime (one), or every one that takes part in auto-detection, in the order they are asked.</summary>
-    internal static ContainerLookup For(ContainerRuntime? runtime, string? lxcPath)
+    /// <summary>
+    /// The resolvers for -Runtime (one), or every one that takes part in auto-detection, in the order they are asked. With a
+    /// <paramref name="project"/> only LXD and Incus are asked: no other runtime has projects.
+    /// </summary>
+    internal static ContainerLookup For(ContainerRuntime? runtime, string? lxcPath, string? project = null)
     {
-        ContainerResolver[] all =
-        {
-            new LxcResolver(lxcPath), new ProxmoxResolver(lxcPath), new RuncResolver(), new CrunResolver(),
-            new PodmanResolver(), new DockerResolver(), new NspawnResolver(),
-        };
+        ContainerResolver[] all = project is not null
+            ? new ContainerResolver[] { new LxdResolver(ContainerRuntime.Lxd, project), new LxdResolver(ContainerRuntime.Incus, project) }
+            : new ContainerResolver[]
+            {
+                new LxdResolver(ContainerRuntime.Lxd, null), new LxdResolver(ContainerRuntime.Incus, null),
+                new LxcResolver(lxcPath), new ProxmoxResolver(lxcPath), new RuncResolver(), new CrunResolver(),
+                new PodmanResolver(), new DockerResolver(), new NspawnResolver(),
+            };
         return runtime is { } r
             ? new ContainerLookup(all.Where(x => x.Runtime == r).ToArray(), explicitRuntime: true)
             : new ContainerLookup(all.Where(x => x.TakesPartInAutoDetect).ToArray(), explicitRuntime: false);
@@ -68,17 +74,19 @@ internal sealed class ContainerLookup
 
     /// <summary>
     /// The order in which one container known to several runtimes is reported: the manager a user names it by comes
-    /// before the low-level runtime it drives (podman runs runc, Proxmox runs LXC).
+    /// before the low-level runtime it drives (podman runs runc, Proxmox, LXD and Incus run LXC).
     /// </summary>
     internal static int Rank(ContainerRuntime runtime) => runtime switch
     {
         ContainerRuntime.Proxmox => 0,
-        ContainerRuntime.Podman => 1,
-        ContainerRuntime.Docker => 2,
-        ContainerRuntime.Lxc => 3,
-        ContainerRuntime.Nspawn => 4,
-        ContainerRuntime.Runc => 5,
-        ContainerRuntime.Crun => 6,
+        ContainerRuntime.Lxd => 1,
+        ContainerRuntime.Incus => 1,
+        ContainerRuntime.Podman => 2,
+        ContainerRuntime.Docker => 3,
+        ContainerRuntime.Lxc => 4,
+        ContainerRuntime.Nspawn => 5,
+        ContainerRuntime.Runc => 6,
+        ContainerRuntime.Crun => 7,
         _ => 9,
     };
 

@@ -17,12 +17,13 @@ public sealed class ContainerNameCompleter : IArgumentCompleter
         }
 
         string? lxcPath = fakeBoundParameters["LxcPath"] as string;
+        string? project = fakeBoundParameters["Project"] as string;
         string word = (wordToComplete ?? string.Empty).Trim('\'', '"');
         var pattern = new WildcardPattern(WildcardPattern.Escape(word) + "*", WildcardOptions.IgnoreCase);
         IReadOnlyList<ContainerCandidate> candidates;
         try
         {
-            candidates = ContainerLookup.For(runtime, lxcPath).ListCandidates();
+            candidates = ContainerLookup.For(runtime, lxcPath, project).ListCandidates();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -23,4 +23,11 @@ public enum ContainerRuntime
 
     /// <summary>systemd-nspawn: systemd-machined's state when it runs, else the systemd-nspawn process tree.</summary>
     Nspawn,
+
+    /// <summary>LXD: its REST API on the daemon's unix socket ($LXD_DIR, /var/lib/lxd or the snap's), cross-checked against
+    /// the liblxc monitor of each container. Containers of another project than "default" are named "PROJECT:NAME".</summary>
+    Lxd,
+
+    /// <summary>Incus: as LXD, on Incus's socket ($INCUS_DIR or /var/lib/incus).</summary>
+    Incus,
 }

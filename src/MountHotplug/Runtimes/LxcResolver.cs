@@ -62,12 +62,10 @@ internal sealed record LxcMonitor(int MonitorPid, string LxcPath, string Name)
     /// The host's executables that run as "[lxc monitor]": lxc-start (LXC, Proxmox), and the LXD and Incus daemons, whose
     /// forkstart becomes the monitor.
     /// </summary>
-    internal static readonly string[] MonitorBinaries =
+    internal static readonly string[] MonitorBinaries = new[]
     {
         "/usr/bin/lxc-start", "/usr/sbin/lxc-start", "/usr/local/bin/lxc-start", "/usr/bin/lxc-autostart", "/usr/bin/lxc-execute",
-        "/usr/bin/lxd", "/usr/sbin/lxd", "/usr/lib/lxd/lxd", "/usr/libexec/lxd/lxd",
-        "/usr/bin/incusd", "/usr/sbin/incusd", "/usr/lib/incus/incusd", "/usr/libexec/incus/incusd", "/opt/incus/bin/incusd",
-    };
+    }.Concat(LxdResolver.LxdBinaries).Concat(LxdResolver.IncusBinaries).ToArray();
 
     /// <summary>
     /// Every LXC monitor on the host, whatever its lxcpath. Any process can call itself "[lxc monitor] PATH NAME", so only the

@@ -115,6 +115,57 @@ try { New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -T
     }
 
     [SkippableFact]
+    public void ASocketThatIsNotTheHostsLxdDaemonCannotNameAnInit()
+    {
+        // Whatever listens on LXD's socket path answers for LXD only if it is the host's own lxd binary: here the test
+        // process listens (root, the host's namespaces, a root-owned directory), and names a sandbox's init as "p1".
+        Privileged.Require();
+        using var tree = new TempTree();
+        using var victim = SandboxContainer.Start();
+        using var ps = new PowerShellSession();
+        var guard = new HostGuard();
+        string answer = "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n"
+            + $$$"""{"type":"sync","metadata":{"status":"Running","pid":{{{victim.Pid}}}}}""";
+        using (var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream,
+            System.Net.Sockets.ProtocolType.Unspecified))
+        {
+            listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(Path.Combine(tree.Root, "unix.socket")));
+            listener.Listen(4);
+            // The lookup hangs up before it asks (the listener is checked first): the forged answer may never be sent.
+            Task served = Task.Run(() =>
+            {
+                try
+                {
+                    using var peer = listener.Accept();
+                    peer.Receive(new byte[4096]);
+                    peer.Send(System.Text.Encoding.ASCII.GetBytes(answer));
+                }
+                catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException)
+                {
+                }
+            });
+            ps.Run("$env:LXD_DIR = $d", Vars(("d", tree.Root)));
+            try
+            {
+                PipelineResult result = ps.Run("Get-ContainerNamespace -Name p1 -Runtime Lxd");
+                var error = Assert.Single(result.Errors);
+                Assert.Equal($"RuntimeUnavailable,{GetNs}", error.FullyQualifiedErrorId);
+                Assert.Contains("is not the host's LXD daemon: its executable is none of /usr/bin/lxd", error.ErrorDetails!.Message);
+                Assert.DoesNotContain(result.Output, o => o.BaseObject is ContainerNamespace);
+            }
+            finally
+            {
+                ps.Run("$env:LXD_DIR = $null");
+            }
+
+            listener.Dispose();
+            Assert.True(served.Wait(TimeSpan.FromSeconds(30)), "the forged listener did not end");
+        }
+
+        guard.AssertClean();
+    }
+
+    [SkippableFact]
     public void EvidenceFromAContainerRootOrAForeignOwnerIsNotTrusted()
     {
         Privileged.Require();

@@ -29,16 +29,7 @@ public sealed class DockerDaemon : IDisposable
         RuntimeSupport.Require(Client, "docker.io");
         RuntimeSupport.Require("/usr/sbin/dockerd", "docker.io");
         var daemon = new DockerDaemon(Directory.CreateTempSubdirectory("mhp-dockerd-").FullName);
-        try
-        {
-            daemon.Launch();
-            return daemon;
-        }
-        catch
-        {
-            daemon.Dispose();
-            throw;
-        }
+        return RuntimeSupport.Launched(daemon, daemon.Launch);
     }
 
     public ExecResult Docker(params string[] argv) => Cmd.Run(new[] { Client }.Concat(argv).ToArray(), TimeSpan.FromSeconds(60), Environment);
@@ -47,17 +38,7 @@ public sealed class DockerDaemon : IDisposable
     {
         if (_daemon is { } daemon)
         {
-            if (!daemon.HasExited)
-            {
-                Cmd.Run("kill", "-TERM", daemon.Id.ToString(CultureInfo.InvariantCulture));
-                if (!daemon.WaitForExit(TimeSpan.FromSeconds(30)))
-                {
-                    daemon.Kill(entireProcessTree: true);
-                    daemon.WaitForExit();
-                }
-            }
-
-            daemon.Dispose();
+            RuntimeSupport.Terminate(daemon);
             _daemon = null;
         }
 

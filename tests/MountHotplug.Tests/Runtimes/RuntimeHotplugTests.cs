@@ -14,7 +14,7 @@ namespace MountHotplug.Tests.Runtimes;
 [Collection(PrivilegedCollection.Name)]
 public sealed class RuntimeHotplugTests
 {
-    private const string GetNs = "MountHotplug.GetContainerNamespaceCommand";
+    internal const string GetNs = "MountHotplug.GetContainerNamespaceCommand";
 
     // Finds the container by name, plugs $src read-only at /mnt/hotplug, and reports what it found.
     private const string HotplugByName = @"
@@ -330,7 +330,7 @@ $u.Dispose(); $h.Dispose()", Vars(("n", lxc.Name), ("p", lxc.LxcPath), ("src", t
     }
 
     /// <summary>Resolves the container by name, plugs tree.Data in read-only and reads it back with the runtime's exec.</summary>
-    private static void AssertHotplug(PowerShellSession ps, RuntimeContainer container, string? runtime, string expectedRuntime, TempTree tree,
+    internal static void AssertHotplug(PowerShellSession ps, RuntimeContainer container, string? runtime, string expectedRuntime, TempTree tree,
         string target = "/mnt/hotplug")
     {
         PipelineResult result = ps.Run(HotplugByName.Replace("/mnt/hotplug", target, StringComparison.Ordinal),
@@ -349,10 +349,10 @@ $u.Dispose(); $h.Dispose()", Vars(("n", lxc.Name), ("p", lxc.LxcPath), ("src", t
         Assert.Contains("Read-only file system", write.StandardError);
     }
 
-    private static Dictionary<string, object?> Vars(params (string Name, object? Value)[] values) =>
+    internal static Dictionary<string, object?> Vars(params (string Name, object? Value)[] values) =>
         values.ToDictionary(v => v.Name, v => v.Value);
 
-    private static (uint Uid, uint Gid) Owner(string path)
+    internal static (uint Uid, uint Gid) Owner(string path)
     {
         using SafePathHandle h = MountSyscalls.Open(path, OpenFlags.Path | OpenFlags.NoFollow);
         StatxInfo info = MountSyscalls.Statx(h, path);

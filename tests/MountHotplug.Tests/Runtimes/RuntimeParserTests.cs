@@ -30,6 +30,41 @@ public sealed class RuntimeParserTests
     [InlineData("lxc-start -n 101")]
     public void OtherProcessesAreNoMonitors(string commandLine) => Assert.Null(LxcMonitor.ParseCommandLine(commandLine));
 
+    [Theory]
+    [InlineData("p1", null, "default", "p1", "p1", "p1")]
+    [InlineData("web:p1", null, "web", "p1", "web_p1", "web:p1")]
+    [InlineData("p1", "web", "web", "p1", "web_p1", "web:p1")]
+    [InlineData("web:p1", "web", "web", "p1", "web_p1", "web:p1")]
+    public void LxdNamesAreTheClientsAndLiblxcsNamesFollowFromThem(string given, string? project, string p, string n, string liblxc, string display)
+    {
+        LxdName name = LxdName.Parse(given, project)!.Value;
+        Assert.Equal((p, n, liblxc, display), (name.Project, name.Name, name.LiblxcName, name.Display));
+    }
+
+    [Theory]
+    [InlineData("web:p1", "db")]
+    [InlineData("a:b:c", null)]
+    [InlineData("we_b:p1", null)]
+    [InlineData("web:", null)]
+    [InlineData("../p1", null)]
+    public void WhatNoLxdInstanceCanBeCalledIsNoName(string given, string? project) => Assert.Null(LxdName.Parse(given, project));
+
+    [Fact]
+    public void LxdRestAnswersGiveStatesAndPids()
+    {
+        // Trimmed from LXD 5.0.2's GET /1.0/instances?recursion=2&all-projects=true and /1.0/instances/p1/state?project=web here.
+        const string list = """{"type":"sync","status":"Success","status_code":200,"metadata":[{"name":"p1","project":"web","status":"Running","type":"container","state":{"status":"Running","pid":28428}},{"name":"p2","project":"default","status":"Stopped","type":"container","state":{"status":"Stopped","pid":0}},{"name":"vm","project":"default","status":"Running","type":"virtual-machine","state":{"pid":4242}}]}""";
+        Assert.Equal(new[] { "web:p1|True|28428", "p2|False|0", "vm|False|4242" },
+            LxdInstance.ParseList(list).Select(i => $"{i.Name.Display}|{i.IsRunning}|{i.ProcessId}"));
+
+        var web = new LxdName("web", "p1");
+        LxdInstance state = LxdInstance.ParseState(web, """{"type":"sync","metadata":{"status":"Running","status_code":103,"pid":28428,"processes":1}}""")!;
+        Assert.Equal((true, (int?)28428), (state.IsRunning, state.ProcessId));
+        Assert.Null(LxdInstance.ParseState(web, """{"type":"error","status":"","status_code":0,"error_code":404,"error":"Instance not found","metadata":null}"""));
+        var forbidden = Assert.Throws<FormatException>(() => LxdInstance.ParseState(web, """{"type":"error","error_code":403,"error":"not authorized"}"""));
+        Assert.Equal("not authorized", forbidden.Message);
+    }
+
     [Fact]
     public void RuncStateJsonGivesInitPidAndStartTime()
     {

@@ -50,6 +50,39 @@ public static class RuntimeSupport
         }
     }
 
+    /// <summary>Runs a daemon fixture's start; on any failure disposes it (which removes what the start made) and rethrows.</summary>
+    public static T Launched<T>(T fixture, Action launch) where T : IDisposable
+    {
+        try
+        {
+            launch();
+            return fixture;
+        }
+        catch
+        {
+            fixture.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>SIGTERM (and SIGCONT, should a test have stopped it), so the daemon removes what it mounted; killed after 30 s.</summary>
+    public static void Terminate(System.Diagnostics.Process daemon)
+    {
+        if (!daemon.HasExited)
+        {
+            string pid = daemon.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            Cmd.Run("kill", "-CONT", pid);
+            Cmd.Run("kill", "-TERM", pid);
+            if (!daemon.WaitForExit(TimeSpan.FromSeconds(30)))
+            {
+                daemon.Kill(entireProcessTree: true);
+                daemon.WaitForExit();
+            }
+        }
+
+        daemon.Dispose();
+    }
+
     public static bool IsAlive(int pid) => Directory.Exists($"/proc/{pid}");
 
     public static void WaitForExit(int pid, TimeSpan timeout) => Poll.Until(() => !IsAlive(pid), timeout, TimeSpan.FromMilliseconds(10));
