@@ -364,9 +364,12 @@ internal sealed class LxdResolver : ContainerResolver
 
         int pid = BitConverter.ToInt32(credentials, 0);
         string[] binaries = _runtime == ContainerRuntime.Lxd ? LxdBinaries : IncusBinaries;
+        // Absent, not unanswered: only the host's root can put a socket in the root-only directory found above, so this
+        // is no container's forgery but a daemon that cannot be vouched for (the snap's runs in a mount namespace of its
+        // own). Without -Runtime the lookup goes on without it, saying so with -Verbose; with -Runtime it is an error.
         if (!HostEvidence.IsHostHelper(pid, binaries, out string why))
         {
-            throw new RuntimeUnavailableException(Runtime, $"the process listening on {socketPath} (PID {pid}) is not the host's {Product} daemon: {why}");
+            throw new RuntimeUnavailableException(Runtime, $"the process listening on {socketPath} (PID {pid}) is not the host's {Product} daemon: {why}", absent: true);
         }
     }
 
