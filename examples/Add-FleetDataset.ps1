@@ -44,12 +44,16 @@ param(
 
     [int] $ThrottleLimit = 16,
 
+    # How long to wait for a host's session, in milliseconds: without a limit, a host whose ssh dies at the wrong
+    # moment can hold up the whole run.
+    [int] $ConnectingTimeout = 30000,
+
     # What each host imports: the installed module by name, or a path.
     [string] $Module = 'MountHotplug'
 )
 
 $ErrorActionPreference = 'Stop'
-$remoting = @{ Port = $Port }
+$remoting = @{ Port = $Port; ConnectingTimeout = $ConnectingTimeout }
 if ($KeyFilePath) { $remoting.KeyFilePath = $KeyFilePath }
 if ($SshOption) { $remoting.Options = $SshOption }
 

@@ -209,10 +209,12 @@ function Stop-TestSshd($Server) {
 <# .SYNOPSIS The Invoke-Command / New-PSSession parameters that reach a Start-TestSshd server as root. #>
 function Get-TestSshParameters($Server) {
     @{
-        Port        = $Server.Port
-        KeyFilePath = $Server.KeyFile
+        Port              = $Server.Port
+        KeyFilePath       = $Server.KeyFile
+        # A connection that never completes fails the test instead of hanging the run.
+        ConnectingTimeout = 120000
         # A throwaway host key nobody has seen: trust it for this connection only.
-        Options     = @{ StrictHostKeyChecking = 'no'; UserKnownHostsFile = '/dev/null'; LogLevel = 'ERROR' }
+        Options           = @{ StrictHostKeyChecking = 'no'; UserKnownHostsFile = '/dev/null'; LogLevel = 'ERROR' }
     }
 }
 

@@ -81,7 +81,7 @@ Describe 'examples/Add-FleetDataset.ps1' -Tag Privileged {
     It 'gives one row per host: attached where it could, the error where it could not, and goes on' {
         $rows = & (Join-Path (Get-Repository) 'examples/Add-FleetDataset.ps1') -HostName root@127.0.0.2, root@127.0.0.1 `
             -ProcessId $container.Pid -Path $tree.Data -Target /mnt/fleetbook -Module (Get-ModuleManifestPath) `
-            -Port $ssh.Port -KeyFilePath $ssh.KeyFilePath -SshOption $ssh.Options -ThrottleLimit 2
+            -Port $ssh.Port -KeyFilePath $ssh.KeyFilePath -SshOption $ssh.Options -ConnectingTimeout $ssh.ConnectingTimeout -ThrottleLimit 2
         $rows | Should -HaveCount 2
         $rows[0].HostName | Should -Be 'root@127.0.0.2'
         $rows[0].Status | Should -Be 'Failed'
