@@ -1,0 +1,84 @@
+# What a PowerShell user trips over in real pwsh (issue 13): objects that must undo their own hot-plug after their
+# ContainerNamespace is gone, pipelines fed from CSV/JSON rows, and how errors read.
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'MhpTest.psm1') -Force
+    $script:fixture = New-ContainerFixture
+    $script:container, $script:tree = $fixture.Container, $fixture.Tree
+}
+
+AfterAll {
+    Remove-ContainerFixture $script:fixture
+}
+
+Describe 'Remove-Mount undoes a hot-plug whose ContainerNamespace was disposed or deserialized' -Tag Privileged {
+    BeforeEach {
+        $script:ct = Get-ContainerNamespace -ProcessId $container.Pid
+    }
+
+    AfterEach {
+        $script:ct.Dispose()
+    }
+
+    It 'unplugs a mount after the namespace object was disposed, and -RemoveTarget removes what it created' {
+        $mount = New-StagedMount -Path $tree.Data | Move-MountIntoNamespace -Namespace $ct -Target /mnt/i13d/data -CreateTarget -PassThru
+        $ct.Dispose()
+        $mount | Remove-Mount -RemoveTarget -Confirm:$false -ErrorAction Stop
+        $mount.State | Should -Be 'Removed'
+        Get-ContainerMountLine $container '/mnt/i13d/data' | Should -BeNullOrEmpty
+        $container.Exec('test', '-e', '/mnt/i13d').ExitCode | Should -Not -Be 0 -Because '-RemoveTarget removes the directories -CreateTarget made'
+    }
+
+    It 'unplugs a mount that came back deserialized from Start-Job' {
+        $manifest = Get-ModuleManifestPath
+        $job = Start-Job -ScriptBlock {
+            Import-Module $using:manifest
+            $ns = Get-ContainerNamespace -ProcessId $using:container.Pid
+            try { New-StagedMount -Path $using:tree.Data | Move-MountIntoNamespace -Namespace $ns -Target /mnt/i13j/data -CreateTarget -PassThru }
+            finally { $ns.Dispose() }
+        }
+        $mount = $job | Receive-Job -Wait -AutoRemoveJob -ErrorAction Stop
+        $mount.PSObject.TypeNames | Should -Contain 'Deserialized.MountHotplug.StagedMount'
+        Get-ContainerMountLine $container '/mnt/i13j/data' | Should -Not -BeNullOrEmpty
+        $mount | Remove-Mount -RemoveTarget -Confirm:$false -ErrorAction Stop
+        Get-ContainerMountLine $container '/mnt/i13j/data' | Should -BeNullOrEmpty
+        $container.Exec('test', '-e', '/mnt/i13j').ExitCode | Should -Not -Be 0
+    }
+
+    It 'refuses with MountChanged and unmounts nothing when another mount is on top now' {
+        $mount = New-StagedMount -Path $tree.Data | Move-MountIntoNamespace -Namespace $ct -Target /mnt/i13s -CreateTarget -PassThru
+        $top = New-StagedMount -Path $tree.Root | Move-MountIntoNamespace -Namespace $ct -Target /mnt/i13s -Force -PassThru
+        $ct.Dispose()
+        $mount | Remove-Mount -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue
+        $failed.FullyQualifiedErrorId | Should -Be 'MountChanged,MountHotplug.RemoveMountCommand'
+        @($container.ExecOrThrow('cat', '/proc/self/mountinfo') -split "`n" | Where-Object { $_ -and ($_ -split ' ')[4] -eq '/mnt/i13s' }) |
+            Should -HaveCount 2 -Because 'neither mount was taken'
+        $top | Remove-Mount -Confirm:$false -ErrorAction Stop
+        $mount | Remove-Mount -Confirm:$false -ErrorAction Stop
+    }
+
+    It 'refuses with ContainerExited when the PID is another process now, and unmounts nothing' {
+        $mount = New-StagedMount -Path $tree.Data | Move-MountIntoNamespace -Namespace $ct -Target /mnt/i13p -CreateTarget -PassThru
+        $file = Join-Path $tree.Root 'mount.clixml'
+        $mount | Export-Clixml -LiteralPath $file
+        $copy = Import-Clixml -LiteralPath $file
+        # The same PID with another start time: what a PID reused by a new process looks like.
+        $copy.NamespaceProcessStartTime = $copy.NamespaceProcessStartTime + 1
+        $copy | Remove-Mount -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue
+        $failed.FullyQualifiedErrorId | Should -Be 'ContainerExited,MountHotplug.RemoveMountCommand'
+        "$failed" | Should -Match 'another process'
+        Get-ContainerMountLine $container '/mnt/i13p' | Should -Not -BeNullOrEmpty
+        $mount | Remove-Mount -Confirm:$false -ErrorAction Stop
+    }
+
+    It 'refuses with ContainerExited when the container is gone' {
+        $other = Start-Sandbox
+        try {
+            $ns = Get-ContainerNamespace -ProcessId $other.Pid
+            $mount = New-StagedMount -Path $tree.Data | Move-MountIntoNamespace -Namespace $ns -Target /mnt/i13x -CreateTarget -PassThru
+            $ns.Dispose()
+        }
+        finally { $other.Dispose() }
+        $mount | Remove-Mount -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue
+        $failed.FullyQualifiedErrorId | Should -Be 'ContainerExited,MountHotplug.RemoveMountCommand'
+    }
+}
