@@ -34,8 +34,9 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
     /// </summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [AllowEmptyString]
+    [AllowNull] // a staged mount whose input row had no Target: an error for that mount alone, not for the pipeline
     [ArgumentCompleter(typeof(TargetPathCompleter))]
-    public string Target { get; set; } = string.Empty;
+    public string? Target { get; set; } = string.Empty;
 
     [Parameter(ParameterSetName = AttachSet)]
     public SwitchParameter CreateTarget { get; set; }
@@ -180,6 +181,14 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             return;
         }
 
+        if (string.IsNullOrEmpty(Target))
+        {
+            Fail(MountErrors.Plain("TargetMissing", ErrorCategory.InvalidArgument, mount.Source,
+                $"No target for the staged mount of '{mount.Source}': -Target was not given, and the mount's input row had no Target; it was not attached.",
+                "Give the row a Target column, or give -Target (a script block computes one per mount)."));
+            return;
+        }
+
         string what = mount.FileSystem is null ? $"the staged mount of {mount.Source}" : $"the new {mount.FileSystem} mount of {mount.Source}";
         string description = Replace
             ? $"Replace the mount at {Target} with {what} ({mount.Attributes}, {mount.Propagation.ToString().ToLowerInvariant()}): "
@@ -201,7 +210,7 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         {
             // Created directories belong to the container's root, as Proxmox does it: owned by host root they would show
             // as nobody inside a user namespace, and its root could not use them.
-            result = _mounter!.Attach(mount.Handle, mount.Info, Target, CreateTarget, Force, Replace, CreateTarget ? _maps?.RootOnHost : null);
+            result = _mounter!.Attach(mount.Handle, mount.Info, Target!, CreateTarget, Force, Replace, CreateTarget ? _maps?.RootOnHost : null);
         }
         // The error names the source path, not the StagedMount: $Error would otherwise keep its descriptor open
         // for the rest of the session after the pipeline that dropped it has ended.

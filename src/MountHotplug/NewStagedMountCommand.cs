@@ -14,14 +14,26 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
 {
     private const string PathSet = "Path";
     private const string FileSystemSet = "FileSystem";
+    private const string InputObjectSet = "InputObject";
 
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = PathSet)]
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet)]
     [Alias("FullName")]
     [ValidateNotNullOrEmpty]
     public string[] Path { get; set; } = Array.Empty<string>();
 
+    /// <summary>
+    /// What the pipeline brings: a path string, a file or directory (Get-ChildItem, Get-Item), or a row (Import-Csv,
+    /// ConvertFrom-Json, a hashtable) with a Path or Source and, optionally, a Target that travels with the staged mount to
+    /// Move-MountIntoNamespace. One parameter takes them all because a row's Target would otherwise be lost: a path
+    /// parameter bound from the row cannot see its other columns.
+    /// </summary>
+    [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = InputObjectSet)]
+    [ValidateNotNull]
+    public PSObject InputObject { get; set; } = null!;
+
     /// <summary>Clone the mounts below the path too (AT_RECURSIVE), like rbind.</summary>
     [Parameter(ParameterSetName = PathSet)]
+    [Parameter(ParameterSetName = InputObjectSet)]
     public SwitchParameter Recurse { get; set; }
 
     /// <summary>The filesystem type to create, as /proc/filesystems names it (tmpfs, ext4, xfs, …).</summary>
@@ -147,9 +159,24 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
             return;
         }
 
+        if (ParameterSetName == InputObjectSet)
+        {
+            (string? path, string? target) = PipelineRow.Read(InputObject);
+            if (string.IsNullOrEmpty(path))
+            {
+                WriteError(MountErrors.Plain("InputWithoutPath", ErrorCategory.InvalidArgument, InputObject,
+                    $"The input '{InputObject}' names no path: it is not a string or a file, and it has no Path, Source or FullName.",
+                    "Give each row a Path (or Source) column with the host path to stage."));
+                return;
+            }
+
+            StageOne(path, target);
+            return;
+        }
+
         foreach (string path in Path)
         {
-            StageOne(path);
+            StageOne(path, target: null);
         }
     }
 
@@ -230,7 +257,7 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
         }
     }
 
-    private void StageOne(string path)
+    private void StageOne(string path, string? target)
     {
         string source;
         try
@@ -312,7 +339,10 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
                 info = MountSyscalls.Statx(handle, source);
             }
 
-            staged = new StagedMount(source, handle, info, Recurse, set, Propagation, _userns?.Inode, StageName, StageName is null ? null : Container);
+            staged = new StagedMount(source, handle, info, Recurse, set, Propagation, _userns?.Inode, StageName, StageName is null ? null : Container)
+            {
+                RequestedTarget = target,
+            };
         }
         catch (SyscallException ex)
         {

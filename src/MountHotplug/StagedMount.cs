@@ -84,8 +84,16 @@ public sealed class StagedMount : IDisposable
 
     public StagedMountState State { get; private set; }
 
-    /// <summary>Where it was attached, inside the container.</summary>
+    /// <summary>
+    /// Where it was attached, inside the container; while it is staged, the target its input row named (Import-Csv, a
+    /// hashtable), which Move-MountIntoNamespace binds by property name when it is given no -Target.
+    /// </summary>
     public string? Target { get; private set; }
+
+    internal string? RequestedTarget
+    {
+        init => Target = value;
+    }
 
     /// <summary>The PID whose mount namespace it was attached in.</summary>
     public int? NamespaceProcessId { get; private set; }

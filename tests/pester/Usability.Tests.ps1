@@ -82,3 +82,56 @@ Describe 'Remove-Mount undoes a hot-plug whose ContainerNamespace was disposed o
         $failed.FullyQualifiedErrorId | Should -Be 'ContainerExited,MountHotplug.RemoveMountCommand'
     }
 }
+
+Describe 'Rows from Import-Csv, ConvertFrom-Json and hashtables bind targets' -Tag Privileged {
+    BeforeAll {
+        $script:ct = Get-ContainerNamespace -ProcessId $container.Pid
+        $script:a = [IO.Directory]::CreateDirectory((Join-Path $tree.Root 'a')).FullName
+        $script:b = [IO.Directory]::CreateDirectory((Join-Path $tree.Root 'b')).FullName
+        [IO.File]::WriteAllText((Join-Path $a 'which'), "a`n")
+        [IO.File]::WriteAllText((Join-Path $b 'which'), "b`n")
+    }
+
+    AfterAll {
+        $script:ct.Dispose()
+    }
+
+    It 'attaches each Import-Csv row with columns <Column>,Target at its own target' -ForEach @(@{ Column = 'Path' }, @{ Column = 'Source' }) {
+        $csv = Join-Path $tree.Root "mounts-$Column.csv"
+        @([pscustomobject]@{ $Column = $a; Target = "/mnt/csv$Column/a" }, [pscustomobject]@{ $Column = $b; Target = "/mnt/csv$Column/b" }) |
+            Export-Csv -LiteralPath $csv
+        $mounts = Import-Csv -LiteralPath $csv | New-StagedMount | Move-MountIntoNamespace -Namespace $ct -CreateTarget -PassThru -ErrorAction Stop
+        try {
+            $mounts.Target | Should -Be "/mnt/csv$Column/a", "/mnt/csv$Column/b"
+            $container.ExecOrThrow('cat', "/mnt/csv$Column/a/which") | Should -Be "a`n"
+            $container.ExecOrThrow('cat', "/mnt/csv$Column/b/which") | Should -Be "b`n"
+        }
+        finally { $mounts | Remove-Mount -RemoveTarget -Confirm:$false }
+    }
+
+    It 'attaches ConvertFrom-Json rows and hashtables at their targets' {
+        $json = ConvertTo-Json @(@{ Source = $a; Target = '/mnt/json/a' }) | ConvertFrom-Json
+        $mounts = @($json; @{ Path = $b; Target = '/mnt/json/b' }) | New-StagedMount | Move-MountIntoNamespace -Namespace $ct -CreateTarget -PassThru -ErrorAction Stop
+        try {
+            $mounts.Target | Should -Be '/mnt/json/a', '/mnt/json/b'
+            $container.ExecOrThrow('cat', '/mnt/json/b/which') | Should -Be "b`n"
+        }
+        finally { $mounts | Remove-Mount -RemoveTarget -Confirm:$false }
+    }
+
+    It 'fails only the row without a target, with TargetMissing' {
+        $rows = @([pscustomobject]@{ Path = $a; Target = '/mnt/rows/a' }, [pscustomobject]@{ Path = $tree.Data; Target = '' }, [pscustomobject]@{ Path = $b; Target = '/mnt/rows/b' })
+        $mounts = $rows | New-StagedMount | Move-MountIntoNamespace -Namespace $ct -CreateTarget -PassThru -ErrorVariable failed -ErrorAction SilentlyContinue
+        try {
+            $failed.FullyQualifiedErrorId | Should -Be 'TargetMissing,MountHotplug.MoveMountIntoNamespaceCommand'
+            $mounts.Target | Should -Be '/mnt/rows/a', '/mnt/rows/b'
+        }
+        finally { $mounts | Remove-Mount -RemoveTarget -Confirm:$false }
+    }
+
+    It 'still takes path strings and Get-ChildItem output from the pipeline' {
+        $staged = @($a | New-StagedMount) + @(Get-Item -LiteralPath $b | New-StagedMount)
+        try { $staged.Source | Should -Be $a, $b }
+        finally { $staged | ForEach-Object Dispose }
+    }
+}
