@@ -199,7 +199,9 @@ internal static class MountErrors
     {
         var record = new ErrorRecord(ex, errorId, category, target)
         {
-            ErrorDetails = new ErrorDetails(hint is null ? message : $"{message} {hint}") { RecommendedAction = hint ?? string.Empty },
+            // The hint goes only into RecommendedAction: pwsh's ConciseView prints it as "Recommendation:" below the
+            // message, so a hint in the message too was shown twice.
+            ErrorDetails = new ErrorDetails(message) { RecommendedAction = hint ?? string.Empty },
         };
         return record;
     }

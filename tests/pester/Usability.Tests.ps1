@@ -135,3 +135,17 @@ Describe 'Rows from Import-Csv, ConvertFrom-Json and hashtables bind targets' -T
         finally { $staged | ForEach-Object Dispose }
     }
 }
+
+Describe 'Errors as pwsh shows them' -Tag Privileged {
+    It 'prints the recommendation once in the default ConciseView' {
+        $run = Invoke-FreshPwsh -Script "New-StagedMount -Path '$($tree.Root)/no-such-dir'"
+        $hint = 'Check the source path on the host.'
+        $shown = $run.StandardOutput + $run.StandardError
+        ([regex]::Matches($shown, [regex]::Escape($hint))).Count | Should -Be 1 -Because $shown
+    }
+
+    It 'names the source for a source problem' {
+        New-StagedMount -Path "$($tree.Root)/no-such-dir" -ErrorVariable failed -ErrorAction SilentlyContinue
+        $failed.TargetObject | Should -Be "$($tree.Root)/no-such-dir"
+    }
+}
