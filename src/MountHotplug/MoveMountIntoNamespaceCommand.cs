@@ -216,7 +216,8 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         // for the rest of the session after the pipeline that dropped it has ended.
         catch (HotplugException ex)
         {
-            Fail(MountErrors.FromHotplug(ex, mount.Source));
+            // A problem at the target is about the path inside the container; the rest (the namespace, the move) about the source.
+            Fail(MountErrors.FromHotplug(ex, MountErrors.IsTargetProblem(ex.Failure) ? new ContainerPath(ex.Target, Namespace) : mount.Source));
             return;
         }
         catch (SyscallException ex)

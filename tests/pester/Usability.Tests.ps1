@@ -144,6 +144,19 @@ Describe 'Errors as pwsh shows them' -Tag Privileged {
         ([regex]::Matches($shown, [regex]::Escape($hint))).Count | Should -Be 1 -Because $shown
     }
 
+    It 'names the target inside the container, not the host source, for a target problem' {
+        $container.ExecOrThrow('ln', '-s', '/tmp', '/mnt/i13link')
+        $ct = Get-ContainerNamespace -ProcessId $container.Pid
+        try {
+            New-StagedMount -Path $tree.Data | Move-MountIntoNamespace -Namespace $ct -Target /mnt/i13link -ErrorVariable failed -ErrorAction SilentlyContinue
+        }
+        finally { $ct.Dispose() }
+        $failed.FullyQualifiedErrorId | Should -Be 'TargetIsSymlink,MountHotplug.MoveMountIntoNamespaceCommand'
+        "$($failed.TargetObject)" | Should -BeLike "/mnt/i13link in PID $($container.Pid)*"
+        $failed.CategoryInfo.TargetName | Should -BeLike '/mnt/i13link*'
+        "$($failed.TargetObject)" | Should -Not -BeLike "*$($tree.Data)*"
+    }
+
     It 'names the source for a source problem' {
         New-StagedMount -Path "$($tree.Root)/no-such-dir" -ErrorVariable failed -ErrorAction SilentlyContinue
         $failed.TargetObject | Should -Be "$($tree.Root)/no-such-dir"
