@@ -181,7 +181,8 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             return;
         }
 
-        if (string.IsNullOrEmpty(Target))
+        // Null only from a staged mount whose row had no target; an explicit -Target '' stays an InvalidTarget.
+        if (Target is null)
         {
             Fail(MountErrors.Plain("TargetMissing", ErrorCategory.InvalidArgument, mount.Source,
                 $"No target for the staged mount of '{mount.Source}': -Target was not given, and the mount's input row had no Target; it was not attached.",

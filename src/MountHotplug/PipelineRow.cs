@@ -16,10 +16,11 @@ internal static class PipelineRow
     {
         string path => (path, null),
         FileSystemInfo item => (item.FullName, null),
-        IDictionary row => (First(PathNames.Select(name => Lookup(row, name))), Lookup(row, "Target")),
-        _ => (First(PathNames.Select(name => input.Properties[name]?.Value)), input.Properties["Target"]?.Value?.ToString()),
+        IDictionary row => (First(PathNames.Select(name => Lookup(row, name))), First([Lookup(row, "Target")])),
+        _ => (First(PathNames.Select(name => input.Properties[name]?.Value)), First([input.Properties["Target"]?.Value])),
     };
 
+    // An empty CSV cell is how a row says "no value": it counts as absent (a row without a target is TargetMissing).
     private static string? First(IEnumerable<object?> values) =>
         values.Select(v => v?.ToString()).FirstOrDefault(v => !string.IsNullOrEmpty(v));
 
