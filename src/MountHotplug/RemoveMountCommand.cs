@@ -21,6 +21,10 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
     // Containers pinned again for mounts whose ContainerNamespace was disposed or deserialized; disposed with the pipeline.
     private readonly Dictionary<(int Pid, ulong StartTime, ulong MountNamespace), ContainerNamespace> _repinned = new();
 
+    // Created directories left because they were not empty: in a batch made with one -CreateTarget parent, the first mount's
+    // parent still holds the other mounts' targets. Tried again after each later removal and reported only at the end.
+    private readonly List<(ContainerMounter Mounter, StagedMount Owner, string Path)> _notEmpty = new();
+
     /// <summary>A mount attached by Move-MountIntoNamespace -PassThru: its Target, Namespace and mount id are used.</summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = InputObjectSet)]
     [ValidateNotNull]
@@ -72,7 +76,16 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
         RemoveOne(Path, Namespace, mount: null);
     }
 
-    protected override void EndProcessing() => Dispose();
+    protected override void EndProcessing()
+    {
+        foreach ((_, _, string path) in _notEmpty)
+        {
+            WriteWarning($"-RemoveTarget: left {path} in place: {ContainerMounter.NotEmptyReason}.");
+        }
+
+        _notEmpty.Clear();
+        Dispose();
+    }
 
     protected override void StopProcessing() => Dispose();
 
@@ -216,7 +229,13 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
             {
                 foreach (RemovedPath removed in mounter.RemoveCreatedPaths(created))
                 {
-                    if (!removed.Removed)
+                    if (!removed.Removed && removed.Reason == ContainerMounter.NotEmptyReason)
+                    {
+                        left.Add(removed.Path);
+                        _notEmpty.Add((mounter, mount, removed.Path));
+                        WriteVerbose($"-RemoveTarget: {removed.Path} is not empty yet; tried again after the other mounts of this pipeline.");
+                    }
+                    else if (!removed.Removed)
                     {
                         left.Add(removed.Path);
                         WriteWarning($"-RemoveTarget: left {removed.Path} in place: {removed.Reason}.");
@@ -230,6 +249,25 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
         }
 
         mount?.MarkRemoved(RemoveTarget ? created.Where(left.Contains).ToList() : created);
+        if (RemoveTarget)
+        {
+            RetryNotEmpty(mounter);
+        }
+    }
+
+    /// <summary>Removes the directories left non-empty earlier in this pipeline that this removal may have emptied, deepest first.</summary>
+    private void RetryNotEmpty(ContainerMounter mounter)
+    {
+        foreach ((ContainerMounter Mounter, StagedMount Owner, string Path) entry in _notEmpty.Where(e => e.Mounter == mounter).OrderByDescending(e => e.Path.Length).ToList())
+        {
+            RemovedPath removed = mounter.RemoveCreatedPaths([entry.Path])[0];
+            if (removed.Removed)
+            {
+                _notEmpty.Remove(entry);
+                entry.Owner.ForgetCreatedPath(entry.Path);
+                WriteVerbose($"-RemoveTarget: removed {entry.Path}, emptied by this removal.");
+            }
+        }
     }
 
     private ContainerMounter? MounterFor(ContainerNamespace? ns, string path, out ContainerNamespace? effective)

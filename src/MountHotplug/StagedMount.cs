@@ -183,6 +183,9 @@ public sealed class StagedMount : IDisposable
         CreatedPaths = stillPresent;
     }
 
+    /// <summary>Remove-Mount removed one of its created paths later, after another mount that kept it non-empty went.</summary>
+    internal void ForgetCreatedPath(string path) => CreatedPaths = CreatedPaths.Where(p => p != path).ToList();
+
     public void Dispose()
     {
         if (State == StagedMountState.Staged)

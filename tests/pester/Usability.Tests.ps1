@@ -162,3 +162,19 @@ Describe 'Errors as pwsh shows them' -Tag Privileged {
         $failed.TargetObject | Should -Be "$($tree.Root)/no-such-dir"
     }
 }
+
+Describe 'Remove-Mount -RemoveTarget after a batch' -Tag Privileged {
+    It 'removes the parent the first mount created for all of them, once the last mount in it is gone' {
+        $ct = Get-ContainerNamespace -ProcessId $container.Pid
+        try {
+            $dirs = foreach ($name in 'one', 'two', 'three') { [IO.Directory]::CreateDirectory((Join-Path $tree.Root "batch/$name")) }
+            $mounts = $dirs | New-StagedMount | Move-MountIntoNamespace -Namespace $ct -Target { '/mnt/batch/' + (Split-Path $_.Source -Leaf) } -CreateTarget -PassThru -ErrorAction Stop
+            $mounts[0].CreatedPaths | Should -Contain '/mnt/batch' -Because 'the first mount created the parent for all of them'
+            $mounts | Remove-Mount -RemoveTarget -Confirm:$false -WarningVariable warned -ErrorAction Stop
+        }
+        finally { $ct.Dispose() }
+        $warned | Should -BeNullOrEmpty
+        $container.Exec('test', '-e', '/mnt/batch').ExitCode | Should -Not -Be 0 -Because 'nothing of the batch is left'
+        $mounts.CreatedPaths | Should -BeNullOrEmpty
+    }
+}
