@@ -15,11 +15,18 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
     private const string PathSet = "Path";
     private const string FileSystemSet = "FileSystem";
     private const string InputObjectSet = "InputObject";
+    private const string LiteralPathSet = "LiteralPath";
 
+    /// <summary>Host paths; wildcards are expanded on the host, and a pattern that matches nothing is an error.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet)]
-    [Alias("FullName")]
     [ValidateNotNullOrEmpty]
     public string[] Path { get; set; } = Array.Empty<string>();
+
+    /// <summary>Host paths taken exactly as written: '[', ']', '*' and '?' are part of the name.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = LiteralPathSet)]
+    [Alias("FullName", "PSPath", "LP")]
+    [ValidateNotNullOrEmpty]
+    public string[] LiteralPath { get; set; } = Array.Empty<string>();
 
     /// <summary>
     /// What the pipeline brings: a path string, a file or directory (Get-ChildItem, Get-Item), or a row (Import-Csv,
@@ -33,6 +40,7 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
 
     /// <summary>Clone the mounts below the path too (AT_RECURSIVE), like rbind.</summary>
     [Parameter(ParameterSetName = PathSet)]
+    [Parameter(ParameterSetName = LiteralPathSet)]
     [Parameter(ParameterSetName = InputObjectSet)]
     public SwitchParameter Recurse { get; set; }
 
@@ -174,10 +182,58 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
             return;
         }
 
-        foreach (string path in Path)
+        List<string> paths = ParameterSetName == LiteralPathSet ? LiteralPath.ToList() : ExpandWildcards(Path);
+        if (StageName is not null && paths.Count > 1)
+        {
+            WriteError(MountErrors.Plain("StageNeedsOnePath", ErrorCategory.InvalidArgument, string.Join(", ", paths),
+                $"-StageName '{StageName}' names one staged mount, but {paths.Count} paths were given.", "Stage one path per name."));
+            return;
+        }
+
+        foreach (string path in paths)
         {
             StageOne(path, target: null);
         }
+    }
+
+    /// <summary>
+    /// -Path as PowerShell's own cmdlets read it: a pattern becomes the host paths it matches (none is an error for that
+    /// pattern), a path without wildcard characters is kept as written, so that a missing one fails with open_tree's errno.
+    /// </summary>
+    private List<string> ExpandWildcards(IEnumerable<string> patterns)
+    {
+        var paths = new List<string>();
+        foreach (string pattern in patterns)
+        {
+            if (!WildcardPattern.ContainsWildcardCharacters(pattern))
+            {
+                paths.Add(pattern);
+                continue;
+            }
+
+            IReadOnlyList<string> matches;
+            try
+            {
+                matches = SessionState.Path.GetResolvedProviderPathFromPSPath(pattern, out _);
+            }
+            catch (ItemNotFoundException)
+            {
+                matches = Array.Empty<string>();
+            }
+
+            if (matches.Count == 0)
+            {
+                WriteError(MountErrors.Plain("SourceNotFound", ErrorCategory.ObjectNotFound, pattern,
+                    $"Nothing on the host matches '{pattern}'; nothing was staged for it.",
+                    "Check the pattern; use -LiteralPath for a name that contains '[', ']', '*' or '?'."));
+                continue;
+            }
+
+            // A match is a real name, which may itself hold '[' or '*': StageOne takes it literally.
+            paths.AddRange(matches);
+        }
+
+        return paths;
     }
 
     private void CreateFileSystem()
@@ -280,13 +336,6 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
         {
             WriteError(MountErrors.Plain("InvalidPath", ErrorCategory.InvalidArgument, path, $"The path {problem}.",
                 "Name the file or directory by a path the kernel can be given exactly."));
-            return;
-        }
-
-        if (StageName is not null && Path.Length > 1)
-        {
-            WriteError(MountErrors.Plain("StageNeedsOnePath", ErrorCategory.InvalidArgument, path,
-                $"-StageName '{StageName}' names one staged mount, but {Path.Length} paths were given.", "Stage one path per name."));
             return;
         }
 

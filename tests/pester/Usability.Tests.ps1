@@ -178,3 +178,28 @@ Describe 'Remove-Mount -RemoveTarget after a batch' -Tag Privileged {
         $mounts.CreatedPaths | Should -BeNullOrEmpty
     }
 }
+
+Describe 'New-StagedMount -Path expands wildcards on the host, -LiteralPath does not' -Tag Privileged {
+    BeforeAll {
+        $script:wild = [IO.Directory]::CreateDirectory((Join-Path $tree.Root 'wild')).FullName
+        foreach ($name in 'x1', 'x2', '[b]') { [void] [IO.Directory]::CreateDirectory((Join-Path $wild $name)) }
+    }
+
+    It 'stages every directory a -Path pattern matches' {
+        $staged = @(New-StagedMount -Path (Join-Path $wild 'x*') -ErrorAction Stop)
+        try { $staged.Source | Sort-Object | Should -Be (Join-Path $wild 'x1'), (Join-Path $wild 'x2') }
+        finally { $staged | ForEach-Object Dispose }
+    }
+
+    It 'reports a pattern that matches nothing as SourceNotFound' {
+        $staged = New-StagedMount -Path (Join-Path $wild 'none*') -ErrorVariable failed -ErrorAction SilentlyContinue
+        $staged | Should -BeNullOrEmpty
+        $failed.FullyQualifiedErrorId | Should -Be 'SourceNotFound,MountHotplug.NewStagedMountCommand'
+    }
+
+    It 'takes a -LiteralPath with brackets as the name it is' {
+        $staged = New-StagedMount -LiteralPath (Join-Path $wild '[b]') -ErrorAction Stop
+        try { $staged.Source | Should -Be (Join-Path $wild '[b]') }
+        finally { $staged.Dispose() }
+    }
+}
