@@ -107,6 +107,9 @@ public sealed partial class ContainerMounter
     /// empty regular file. Anything else — a directory that is not empty, a file with data, a symlink put in its
     /// place — is left, with the reason.
     /// </summary>
+    /// <summary>The reason of a created directory left because something else is in it (which may go later in the same pipeline).</summary>
+    public const string NotEmptyReason = "the directory is not empty";
+
     public IReadOnlyList<RemovedPath> RemoveCreatedPaths(IReadOnlyList<string> createdPaths)
     {
         var results = new List<RemovedPath>();
@@ -154,7 +157,7 @@ public sealed partial class ContainerMounter
             return errno switch
             {
                 0 => new RemovedPath(path, true, null),
-                (int)Errno.ENOTEMPTY or (int)Errno.EEXIST => new RemovedPath(path, false, "the directory is not empty"),
+                (int)Errno.ENOTEMPTY or (int)Errno.EEXIST => new RemovedPath(path, false, NotEmptyReason),
                 (int)Errno.EBUSY => new RemovedPath(path, false, "it is a mount point (in this or another mount namespace)"),
                 (int)Errno.ENOENT => new RemovedPath(path, true, "already gone"),
                 _ => new RemovedPath(path, false, $"{ErrnoText.Name(errno)} ({ErrnoText.Describe(errno)})"),

@@ -30,6 +30,12 @@ public sealed class ContainerNamespace : IDisposable
 
     public string ProcessName { get; private set; } = string.Empty;
 
+    /// <summary>
+    /// When the process started, in clock ticks after boot (/proc/PID/stat field 22): a PID can be reused, a PID and its
+    /// start time cannot, so the two name this process again after this object was disposed or deserialized.
+    /// </summary>
+    public ulong ProcessStartTime { get; private set; }
+
     /// <summary>The mount namespace's inode number, as lsns and /proc/PID/ns/mnt show it.</summary>
     public ulong MountNamespaceId { get; private set; }
 
@@ -67,6 +73,7 @@ public sealed class ContainerNamespace : IDisposable
         try
         {
             ns.ProcessName = File.ReadAllText($"/proc/{processId}/comm").TrimEnd('\n');
+            ns.ProcessStartTime = StartTimeOf(processId);
             ns.MountNamespaceId = NamespaceInode($"/proc/{processId}/ns/mnt");
             ns.UserNamespaceId = NamespaceInode($"/proc/{processId}/ns/user");
             ns.IsCallerNamespace = ns.MountNamespaceId == NamespaceInode("/proc/self/ns/mnt");
@@ -97,6 +104,48 @@ public sealed class ContainerNamespace : IDisposable
     }
 
     public void Dispose() => _pidfd.Dispose();
+
+    /// <summary>
+    /// Pins the process an earlier object described, proving it is the same one: the same start time (a reused PID has
+    /// another) and still the same mount namespace.
+    /// </summary>
+    /// <exception cref="ProcessChangedException">The process has exited, its PID is another process's now, or it has moved to another mount namespace.</exception>
+    internal static ContainerNamespace Reopen(int processId, ulong startTime, ulong mountNamespaceId)
+    {
+        ContainerNamespace ns;
+        try
+        {
+            ns = Open(processId);
+        }
+        catch (SyscallException ex) when (ex.Errno == Errno.ESRCH)
+        {
+            throw new ProcessChangedException(exited: true, $"Process {processId} has exited: the container the mount was attached in is gone.", ex);
+        }
+
+        if (ns.ProcessStartTime != startTime)
+        {
+            ns.Dispose();
+            throw new ProcessChangedException(exited: true,
+                $"Process {processId} has exited: PID {processId} now belongs to another process (started at tick {ns.ProcessStartTime}, not {startTime}).");
+        }
+
+        if (ns.MountNamespaceId != mountNamespaceId)
+        {
+            ns.Dispose();
+            throw new ProcessChangedException(exited: false,
+                $"Process {processId} is now in mount namespace {ns.MountNamespaceId}, not in mount namespace {mountNamespaceId} where the mount was attached.");
+        }
+
+        return ns;
+    }
+
+    // The start time follows the command name, which may hold spaces and parentheses: count fields after its last ')'.
+    private static ulong StartTimeOf(int processId)
+    {
+        string stat = File.ReadAllText($"/proc/{processId}/stat");
+        string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return ulong.Parse(fields[22 - 3], System.Globalization.CultureInfo.InvariantCulture);
+    }
 
     internal void SetContainer(ContainerCandidate candidate)
     {
@@ -152,4 +201,11 @@ public sealed class ContainerNamespace : IDisposable
         using SafePathHandle handle = MountSyscalls.Open(path, OpenFlags.Path);
         return MountSyscalls.Statx(handle, path).Inode;
     }
+}
+
+/// <summary>A process named again by PID, start time and mount namespace is not the one that was described.</summary>
+public sealed class ProcessChangedException(bool exited, string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>True when the process has exited (or its PID was reused); false when it moved to another mount namespace.</summary>
+    public bool Exited { get; } = exited;
 }

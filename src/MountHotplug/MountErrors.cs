@@ -55,6 +55,11 @@ internal static class MountErrors
         return Build(ex, errorId, CategoryOf(ex.Errno), target, $"{whatFailed}: {ex.Message}", hint);
     }
 
+    /// <summary>Whether a failure is about the target path inside the container (its error names that path, not the source).</summary>
+    internal static bool IsTargetProblem(HotplugFailure failure) => failure is HotplugFailure.InvalidTarget or HotplugFailure.TargetNotFound
+        or HotplugFailure.CreateTargetFailed or HotplugFailure.TargetTypeMismatch or HotplugFailure.TargetIsMountPoint
+        or HotplugFailure.TargetIsSymlink or HotplugFailure.ReplaceTargetNotMounted or HotplugFailure.MoveNotVerified;
+
     /// <summary>An error for a failed hot-plug step.</summary>
     internal static ErrorRecord FromHotplug(HotplugException ex, object? target)
     {
@@ -230,7 +235,9 @@ internal static class MountErrors
     {
         var record = new ErrorRecord(ex, errorId, category, target)
         {
-            ErrorDetails = new ErrorDetails(hint is null ? message : $"{message} {hint}") { RecommendedAction = hint ?? string.Empty },
+            // The hint goes only into RecommendedAction: pwsh's ConciseView prints it as "Recommendation:" below the
+            // message, so a hint in the message too was shown twice.
+            ErrorDetails = new ErrorDetails(message) { RecommendedAction = hint ?? string.Empty },
         };
         return record;
     }

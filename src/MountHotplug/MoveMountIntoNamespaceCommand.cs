@@ -34,8 +34,9 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
     /// </summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [AllowEmptyString]
+    [AllowNull] // a staged mount whose input row had no Target: an error for that mount alone, not for the pipeline
     [ArgumentCompleter(typeof(TargetPathCompleter))]
-    public string Target { get; set; } = string.Empty;
+    public string? Target { get; set; } = string.Empty;
 
     [Parameter(ParameterSetName = AttachSet)]
     public SwitchParameter CreateTarget { get; set; }
@@ -199,6 +200,15 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             return;
         }
 
+        // Null only from a staged mount whose row had no target; an explicit -Target '' stays an InvalidTarget.
+        if (Target is null)
+        {
+            Fail(MountErrors.Plain("TargetMissing", ErrorCategory.InvalidArgument, mount.Source,
+                $"No target for the staged mount of '{mount.Source}': -Target was not given, and the mount's input row had no Target; it was not attached.",
+                "Give the row a Target column, or give -Target (a script block computes one per mount)."));
+            return;
+        }
+
         string what = mount.FileSystem is null ? $"the staged mount of {mount.Source}" : $"the new {mount.FileSystem} mount of {mount.Source}";
         string description = Replace
             ? $"Replace the mount at {Target} with {what} ({mount.Attributes}, {mount.Propagation.ToString().ToLowerInvariant()}): "
@@ -241,7 +251,7 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             // Created directories belong to the container's root, as Proxmox does it: owned by host root they would show
             // as nobody inside a user namespace, and its root could not use them.
             result = _mounter!.Attach(sealedClone ?? mount.Handle, sealedClone is null ? mount.Info : MountSyscalls.Statx(sealedClone, mount.Source),
-                Target, CreateTarget, Force, Replace, CreateTarget ? _maps?.RootOnHost : null);
+                Target!, CreateTarget, Force, Replace, CreateTarget ? _maps?.RootOnHost : null);
         }
         catch (SealException ex)
         {
@@ -252,7 +262,8 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         // for the rest of the session after the pipeline that dropped it has ended.
         catch (HotplugException ex)
         {
-            Fail(MountErrors.FromHotplug(ex, mount.Source));
+            // A problem at the target is about the path inside the container; the rest (the namespace, the move) about the source.
+            Fail(MountErrors.FromHotplug(ex, MountErrors.IsTargetProblem(ex.Failure) ? new ContainerPath(ex.Target, Namespace) : mount.Source));
             return;
         }
         catch (SyscallException ex)

@@ -14,14 +14,34 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
 {
     private const string PathSet = "Path";
     private const string FileSystemSet = "FileSystem";
+    private const string InputObjectSet = "InputObject";
+    private const string LiteralPathSet = "LiteralPath";
 
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = PathSet)]
-    [Alias("FullName")]
+    /// <summary>Host paths; wildcards are expanded on the host, and a pattern that matches nothing is an error.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet)]
     [ValidateNotNullOrEmpty]
     public string[] Path { get; set; } = Array.Empty<string>();
 
+    /// <summary>Host paths taken exactly as written: '[', ']', '*' and '?' are part of the name.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = LiteralPathSet)]
+    [Alias("FullName", "PSPath", "LP")]
+    [ValidateNotNullOrEmpty]
+    public string[] LiteralPath { get; set; } = Array.Empty<string>();
+
+    /// <summary>
+    /// What the pipeline brings: a path string, a file or directory (Get-ChildItem, Get-Item), or a row (Import-Csv,
+    /// ConvertFrom-Json, a hashtable) with a Path or Source and, optionally, a Target that travels with the staged mount to
+    /// Move-MountIntoNamespace. One parameter takes them all because a row's Target would otherwise be lost: a path
+    /// parameter bound from the row cannot see its other columns.
+    /// </summary>
+    [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = InputObjectSet)]
+    [ValidateNotNull]
+    public PSObject InputObject { get; set; } = null!;
+
     /// <summary>Clone the mounts below the path too (AT_RECURSIVE), like rbind.</summary>
     [Parameter(ParameterSetName = PathSet)]
+    [Parameter(ParameterSetName = LiteralPathSet)]
+    [Parameter(ParameterSetName = InputObjectSet)]
     public SwitchParameter Recurse { get; set; }
 
     /// <summary>The filesystem type to create, as /proc/filesystems names it (tmpfs, ext4, xfs, …).</summary>
@@ -147,10 +167,73 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
             return;
         }
 
-        foreach (string path in Path)
+        if (ParameterSetName == InputObjectSet)
         {
-            StageOne(path);
+            (string? path, string? target) = PipelineRow.Read(InputObject);
+            if (string.IsNullOrEmpty(path))
+            {
+                WriteError(MountErrors.Plain("InputWithoutPath", ErrorCategory.InvalidArgument, InputObject,
+                    $"The input '{InputObject}' names no path: it is not a string or a file, and it has no Path, Source or FullName.",
+                    "Give each row a Path (or Source) column with the host path to stage."));
+                return;
+            }
+
+            StageOne(path, target);
+            return;
         }
+
+        List<string> paths = ParameterSetName == LiteralPathSet ? LiteralPath.ToList() : ExpandWildcards(Path);
+        if (StageName is not null && paths.Count > 1)
+        {
+            WriteError(MountErrors.Plain("StageNeedsOnePath", ErrorCategory.InvalidArgument, string.Join(", ", paths),
+                $"-StageName '{StageName}' names one staged mount, but {paths.Count} paths were given.", "Stage one path per name."));
+            return;
+        }
+
+        foreach (string path in paths)
+        {
+            StageOne(path, target: null);
+        }
+    }
+
+    /// <summary>
+    /// -Path as PowerShell's own cmdlets read it: a pattern becomes the host paths it matches (none is an error for that
+    /// pattern), a path without wildcard characters is kept as written, so that a missing one fails with open_tree's errno.
+    /// </summary>
+    private List<string> ExpandWildcards(IEnumerable<string> patterns)
+    {
+        var paths = new List<string>();
+        foreach (string pattern in patterns)
+        {
+            if (!WildcardPattern.ContainsWildcardCharacters(pattern))
+            {
+                paths.Add(pattern);
+                continue;
+            }
+
+            IReadOnlyList<string> matches;
+            try
+            {
+                matches = SessionState.Path.GetResolvedProviderPathFromPSPath(pattern, out _);
+            }
+            catch (ItemNotFoundException)
+            {
+                matches = Array.Empty<string>();
+            }
+
+            if (matches.Count == 0)
+            {
+                WriteError(MountErrors.Plain("SourceNotFound", ErrorCategory.ObjectNotFound, pattern,
+                    $"Nothing on the host matches '{pattern}'; nothing was staged for it.",
+                    "Check the pattern; use -LiteralPath for a name that contains '[', ']', '*' or '?'."));
+                continue;
+            }
+
+            // A match is a real name, which may itself hold '[' or '*': StageOne takes it literally.
+            paths.AddRange(matches);
+        }
+
+        return paths;
     }
 
     private void CreateFileSystem()
@@ -230,7 +313,7 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
         }
     }
 
-    private void StageOne(string path)
+    private void StageOne(string path, string? target)
     {
         string source;
         try
@@ -253,13 +336,6 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
         {
             WriteError(MountErrors.Plain("InvalidPath", ErrorCategory.InvalidArgument, path, $"The path {problem}.",
                 "Name the file or directory by a path the kernel can be given exactly."));
-            return;
-        }
-
-        if (StageName is not null && Path.Length > 1)
-        {
-            WriteError(MountErrors.Plain("StageNeedsOnePath", ErrorCategory.InvalidArgument, path,
-                $"-StageName '{StageName}' names one staged mount, but {Path.Length} paths were given.", "Stage one path per name."));
             return;
         }
 
@@ -312,7 +388,10 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
                 info = MountSyscalls.Statx(handle, source);
             }
 
-            staged = new StagedMount(source, handle, info, Recurse, set, Propagation, _userns?.Inode, StageName, StageName is null ? null : Container);
+            staged = new StagedMount(source, handle, info, Recurse, set, Propagation, _userns?.Inode, StageName, StageName is null ? null : Container)
+            {
+                RequestedTarget = target,
+            };
         }
         catch (SyscallException ex)
         {

@@ -18,9 +18,17 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
     private readonly Dictionary<ContainerNamespace, ContainerMounter> _mounters = new(ReferenceEqualityComparer.Instance);
     private ContainerNamespace? _self;
 
+    // Containers pinned again for mounts whose ContainerNamespace was disposed or deserialized; disposed with the pipeline.
+    private readonly Dictionary<(int Pid, ulong StartTime, ulong MountNamespace), ContainerNamespace> _repinned = new();
+
+    // Created directories left because they were not empty: in a batch made with one -CreateTarget parent, the first mount's
+    // parent still holds the other mounts' targets. Tried again after each later removal and reported only at the end.
+    private readonly List<(ContainerMounter Mounter, StagedMount Owner, string Path)> _notEmpty = new();
+
     /// <summary>A mount attached by Move-MountIntoNamespace -PassThru: its Target, Namespace and mount id are used.</summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = InputObjectSet)]
     [ValidateNotNull]
+    [DeserializedMountTransformation]
     public StagedMount[] InputObject { get; set; } = Array.Empty<StagedMount>();
 
     /// <summary>The mount point, an absolute path inside the namespace (bound by property name from MountPoint or Target).</summary>
@@ -68,7 +76,16 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
         RemoveOne(Path, Namespace, mount: null);
     }
 
-    protected override void EndProcessing() => Dispose();
+    protected override void EndProcessing()
+    {
+        foreach ((_, _, string path) in _notEmpty)
+        {
+            WriteWarning($"-RemoveTarget: left {path} in place: {ContainerMounter.NotEmptyReason}.");
+        }
+
+        _notEmpty.Clear();
+        Dispose();
+    }
 
     protected override void StopProcessing() => Dispose();
 
@@ -81,13 +98,19 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
         }
 
         _mounters.Clear();
+        foreach (ContainerNamespace repinned in _repinned.Values)
+        {
+            repinned.Dispose();
+        }
+
+        _repinned.Clear();
         _self?.Dispose();
         _self = null;
     }
 
     private void RemoveStaged(StagedMount mount)
     {
-        if (mount.State != StagedMountState.Attached || mount.Target is null || mount.Namespace is null)
+        if (mount.State != StagedMountState.Attached || mount.Target is null)
         {
             WriteError(MountErrors.Plain("MountNotAttached", ErrorCategory.InvalidOperation, mount.Source,
                 $"The mount of '{mount.Source}' is {mount.State.ToString().ToLowerInvariant()}, not attached; there is nothing to unmount.",
@@ -95,7 +118,53 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
             return;
         }
 
-        RemoveOne(mount.Target, mount.Namespace, mount);
+        // The object may have outlived its ContainerNamespace (disposed by the script that made it, or lost when it was
+        // serialized): the container is pinned again from what the object recorded, and Unmount then proves the mount id.
+        ContainerNamespace? ns = mount.Namespace is { IsDisposed: false } live ? live
+            : Repin(mount.NamespaceProcessId, mount.NamespaceProcessStartTime, mount.MountNamespaceId, mount.Target);
+        if (ns is not null)
+        {
+            RemoveOne(mount.Target, ns, mount);
+        }
+    }
+
+    /// <summary>The container a mount was attached in, pinned again and proven the same; null after writing the error.</summary>
+    private ContainerNamespace? Repin(int? processId, ulong? startTime, ulong? mountNamespaceId, string target)
+    {
+        if (processId is not { } pid || startTime is not { } start || mountNamespaceId is not { } mntns)
+        {
+            WriteError(MountErrors.Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, target,
+                $"The ContainerNamespace of PID {processId} has been disposed, and the object does not record the process's start time to find it again.",
+                "Get a new one with Get-ContainerNamespace and use -Path and -Namespace."));
+            return null;
+        }
+
+        if (_repinned.TryGetValue((pid, start, mntns), out ContainerNamespace? known))
+        {
+            return known;
+        }
+
+        try
+        {
+            ContainerNamespace ns = ContainerNamespace.Reopen(pid, start, mntns);
+            WriteVerbose($"Pinned PID {pid} again (start time {start}, mount namespace {mntns}): the object's ContainerNamespace was disposed or deserialized.");
+            _repinned[(pid, start, mntns)] = ns;
+            return ns;
+        }
+        catch (ProcessChangedException ex)
+        {
+            WriteError(ex.Exited
+                ? MountErrors.Build(ex, "ContainerExited", ErrorCategory.ObjectNotFound, target, $"Cannot unmount '{target}': {ex.Message} Nothing was unmounted.",
+                    "The mount went with the container's mount namespace; start the container again and get a new object with Get-ContainerNamespace.")
+                : MountErrors.Build(ex, "MountNamespaceChanged", ErrorCategory.InvalidOperation, target, $"Cannot unmount '{target}': {ex.Message} Nothing was unmounted.",
+                    "Look at the process's mount table (Get-Mount -ProcessId); to unmount there, use -Path and -Namespace."));
+            return null;
+        }
+        catch (SyscallException ex)
+        {
+            WriteError(MountErrors.FromSyscall(ex, "PidfdOpenFailed", target, $"Could not pin PID {pid} again"));
+            return null;
+        }
     }
 
     private void RemoveOne(string path, ContainerNamespace? ns, StagedMount? mount)
@@ -160,7 +229,13 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
             {
                 foreach (RemovedPath removed in mounter.RemoveCreatedPaths(created))
                 {
-                    if (!removed.Removed)
+                    if (!removed.Removed && removed.Reason == ContainerMounter.NotEmptyReason)
+                    {
+                        left.Add(removed.Path);
+                        _notEmpty.Add((mounter, mount, removed.Path));
+                        WriteVerbose($"-RemoveTarget: {removed.Path} is not empty yet; tried again after the other mounts of this pipeline.");
+                    }
+                    else if (!removed.Removed)
                     {
                         left.Add(removed.Path);
                         WriteWarning($"-RemoveTarget: left {removed.Path} in place: {removed.Reason}.");
@@ -174,6 +249,25 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
         }
 
         mount?.MarkRemoved(RemoveTarget ? created.Where(left.Contains).ToList() : created);
+        if (RemoveTarget)
+        {
+            RetryNotEmpty(mounter);
+        }
+    }
+
+    /// <summary>Removes the directories left non-empty earlier in this pipeline that this removal may have emptied, deepest first.</summary>
+    private void RetryNotEmpty(ContainerMounter mounter)
+    {
+        foreach ((ContainerMounter Mounter, StagedMount Owner, string Path) entry in _notEmpty.Where(e => e.Mounter == mounter).OrderByDescending(e => e.Path.Length).ToList())
+        {
+            RemovedPath removed = mounter.RemoveCreatedPaths([entry.Path])[0];
+            if (removed.Removed)
+            {
+                _notEmpty.Remove(entry);
+                entry.Owner.ForgetCreatedPath(entry.Path);
+                WriteVerbose($"-RemoveTarget: removed {entry.Path}, emptied by this removal.");
+            }
+        }
     }
 
     private ContainerMounter? MounterFor(ContainerNamespace? ns, string path, out ContainerNamespace? effective)
@@ -181,7 +275,16 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
         effective = ns;
         try
         {
-            if (ns is null)
+            if (ns is { IsDisposed: true })
+            {
+                // A Get-Mount object that outlived its ContainerNamespace: the same container, proven by start time and namespace.
+                effective = Repin(ns.ProcessId, ns.ProcessStartTime, ns.MountNamespaceId, path);
+                if (effective is null)
+                {
+                    return null;
+                }
+            }
+            else if (ns is null)
             {
                 // The caller's own namespace: pin this process, and enter its own namespace on the worker thread.
                 _self ??= ContainerNamespace.Open(Environment.ProcessId);

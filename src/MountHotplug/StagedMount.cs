@@ -1,3 +1,4 @@
+using System.Management.Automation;
 using MountHotplug.Native;
 
 namespace MountHotplug;
@@ -23,9 +24,10 @@ public enum StagedMountState
 /// </summary>
 public sealed class StagedMount : IDisposable
 {
-    private readonly SafeMountHandle _handle;
+    // Null for a description rebuilt from a deserialized object (FromDeserialized): it owns no descriptor.
+    private readonly SafeMountHandle? _handle;
 
-    internal StagedMount(string source, SafeMountHandle handle, StatxInfo info, bool recurse, MountAttributes attributes, MountPropagation propagation,
+    internal StagedMount(string source, SafeMountHandle? handle, StatxInfo info, bool recurse, MountAttributes attributes, MountPropagation propagation,
         ulong? idMapUserNamespace = null, string? stageName = null, string? stageContainer = null)
     {
         IdMapUserNamespaceId = idMapUserNamespace;
@@ -82,11 +84,26 @@ public sealed class StagedMount : IDisposable
 
     public StagedMountState State { get; private set; }
 
-    /// <summary>Where it was attached, inside the container.</summary>
+    /// <summary>
+    /// Where it was attached, inside the container; while it is staged, the target its input row named (Import-Csv, a
+    /// hashtable), which Move-MountIntoNamespace binds by property name when it is given no -Target.
+    /// </summary>
     public string? Target { get; private set; }
+
+    internal string? RequestedTarget
+    {
+        init => Target = value;
+    }
 
     /// <summary>The PID whose mount namespace it was attached in.</summary>
     public int? NamespaceProcessId { get; private set; }
+
+    /// <summary>
+    /// When that process started (clock ticks after boot, /proc/PID/stat field 22): with <see cref="NamespaceProcessId"/> and
+    /// <see cref="MountNamespaceId"/> it names the container again after <see cref="Namespace"/> was disposed or lost in
+    /// serialization, and a PID reused by another process never matches it.
+    /// </summary>
+    public ulong? NamespaceProcessStartTime { get; private set; }
 
     public ulong? MountNamespaceId { get; private set; }
 
@@ -112,7 +129,7 @@ public sealed class StagedMount : IDisposable
     {
         get
         {
-            if (State != StagedMountState.Staged || _handle.IsClosed)
+            if (State != StagedMountState.Staged || _handle is null || _handle.IsClosed)
             {
                 throw new InvalidOperationException($"The staged mount of '{Source}' is {State.ToString().ToLowerInvariant()}; stage it again with New-StagedMount.");
             }
@@ -130,10 +147,37 @@ public sealed class StagedMount : IDisposable
         ReplacedMountId = replacedMountId;
         Namespace = ns;
         NamespaceProcessId = ns.ProcessId;
+        NamespaceProcessStartTime = ns.ProcessStartTime;
         MountNamespaceId = ns.MountNamespaceId;
 
         // The mount now lives in the container's table; its descriptor is no longer needed to keep it.
-        _handle.Dispose();
+        _handle?.Dispose();
+    }
+
+    /// <summary>
+    /// The description of an attached mount that came back deserialized (Start-Job, remoting, Import-Clixml): no descriptor
+    /// and no namespace object, only what names the container and the mount again, so that Remove-Mount can re-pin and undo it.
+    /// </summary>
+    internal static StagedMount FromDeserialized(PSObject source)
+    {
+        T? Get<T>(string name) => source.Properties[name]?.Value is { } value ? LanguagePrimitives.ConvertTo<T>(value) : default;
+        const uint directory = 0x4000, regularFile = 0x8000;
+        var info = new StatxInfo(0, Get<bool>(nameof(IsDirectory)) ? directory : regularFile, 0, 0, 0, 0, 0, Get<ulong>(nameof(MountId)),
+            MountIdIsUnique: true, IsMountRoot: true, MountRootKnown: true);
+        var mount = new StagedMount(Get<string>(nameof(Source)) ?? string.Empty, handle: null, info, Get<bool>(nameof(Recurse)),
+            (Get<bool>(nameof(ReadOnly)) ? MountAttributes.ReadOnly : 0) | (Get<bool>(nameof(NoSuid)) ? MountAttributes.NoSuid : 0)
+                | (Get<bool>(nameof(NoDev)) ? MountAttributes.NoDev : 0) | (Get<bool>(nameof(NoExec)) ? MountAttributes.NoExec : 0),
+            Get<MountPropagation>(nameof(Propagation)), stageName: Get<string>(nameof(StageName)), stageContainer: Get<string>(nameof(StageContainer)))
+        {
+            State = Get<StagedMountState>(nameof(State)),
+            Target = Get<string>(nameof(Target)),
+            NamespaceProcessId = Get<int?>(nameof(NamespaceProcessId)),
+            NamespaceProcessStartTime = Get<ulong?>(nameof(NamespaceProcessStartTime)),
+            MountNamespaceId = Get<ulong?>(nameof(MountNamespaceId)),
+            CreatedPaths = Get<string[]>(nameof(CreatedPaths)) ?? Array.Empty<string>(),
+            ReplacedMountId = Get<ulong?>(nameof(ReplacedMountId)),
+        };
+        return mount;
     }
 
     /// <summary>Remove-Mount unmounted it; what -RemoveTarget removed is no longer listed.</summary>
@@ -143,6 +187,9 @@ public sealed class StagedMount : IDisposable
         CreatedPaths = stillPresent;
     }
 
+    /// <summary>Remove-Mount removed one of its created paths later, after another mount that kept it non-empty went.</summary>
+    internal void ForgetCreatedPath(string path) => CreatedPaths = CreatedPaths.Where(p => p != path).ToList();
+
     public void Dispose()
     {
         if (State == StagedMountState.Staged)
@@ -150,7 +197,7 @@ public sealed class StagedMount : IDisposable
             State = StagedMountState.Disposed;
         }
 
-        _handle.Dispose();
+        _handle?.Dispose();
     }
 
     public override string ToString() => State switch

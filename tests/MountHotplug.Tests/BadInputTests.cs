@@ -73,10 +73,11 @@ public sealed class BadInputTests
         Assert.Contains("/mnt/missing", message);
         Assert.Contains("openat2", message);
         Assert.Contains("ENOENT", message);
-        Assert.Contains("-CreateTarget", message);
+        Assert.Contains("-CreateTarget", error.ErrorDetails.RecommendedAction); // the remedy, printed by ConciseView under the message
         var hotplug = Assert.IsType<HotplugException>(error.Exception);
         Assert.Equal(Errno.ENOENT, hotplug.Syscall!.Errno);
-        Assert.Equal(tree.Data, error.TargetObject);
+        // A target problem names the path inside the container, not the host source (issue 13).
+        Assert.Equal($"/mnt/missing/deeper in PID {container.Pid}", error.TargetObject.ToString());
     }
 
     [SkippableFact]

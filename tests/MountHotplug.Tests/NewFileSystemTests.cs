@@ -128,7 +128,7 @@ try {
         var error = Assert.Single(result.Errors);
         Assert.Equal(expectedId, error.FullyQualifiedErrorId);
         string message = error.ErrorDetails!.Message;
-        Assert.Contains(expectedText, message);
+        Assert.Contains(expectedText, message + " " + error.ErrorDetails.RecommendedAction); // the text may be the remedy, now only in RecommendedAction
         Assert.False(string.IsNullOrEmpty(error.ErrorDetails.RecommendedAction), "the error says what to do");
         if (error.Exception is FileSystemException fs)
         {

@@ -104,7 +104,7 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
         Assert.Contains("has /mnt/data/hello.txt open (fd 0)", message);
         Assert.Contains("has its working directory at /mnt/data", message);
         Assert.Contains("EBUSY", message);
-        Assert.Contains("-Lazy", message);
+        Assert.Contains("-Lazy", error.ErrorDetails.RecommendedAction); // the remedy, printed by ConciseView under the message
         Assert.NotNull(ContainerView.MountAt(container, "/mnt/data"));
         Assert.Equal(StagedMountState.Attached, ps.Run("$m.State").Output.Single().BaseObject);
 

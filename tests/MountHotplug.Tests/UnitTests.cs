@@ -204,7 +204,8 @@ public sealed class ErrorMappingTests
         Assert.Equal(ErrorCategory.ObjectNotFound, record.CategoryInfo.Category);
         Assert.Equal("/srv/none", record.TargetObject);
         Assert.Same(ex, record.Exception);
-        Assert.Equal("Could not clone '/srv/none': open_tree '/srv/none' failed: ENOENT (2, No such file or directory). Check the source path on the host.", record.ErrorDetails.Message);
+        // The hint is in RecommendedAction only: pwsh's ConciseView prints both, so it must not end the message too (issue 13).
+        Assert.Equal("Could not clone '/srv/none': open_tree '/srv/none' failed: ENOENT (2, No such file or directory).", record.ErrorDetails.Message);
         Assert.Equal("Check the source path on the host.", record.ErrorDetails.RecommendedAction);
     }
 
@@ -230,7 +231,7 @@ public sealed class ErrorMappingTests
         ErrorRecord record = MountErrors.FromHotplug(ex, "/src");
         Assert.Equal(ErrorCategory.PermissionDenied, record.CategoryInfo.Category);
         Assert.Contains("EPERM", record.ErrorDetails.Message);
-        Assert.Contains("CAP_SYS_ADMIN", record.ErrorDetails.Message);
+        Assert.Contains("CAP_SYS_ADMIN", record.ErrorDetails.RecommendedAction);
     }
 
     [Fact]

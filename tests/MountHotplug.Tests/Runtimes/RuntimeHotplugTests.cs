@@ -140,7 +140,7 @@ try {
             PipelineResult noHost = ps.Run("Get-ContainerNamespace -Name $n -Runtime Docker", Vars(("n", docker.Name)));
             var unavailable = Assert.Single(noHost.Errors);
             Assert.Equal($"RuntimeUnavailable,{GetNs}", unavailable.FullyQualifiedErrorId);
-            Assert.Contains("DOCKER_HOST", unavailable.ErrorDetails!.Message);
+            Assert.Contains("DOCKER_HOST", unavailable.ErrorDetails!.Message + unavailable.ErrorDetails.RecommendedAction);
 
             ps.Run("$env:DOCKER_HOST = $h", Vars(("h", daemon.Host)));
             try
@@ -285,7 +285,7 @@ $u.Dispose(); $h.Dispose()", Vars(("n", lxc.Name), ("p", lxc.LxcPath), ("src", t
         Assert.Equal("InvalidArgument", error.CategoryInfo.Category.ToString());
         Assert.Contains($"Lxc '{name}' (PID {lxc.Pid}", error.ErrorDetails!.Message);
         Assert.Contains($"Runc '{name}' (PID {runc.Pid}", error.ErrorDetails.Message);
-        Assert.Contains("-Runtime", error.ErrorDetails.Message);
+        Assert.Contains("-Runtime", error.ErrorDetails.RecommendedAction); // the hint, which ConciseView prints under the message
 
         PipelineResult chosen = ps.Run("$c = Get-ContainerNamespace -Name $n -Runtime Runc; $c.ProcessId; $c.Dispose()", Vars(("n", name)));
         Assert.Equal(runc.Pid, chosen.Output.Single().BaseObject);
