@@ -76,6 +76,10 @@ internal sealed record LxcMonitor(int MonitorPid, string LxcPath, string Name)
     internal static IReadOnlyList<LxcMonitor> Scan(Action<string>? trace = null)
     {
         var monitors = new List<LxcMonitor>();
+
+        // One verdict per lxcpath: checking one walks the path and statx'es every process's root, and a host's monitors
+        // mostly share one or two lxcpaths.
+        var untrustedPaths = new Dictionary<string, string?>(StringComparer.Ordinal);
         foreach (int pid in ProcTable.AllPids())
         {
             string commandLine = string.Join(' ', ProcTable.CommandLine(pid));
@@ -85,9 +89,7 @@ internal sealed record LxcMonitor(int MonitorPid, string LxcPath, string Name)
             }
 
             ulong? start = ProcTable.StartTime(pid);
-            string? rejected = !HostEvidence.IsHostHelper(pid, MonitorBinaries, out string why) ? why
-                : !HostEvidence.IsTrustedDirectory(m.LxcPath, out why) ? $"its lxcpath cannot be trusted: {why}"
-                : null;
+            string? rejected = !HostEvidence.IsHostHelper(pid, MonitorBinaries, out string why) ? why : UntrustedPath(m.LxcPath);
             if (rejected is not null)
             {
                 trace?.Invoke($"PID {pid} claims to be the LXC monitor of '{m.Name}' in {m.LxcPath}: ignored, {rejected}");
@@ -104,6 +106,16 @@ internal sealed record LxcMonitor(int MonitorPid, string LxcPath, string Name)
         }
 
         return monitors;
+
+        string? UntrustedPath(string path)
+        {
+            if (!untrustedPaths.TryGetValue(path, out string? verdict))
+            {
+                untrustedPaths[path] = verdict = HostEvidence.IsTrustedDirectory(path, out string why) ? null : $"its lxcpath cannot be trusted: {why}";
+            }
+
+            return verdict;
+        }
     }
 }
 
