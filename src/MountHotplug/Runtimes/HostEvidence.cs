@@ -41,7 +41,7 @@ internal static class HostEvidence
             return false;
         }
 
-        if (Uids(pid) is not { Count: > 0 } uids || uids.Any(u => u != 0 && u != CallerUid))
+        if (ProcTable.Uids(pid) is not { Count: > 0 } uids || uids.Any(u => u != 0 && u != CallerUid))
         {
             why = "it does not run as root";
             return false;
@@ -55,7 +55,7 @@ internal static class HostEvidence
 
         // A binary replaced by a package upgrade while the helper runs shows as "PATH (deleted)": still the host's file, as
         // only the host's root can put one there, and the namespace checks above already tell the host's processes apart.
-        string? deleted = LinkText($"{proc}/exe") is { } text && text.EndsWith(" (deleted)", StringComparison.Ordinal) ? text[..^10] : null;
+        string? deleted = ProcTable.ExecutableLink(pid) is { } text && text.EndsWith(" (deleted)", StringComparison.Ordinal) ? text[..^10] : null;
         foreach (string binary in binaries)
         {
             if ((MountSyscalls.TryStatxPath(binary, uniqueMountId: false, out StatxInfo known) == 0 && SameFile(exe, known))
@@ -218,54 +218,6 @@ internal static class HostEvidence
 
     private static bool SameFile(StatxInfo a, StatxInfo b) =>
         a.Inode == b.Inode && a.DeviceMajor == b.DeviceMajor && a.DeviceMinor == b.DeviceMinor;
-
-    // Real, effective, saved and filesystem uid from /proc/PID/status ("Uid:\t0\t0\t0\t0"); empty when the process is gone.
-    private static IReadOnlyList<uint> Uids(int pid)
-    {
-        string? status = ReadProcText(string.Create(CultureInfo.InvariantCulture, $"/proc/{pid}/status"));
-        string? line = status?.Split('\n').FirstOrDefault(l => l.StartsWith("Uid:", StringComparison.Ordinal));
-        if (line is null)
-        {
-            return Array.Empty<uint>();
-        }
-
-        var uids = new List<uint>();
-        foreach (string field in line[4..].Split('\t', ' ', StringSplitOptions.RemoveEmptyEntries))
-        {
-            if (!uint.TryParse(field, NumberStyles.None, CultureInfo.InvariantCulture, out uint uid))
-            {
-                return Array.Empty<uint>();
-            }
-
-            uids.Add(uid);
-        }
-
-        return uids;
-    }
-
-    private static string? LinkText(string path)
-    {
-        try
-        {
-            return new FileInfo(path).LinkTarget;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
-
-    private static string? ReadProcText(string path)
-    {
-        try
-        {
-            return File.ReadAllText(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
 
     private static uint GetEffectiveUid() =>
         MountSyscalls.TryStatxPath("/proc/self", uniqueMountId: false, out StatxInfo self) == 0 ? self.Uid : 0;

@@ -57,6 +57,46 @@ internal static class ProcTable
         }
     }
 
+    /// <summary>Real, effective, saved and filesystem uid (/proc/PID/status "Uid:"); empty when the process is gone.</summary>
+    internal static IReadOnlyList<uint> Uids(int pid)
+    {
+        string? line;
+        try
+        {
+            line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("Uid:", StringComparison.Ordinal));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Array.Empty<uint>();
+        }
+
+        var uids = new List<uint>();
+        foreach (string field in line?[4..].Split('\t', ' ', StringSplitOptions.RemoveEmptyEntries) ?? Array.Empty<string>())
+        {
+            if (!uint.TryParse(field, NumberStyles.None, CultureInfo.InvariantCulture, out uint uid))
+            {
+                return Array.Empty<uint>();
+            }
+
+            uids.Add(uid);
+        }
+
+        return uids;
+    }
+
+    /// <summary>What /proc/PID/exe points to ("PATH", or "PATH (deleted)"), or null when the process is gone.</summary>
+    internal static string? ExecutableLink(int pid)
+    {
+        try
+        {
+            return new FileInfo($"/proc/{pid}/exe").LinkTarget;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     internal static IEnumerable<int> AllPids()
     {
         foreach (string dir in Directory.EnumerateDirectories("/proc"))
