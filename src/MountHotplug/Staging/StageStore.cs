@@ -311,7 +311,7 @@ internal static partial class StageStore
 
     private static void RemoveStageIfEmpty(Action<string>? trace)
     {
-        if (!Directory.Exists(Root) || Names(null).Count > 0 || Containers().Count > 0 || !IsMountRoot(Root))
+        if (!IsMounted || Names(null).Count > 0 || Containers().Count > 0)
         {
             return;
         }
