@@ -8,7 +8,7 @@
     Description          = 'Hot-plug mounts into running Linux containers with the new mount API (open_tree, fsopen, move_mount, mount_setattr): bind host paths or new filesystems, replace them atomically (MOVE_MOUNT_BENEATH), unplug them, and join mounts into peer groups (MOVE_MOUNT_SET_GROUP).'
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
-    RequiredAssemblies   = @('MountHotplug.Native.dll')
+    RequiredAssemblies   = @('MountHotplug.Core.dll')
     FormatsToProcess     = @('MountHotplug.Format.ps1xml')
     CmdletsToExport      = @(
         'New-StagedMount'

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using MountHotplug.Native;
 
 namespace MountHotplug.Bench;
 

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Management.Automation;
 using System.Management.Automation.Runspaces;
-using MountHotplug.Native;
 using MountHotplug.Sandbox;
 
 namespace MountHotplug.Bench;

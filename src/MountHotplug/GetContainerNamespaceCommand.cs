@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using MountHotplug.Native;
 using MountHotplug.Runtimes;
 
 namespace MountHotplug;
@@ -67,7 +66,7 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
 
     private void OpenByPid()
     {
-        if (MountLocator.TryOpenProcess(this, ProcessId) is not { } ns)
+        if (CmdletLookups.TryOpenProcess(this, ProcessId) is not { } ns)
         {
             return;
         }

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using MountHotplug.Native;
 using MountHotplug.Staging;
 
 namespace MountHotplug;
@@ -32,7 +31,7 @@ public sealed class GetStagedMountCommand : PSCmdlet
     protected override void ProcessRecord()
     {
         string? container = string.IsNullOrEmpty(Container) ? null : Container;
-        foreach (StageKey key in Name.SelectMany(n => StageStore.Matching(n, container)))
+        foreach (StageKey key in Name.SelectMany(n => StageKeys.Matching(n, container)))
         {
             OpenOne(key);
         }

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using MountHotplug.Native;
 
 namespace MountHotplug;
 
@@ -241,4 +240,17 @@ internal static class MountErrors
         };
         return record;
     }
+
+    /// <summary>The errors a lookup can raise, as ErrorRecords with the given id for "not found".</summary>
+    internal static ErrorRecord? FromLocate(Exception ex, string notFoundId, string path, ContainerNamespace? ns, string role) => ex switch
+    {
+        HotplugException { Failure: HotplugFailure.ContainerExited } h => Plain("ContainerExited", ErrorCategory.ObjectNotFound, path, h.Message),
+        HotplugException { Failure: HotplugFailure.TargetIsSymlink } h => Plain("PathIsSymlink", ErrorCategory.InvalidArgument, path, h.Message,
+            "Name the mount point the link leads to (readlink it inside the container); links are followed in the other components."),
+        HotplugException h => Plain("InvalidPath", ErrorCategory.InvalidArgument, path, h.Message),
+        SyscallException s => FromSyscall(s, notFoundId, path, $"{role} '{path}' {MountLocator.Where(ns)} cannot be opened"),
+        ObjectDisposedException => Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, ns,
+            $"The ContainerNamespace of PID {ns?.ProcessId} has been disposed.", "Get a new one with Get-ContainerNamespace."),
+        _ => null,
+    };
 }

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using MountHotplug.Native;
 
 namespace MountHotplug;
 
@@ -29,10 +28,10 @@ public abstract class MountTableCommand : PSCmdlet
         ns = ParameterSetName switch
         {
             NamespaceSet => Namespace,
-            ProcessSet => MountLocator.TryOpenProcess(this, ProcessId),
+            ProcessSet => CmdletLookups.TryOpenProcess(this, ProcessId),
             _ => null,
         };
-        if ((ParameterSetName == ProcessSet && ns is null) || MountLocator.TryReadTable(this, ns) is not { } read)
+        if ((ParameterSetName == ProcessSet && ns is null) || CmdletLookups.TryReadTable(this, ns) is not { } read)
         {
             return false;
         }

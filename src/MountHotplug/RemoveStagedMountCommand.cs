@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using MountHotplug.Native;
 using MountHotplug.Staging;
 
 namespace MountHotplug;
@@ -38,7 +37,7 @@ public sealed class RemoveStagedMountCommand : PSCmdlet
                 "Say which staged mounts to remove.", "Give -Name (wildcards allowed), or -Container for all of one container's."));
         }
 
-        foreach (StageKey key in (Name ?? new[] { "*" }).SelectMany(n => StageStore.Matching(n, container)))
+        foreach (StageKey key in (Name ?? new[] { "*" }).SelectMany(n => StageKeys.Matching(n, container)))
         {
             RemoveOne(key);
         }

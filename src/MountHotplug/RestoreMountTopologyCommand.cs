@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using MountHotplug.Native;
 
 namespace MountHotplug;
 
@@ -52,7 +51,7 @@ public sealed class RestoreMountTopologyCommand : PSCmdlet
             return;
         }
 
-        if (MountLocator.TryReadTable(this, ns) is not { } table)
+        if (CmdletLookups.TryReadTable(this, ns) is not { } table)
         {
             return;
         }
@@ -86,7 +85,7 @@ public sealed class RestoreMountTopologyCommand : PSCmdlet
         }
         catch (ObjectDisposedException ex)
         {
-            WriteError(MountLocator.ToError(ex, "RestoreFailed", Destination, ns, "Namespace")!);
+            WriteError(MountErrors.FromLocate(ex, "RestoreFailed", Destination, ns, "Namespace")!);
             return;
         }
 
@@ -96,7 +95,7 @@ public sealed class RestoreMountTopologyCommand : PSCmdlet
     /// <summary>A restore is not assumed: the restored mounts are read back and compared, structurally, with the topology.</summary>
     private void Verify(ContainerNamespace? ns, IReadOnlyList<ulong> ids)
     {
-        if (MountLocator.TryReadTable(this, ns) is not { } table)
+        if (CmdletLookups.TryReadTable(this, ns) is not { } table)
         {
             return;
         }

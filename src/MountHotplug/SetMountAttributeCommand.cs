@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using MountHotplug.Native;
 
 namespace MountHotplug;
 
@@ -114,9 +113,9 @@ public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
         SafePathHandle handle;
         try
         {
-            handle = MountLocator.Open(this, path, ns);
+            handle = CmdletLookups.Open(this, path, ns);
         }
-        catch (Exception ex) when (MountLocator.ToError(ex, "MountNotFound", path, ns, "Mount point") is { } error)
+        catch (Exception ex) when (MountErrors.FromLocate(ex, "MountNotFound", path, ns, "Mount point") is { } error)
         {
             WriteError(error);
             return;

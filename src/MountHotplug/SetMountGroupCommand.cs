@@ -1,6 +1,5 @@
 using System.Management.Automation;
 using System.Runtime.InteropServices;
-using MountHotplug.Native;
 
 namespace MountHotplug;
 
@@ -148,9 +147,9 @@ public sealed class SetMountGroupCommand : PSCmdlet
         string shown;
         try
         {
-            handle = MountLocator.Open(this, path, ns, out shown);
+            handle = CmdletLookups.Open(this, path, ns, out shown);
         }
-        catch (Exception ex) when (MountLocator.ToError(ex, notFoundId, path, ns, role) is { } error)
+        catch (Exception ex) when (MountErrors.FromLocate(ex, notFoundId, path, ns, role) is { } error)
         {
             WriteError(error);
             return null;

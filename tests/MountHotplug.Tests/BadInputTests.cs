@@ -1,4 +1,3 @@
-using MountHotplug.Native;
 using MountHotplug.Sandbox;
 using MountHotplug.Tests.Infrastructure;
 using Xunit;

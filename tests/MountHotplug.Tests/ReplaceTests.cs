@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using MountHotplug.Native;
 using MountHotplug.Sandbox;
 using MountHotplug.Tests.Infrastructure;
 using Xunit;

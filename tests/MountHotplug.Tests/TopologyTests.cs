@@ -1,4 +1,3 @@
-using MountHotplug.Native;
 using MountHotplug.Sandbox;
 using MountHotplug.Tests.Infrastructure;
 using Xunit;
@@ -289,8 +288,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
 
         PipelineResult result = ps.Run("""
             $ct = Get-ContainerNamespace $ctPid
-            $t = [MountHotplug.Native.MountTopology]@{ Root = '/x'; Mounts = [MountHotplug.Native.TopologyMount[]]@(
-                [MountHotplug.Native.TopologyMount]@{ Id = 1; Path = '../etc'; FileSystemType = 'tmpfs'; Source = 'evil'; Root = '/'; Superblock = 1 }) }
+            $t = [MountHotplug.MountTopology]@{ Root = '/x'; Mounts = [MountHotplug.TopologyMount[]]@(
+                [MountHotplug.TopologyMount]@{ Id = 1; Path = '../etc'; FileSystemType = 'tmpfs'; Source = 'evil'; Root = '/'; Superblock = 1 }) }
             Restore-MountTopology -Topology $t -Destination /dst -Namespace $ct
             $ct.Dispose()
             """, new Dictionary<string, object?> { ["ctPid"] = container.Pid });

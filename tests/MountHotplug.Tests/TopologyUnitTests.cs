@@ -1,4 +1,3 @@
-using MountHotplug.Native;
 using Xunit;
 
 namespace MountHotplug.Tests;

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using MountHotplug.Native;
 using Xunit;
 
 namespace MountHotplug.Tests;

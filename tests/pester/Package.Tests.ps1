@@ -32,7 +32,7 @@ Describe 'The MountHotplug package' -Tag Privileged {
         Add-Type -AssemblyName System.IO.Compression.FileSystem
         $zip = [IO.Compression.ZipFile]::OpenRead($package)
         try { $entries = $zip.Entries.FullName } finally { $zip.Dispose() }
-        foreach ($file in 'MountHotplug.psd1', 'MountHotplug.dll', 'MountHotplug.Native.dll', 'MountHotplug.Format.ps1xml', 'en-US/MountHotplug.dll-Help.xml', 'en-US/about_MountHotplug.help.txt', 'LICENSE', 'README.md') {
+        foreach ($file in 'MountHotplug.psd1', 'MountHotplug.dll', 'MountHotplug.Core.dll', 'MountHotplug.Format.ps1xml', 'en-US/MountHotplug.dll-Help.xml', 'en-US/about_MountHotplug.help.txt', 'LICENSE', 'README.md') {
             $entries | Should -Contain $file
         }
     }

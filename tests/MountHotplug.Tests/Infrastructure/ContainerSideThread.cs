@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using MountHotplug.Native;
 
 namespace MountHotplug.Tests.Infrastructure;
 

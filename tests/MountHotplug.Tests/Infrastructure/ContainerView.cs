@@ -1,4 +1,3 @@
-using MountHotplug.Native;
 using MountHotplug.Sandbox;
 
 namespace MountHotplug.Tests.Infrastructure;

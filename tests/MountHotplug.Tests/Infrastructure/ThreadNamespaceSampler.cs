@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using MountHotplug.Native;
 
 namespace MountHotplug.Tests.Infrastructure;
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Management.Automation;
-using MountHotplug.Native;
 using MountHotplug.Sandbox;
 using MountHotplug.Tests.Infrastructure;
 using Xunit;

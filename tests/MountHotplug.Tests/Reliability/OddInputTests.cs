@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Management.Automation;
 using System.Text;
-using MountHotplug.Native;
 using MountHotplug.Sandbox;
 using MountHotplug.Tests.Infrastructure;
 using Xunit;

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Management.Automation;
 using System.Runtime.InteropServices;
-using MountHotplug.Native;
 using MountHotplug.Sandbox;
 using MountHotplug.Tests.Infrastructure;
 using Xunit;

@@ -1,4 +1,3 @@
-using MountHotplug.Native;
 using MountHotplug.Runtimes;
 using MountHotplug.Staging;
 using Xunit;

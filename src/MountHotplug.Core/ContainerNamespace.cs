@@ -1,0 +1,210 @@
+using MountHotplug.Runtimes;
+
+namespace MountHotplug;
+
+/// <summary>
+/// A running process (a container's init) pinned by a pidfd, so that a PID reused by another process is never
+/// entered. Owns the pidfd.
+/// </summary>
+public sealed class ContainerNamespace : IDisposable
+{
+    private readonly SafePidfdHandle _pidfd;
+
+    private ContainerNamespace(int processId, SafePidfdHandle pidfd)
+    {
+        ProcessId = processId;
+        _pidfd = pidfd;
+    }
+
+    public int ProcessId { get; }
+
+    /// <summary>The runtime that named the container, when it was found by -Name (or listed); null when opened by PID.</summary>
+    public ContainerRuntime? Runtime { get; private set; }
+
+    /// <summary>The container's name in that runtime (an LXC name, a Proxmox CT ID, a docker or podman name, an OCI id, a machine name).</summary>
+    public string? Name { get; private set; }
+
+    /// <summary>The runtime's full id, where it has one besides the name (docker, podman).</summary>
+    public string? ContainerId { get; private set; }
+
+    public string ProcessName { get; private set; } = string.Empty;
+
+    /// <summary>
+    /// When the process started, in clock ticks after boot (/proc/PID/stat field 22): a PID can be reused, a PID and its
+    /// start time cannot, so the two name this process again after this object was disposed or deserialized.
+    /// </summary>
+    public ulong ProcessStartTime { get; private set; }
+
+    /// <summary>The mount namespace's inode number, as lsns and /proc/PID/ns/mnt show it.</summary>
+    public ulong MountNamespaceId { get; private set; }
+
+    public ulong UserNamespaceId { get; private set; }
+
+    /// <summary>Whether the process shares the caller's mount namespace (then it is no container to hot-plug into).</summary>
+    public bool IsCallerNamespace { get; private set; }
+
+    /// <summary>Whether it runs in a user namespace of its own (an unprivileged container).</summary>
+    public bool HasOwnUserNamespace { get; private set; }
+
+    /// <summary>The process's root directory as the host sees it; "/" when it lies outside the host's view (pivot_root).</summary>
+    public string RootDirectory { get; private set; } = "/";
+
+    public bool IsAlive => !_pidfd.IsClosed && MountSyscalls.IsAlive(_pidfd);
+
+    internal bool IsDisposed => _pidfd.IsClosed;
+
+    internal SafePidfdHandle Pidfd
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_pidfd.IsClosed, this);
+            return _pidfd;
+        }
+    }
+
+    /// <summary>Pins <paramref name="processId"/> and reads what it is; the details are checked to belong to the pinned process.</summary>
+    public static ContainerNamespace Open(int processId) => Open(processId, MountSyscalls.PidfdOpen(processId));
+
+    /// <summary>Describes the process <paramref name="pidfd"/> pins (taking ownership of it; it is closed on failure).</summary>
+    internal static ContainerNamespace Open(int processId, SafePidfdHandle pidfd)
+    {
+        var ns = new ContainerNamespace(processId, pidfd);
+        try
+        {
+            ns.ProcessName = File.ReadAllText($"/proc/{processId}/comm").TrimEnd('\n');
+            ns.ProcessStartTime = StartTimeOf(processId);
+            ns.MountNamespaceId = NamespaceInode($"/proc/{processId}/ns/mnt");
+            ns.UserNamespaceId = NamespaceInode($"/proc/{processId}/ns/user");
+            ns.IsCallerNamespace = ns.MountNamespaceId == NamespaceInode("/proc/self/ns/mnt");
+            ns.HasOwnUserNamespace = ns.UserNamespaceId != NamespaceInode("/proc/self/ns/user");
+            ns.RootDirectory = new FileInfo($"/proc/{processId}/root").LinkTarget ?? "/";
+
+            // Read through /proc/PID, which a new process could have taken over meanwhile: only a live pidfd proves it did not.
+            ns.RequireAlive();
+            return ns;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            pidfd.Dispose();
+            throw SyscallException.Create("open", (int)Errno.ESRCH, $"/proc/{processId}", detail: ex.Message);
+        }
+        catch (SyscallException ex) when (ex.Errno is Errno.ENOENT or Errno.ESRCH)
+        {
+            // A zombie still has a PID and a pidfd, even answers signal 0, but no namespaces left to read: it has exited.
+            pidfd.Dispose();
+            throw SyscallException.Create("open", (int)Errno.ESRCH, ex.Path,
+                detail: $"Process {processId} has exited (it is a zombie, or it ended while being read).");
+        }
+        catch
+        {
+            pidfd.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose() => _pidfd.Dispose();
+
+    /// <summary>
+    /// Pins the process an earlier object described, proving it is the same one: the same start time (a reused PID has
+    /// another) and still the same mount namespace.
+    /// </summary>
+    /// <exception cref="ProcessChangedException">The process has exited, its PID is another process's now, or it has moved to another mount namespace.</exception>
+    internal static ContainerNamespace Reopen(int processId, ulong startTime, ulong mountNamespaceId)
+    {
+        ContainerNamespace ns;
+        try
+        {
+            ns = Open(processId);
+        }
+        catch (SyscallException ex) when (ex.Errno == Errno.ESRCH)
+        {
+            throw new ProcessChangedException(exited: true, $"Process {processId} has exited: the container the mount was attached in is gone.", ex);
+        }
+
+        if (ns.ProcessStartTime != startTime)
+        {
+            ns.Dispose();
+            throw new ProcessChangedException(exited: true,
+                $"Process {processId} has exited: PID {processId} now belongs to another process (started at tick {ns.ProcessStartTime}, not {startTime}).");
+        }
+
+        if (ns.MountNamespaceId != mountNamespaceId)
+        {
+            ns.Dispose();
+            throw new ProcessChangedException(exited: false,
+                $"Process {processId} is now in mount namespace {ns.MountNamespaceId}, not in mount namespace {mountNamespaceId} where the mount was attached.");
+        }
+
+        return ns;
+    }
+
+    // The start time follows the command name, which may hold spaces and parentheses: count fields after its last ')'.
+    private static ulong StartTimeOf(int processId)
+    {
+        string stat = File.ReadAllText($"/proc/{processId}/stat");
+        string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return ulong.Parse(fields[22 - 3], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    internal void SetContainer(ContainerCandidate candidate)
+    {
+        Runtime = candidate.Runtime;
+        Name = candidate.Name;
+        ContainerId = candidate.Id;
+    }
+
+    /// <summary>
+    /// Opens the process's user namespace (/proc/PID/ns/user), proving through the pidfd that PID was still this
+    /// process when it was opened: the descriptor for MOUNT_ATTR_IDMAP must be this container's and no other's.
+    /// </summary>
+    internal SafePathHandle OpenUserNamespace()
+    {
+        RequireAlive();
+        SafePathHandle userns = MountSyscalls.Open($"/proc/{ProcessId}/ns/user", OpenFlags.ReadOnly);
+        try
+        {
+            RequireAlive();
+        }
+        catch
+        {
+            userns.Dispose();
+            throw;
+        }
+
+        return userns;
+    }
+
+    /// <summary>The uid and gid maps of the process's user namespace, read while the pidfd proves the PID.</summary>
+    internal IdMaps ReadIdMaps()
+    {
+        RequireAlive();
+        IdMaps maps = IdMaps.Read(ProcessId);
+        RequireAlive();
+        return maps;
+    }
+
+    private void RequireAlive()
+    {
+        if (!MountSyscalls.IsAlive(Pidfd))
+        {
+            throw SyscallException.Create("pidfd_send_signal", (int)Errno.ESRCH, $"PID {ProcessId}");
+        }
+    }
+
+    public override string ToString() => Name is null
+        ? $"PID {ProcessId} ({ProcessName}), mount namespace {MountNamespaceId}"
+        : $"{Runtime} '{Name}', PID {ProcessId} ({ProcessName}), mount namespace {MountNamespaceId}";
+
+    internal static ulong NamespaceInode(string path)
+    {
+        using SafePathHandle handle = MountSyscalls.Open(path, OpenFlags.Path);
+        return MountSyscalls.Statx(handle, path).Inode;
+    }
+}
+
+/// <summary>A process named again by PID, start time and mount namespace is not the one that was described.</summary>
+public sealed class ProcessChangedException(bool exited, string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>True when the process has exited (or its PID was reused); false when it moved to another mount namespace.</summary>
+    public bool Exited { get; } = exited;
+}
