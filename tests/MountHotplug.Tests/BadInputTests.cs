@@ -31,11 +31,8 @@ public sealed class BadInputTests
     [MemberData(nameof(MoveCases))]
     public void BadHotplugInputGetsItsOwnErrorAndLeavesNothing(string script, string expectedId, string expectedCategory, string? absentPath)
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         container.ExecOrThrow("ln", "-s", "/proc/1/root", "/mnt/magic");
         var mountsBefore = ContainerView.Mounts(container).Select(m => m.MountPoint).ToList();
 
@@ -53,16 +50,13 @@ public sealed class BadInputTests
 
         var mountsAfter = ContainerView.Mounts(container).Select(m => m.MountPoint).ToList();
         Assert.Equal(mountsBefore.Count + result.Output.Count, mountsAfter.Count);
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void MissingTargetErrorNamesTheSyscallErrnoAndRemedy()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
 
         PipelineResult result = ps.Run("$ct = Get-ContainerNamespace $ctPid; New-StagedMount $src | Move-MountIntoNamespace -Namespace $ct -Target /mnt/missing/deeper; $ct.Dispose()",
             new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["src"] = tree.Data });
@@ -82,8 +76,8 @@ public sealed class BadInputTests
     [SkippableFact]
     public void UnknownProcessIsObjectNotFound()
     {
-        Privileged.Require();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start(containers: []);
+        var ps = scenario.Session;
         int unused = FindUnusedPid();
 
         PipelineResult result = ps.Run($"Get-ContainerNamespace -ProcessId {unused}");
@@ -98,10 +92,8 @@ public sealed class BadInputTests
     [SkippableFact]
     public void ContainerThatExitedAfterGetContainerNamespaceGetsNothing()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
         var container = SandboxContainer.Start();
         ps.Run("$ct = Get-ContainerNamespace $ctPid", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         string rootfs = container.RootfsPath;
@@ -115,14 +107,13 @@ public sealed class BadInputTests
         Assert.Equal(false, result.Output.Single().BaseObject);
         Assert.False(Directory.Exists(Path.Combine(rootfs, "mnt", "data")));
         container.Dispose();
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void ReusedPidIsNeverEntered()
     {
-        Privileged.Require();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start(containers: []);
+        var ps = scenario.Session;
 
         // A pidfd refers to one process for its whole life: once that process is gone the object reports it,
         // whatever runs under the same number now. Simulate reuse by comparing against the live PID table.
@@ -136,10 +127,8 @@ public sealed class BadInputTests
     [SkippableFact]
     public void TargetThatIsAlreadyAMountPointNeedsForce()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         var vars = new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["src"] = tree.Data };
         ps.Run("$ct = Get-ContainerNamespace $ctPid", vars);
 
@@ -156,10 +145,8 @@ public sealed class BadInputTests
     [SkippableFact]
     public void OneFailingItemDoesNotStopTheOthers()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -174,8 +161,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
     [SkippableFact]
     public void CallerWithoutCapSysAdminGetsPermissionDenied()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
+        using var scenario = Scenario.Start(containers: [], sessions: 0);
+        var tree = scenario.Tree;
         foreach (string command in new[]
                  {
                      $"New-StagedMount {tree.Data}",

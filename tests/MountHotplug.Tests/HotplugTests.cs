@@ -20,11 +20,8 @@ try {
     [InlineData(SandboxKind.Chroot)]
     public void ReadOnlyDirectoryIsVisibleInsideTheRunningContainer(SandboxKind kind)
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start(kind);
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(kind);
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
 
         PipelineResult result = ps.Run(HotplugScript, new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["src"] = tree.Data });
 
@@ -48,17 +45,13 @@ try {
         // The chroot kind's root is a directory of the host's tree in a namespace of its own: the mount must land
         // below that root, and the host's view of the directory must not change.
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(container.RootfsPath, "mnt", "data")));
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void AttributesAndPropagationAreSetOnTheDetachedClone()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -79,17 +72,13 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
         MountInfo b = ContainerView.MountAt(container, "/srv/b")!;
         Assert.Equal(PropagationState.Unbindable, b.Propagation);
         Assert.DoesNotContain("nosuid", b.Options.Split(','));
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void FileSourceCreatesAnEmptyFileTargetAndBindsIt()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -99,16 +88,13 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
         Assert.True(result.Errors.Count == 0, result.Describe());
         Assert.Equal("key=value\n", container.ExecOrThrow("cat", "/etc/app/app.conf"));
         Assert.NotNull(ContainerView.MountAt(container, "/etc/app/app.conf"));
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void RecurseClonesTheMountsBelowTheSource()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
 
         // / of this process's namespace has /proc, /sys, /dev … mounted below it: -Recurse brings them along.
         PipelineResult result = ps.Run(@"
@@ -125,11 +111,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
     [SkippableFact]
     public void SymlinksInsideTheContainerCannotLeadTheTargetOut()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start(SandboxKind.Chroot);
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(SandboxKind.Chroot);
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         string hostEscape = Path.Combine(tree.Root, "escaped");
         Directory.CreateDirectory(hostEscape);
         container.ExecOrThrow("sh", "-c",
@@ -161,7 +144,6 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
         Assert.False(Path.Exists("/landed4"));
         Assert.False(Path.Exists("/nonexistent"));
         Assert.False(Path.Exists(Path.Combine(container.RootfsPath, "nonexistent")));
-        guard.AssertClean();
     }
 
     private static readonly string[] SwapLinks = ["/", "/etc", "/proc/self/root", "../../.."];
@@ -174,11 +156,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
         // Without a race: each of the attacker's links, standing still at the target. Following "/" in a chroot
         // container covered its root directory (no mount point, so not refused as one), and the check afterwards
         // followed the same link and reported success at the link's path.
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start(kind);
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(kind);
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         container.ExecOrThrow("sh", "-c", string.Join("; ", SwapLinks.Select((l, i) => $"ln -s '{l}' /mnt/l{i}")));
         var before = ContainerView.NamespaceMounts(container).Select(m => m.MountId).ToList();
 
@@ -193,16 +172,13 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
         Assert.Contains("symbolic link", result.Errors[0].ErrorDetails!.Message);
         Assert.Equal(before, ContainerView.NamespaceMounts(container).Select(m => m.MountId).ToList());
         Assert.Equal("/mnt/l1", container.ExecOrThrow("sh", "-c", "ls -d /mnt/l1").Trim());
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void WhatIfDescribesTheHotplugAndDoesNothing()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         int before = ContainerView.Mounts(container).Count;
 
         PipelineResult result = ps.Run(@"
@@ -225,10 +201,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
     [InlineData("function Add-Data { [CmdletBinding()] param() New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -Target /mnt/data -CreateTarget }; Add-Data -Verbose")]
     public void VerboseShowsEachSystemCall(string pipeline)
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
 
         PipelineResult result = ps.Run($@"
 $ct = Get-ContainerNamespace $ctPid
@@ -246,10 +220,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
     [SkippableFact]
     public void WithoutVerboseNoTraceIsWritten()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -264,11 +236,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
     [SkippableFact]
     public void ManyMountsInOnePipelineEnterTheNamespaceOnce()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -278,18 +247,15 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
         Assert.True(result.Errors.Count == 0, result.Describe());
         Assert.Equal(20, ContainerView.CountAt(container, "/mnt/many"));
         Assert.Single(result.Verbose, v => v.Message.StartsWith("unshare(CLONE_FS) + setns(", StringComparison.Ordinal));
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void ScriptBlockTargetGivesEachMountItsOwnPlaceInOnePipeline()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         Directory.CreateDirectory(Path.Combine(tree.Root, "vol1"));
         Directory.CreateDirectory(Path.Combine(tree.Root, "vol2"));
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -310,9 +276,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["r
     [SkippableFact]
     public void ContainerNamespaceDescribesTheProcess()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start(SandboxKind.Chroot);
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start(SandboxKind.Chroot);
+        var (container, ps) = (scenario.Container, scenario.Session);
 
         PipelineResult result = ps.Run("Get-ContainerNamespace -Pid $ctPid; Get-ContainerNamespace -ProcessId $PID",
             new Dictionary<string, object?> { ["ctPid"] = container.Pid });
@@ -337,11 +302,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["r
     [SkippableFact]
     public void DisposedStagedMountIsDissolvedAndCannotBeAttached()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -354,6 +316,5 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
         Assert.Equal(StagedMountState.Disposed, result.Output.Single().BaseObject);
         Assert.Equal(new[] { "MountNotStaged,MountHotplug.MoveMountIntoNamespaceCommand" }, result.ErrorIds);
         Assert.False(Directory.Exists(Path.Combine(container.RootfsPath, "mnt", "data")));
-        guard.AssertClean();
     }
 }

@@ -63,10 +63,8 @@ public sealed class KernelFeatureTests
     [MemberData(nameof(RequiredFeatures))]
     public void AMissingFeatureStopsTheCommandNamingItAndItsVersion(string command, KernelFeature feature)
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         var vars = new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["src"] = tree.Data };
         Assert.Empty(ps.Run("$ct = Get-ContainerNamespace $ctPid; New-StagedMount -FileSystem tmpfs | Move-MountIntoNamespace -Namespace $ct -Target /mnt/base -CreateTarget; $m = New-StagedMount $src", vars).Errors);
         string before = File.ReadAllText($"/proc/{container.Pid}/mountinfo");
@@ -98,8 +96,8 @@ public sealed class KernelFeatureTests
     [SkippableFact]
     public void GetMountApiSupportProbesEveryFeature()
     {
-        Privileged.Require();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start(containers: []);
+        var ps = scenario.Session;
 
         PipelineResult result = ps.Run("Get-MountApiSupport");
 
@@ -137,8 +135,8 @@ public sealed class KernelFeatureTests
     [SkippableFact]
     public void GetMountApiSupportShowsAnOverriddenFeatureAsMissing()
     {
-        Privileged.Require();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start(containers: []);
+        var ps = scenario.Session;
 
         PipelineResult result;
         using (KernelFeatures.OverrideForTesting(KernelFeature.StatMountListMount, supported: false))
@@ -155,7 +153,7 @@ public sealed class KernelFeatureTests
     [SkippableFact]
     public void WithoutCapSysAdminFlagProbesSayTheyCannotTell()
     {
-        Privileged.Require();
+        using var scenario = Scenario.Start(containers: [], sessions: 0);
 
         ExecResult run = Mhp.RunWithoutCapabilities("-Command",
             "Get-MountApiSupport | ForEach-Object { '{0}={1}' -f $_.Feature, $(if ($null -eq $_.Supported) { 'unknown' } else { $_.Supported }) }");

@@ -15,10 +15,8 @@ public sealed class NewFileSystemTests
     [InlineData(SandboxKind.Chroot)]
     public void TmpfsWithASizeIsStagedAndHotplugged(SandboxKind kind)
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start(kind);
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(kind);
+        var (container, ps) = (scenario.Container, scenario.Session);
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -51,7 +49,6 @@ try {
         Assert.Contains("65536", container.ExecOrThrow("df", "-k", "/mnt/scratch"));
         Assert.Equal("written inside\n", container.ExecOrThrow("sh", "-c", "echo written inside > /mnt/scratch/f && cat /mnt/scratch/f"));
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(container.RootfsPath, "mnt", "scratch")));
-        guard.AssertClean();
     }
 
     [SkippableTheory]
@@ -59,12 +56,13 @@ try {
     [InlineData(SandboxKind.Chroot)]
     public void Ext4OnALoopDeviceIsStagedReadOnlyAndHotplugged(SandboxKind kind)
     {
-        Privileged.Require();
-        using var loop = LoopDevice.CreateExt4(new Dictionary<string, string> { ["hello.txt"] = "from an ext4 image\n", ["sub/deep.txt"] = "deep\n" });
-        using (var container = SandboxContainer.Start(kind))
-        using (var ps = new PowerShellSession())
+        LoopDevice loop;
+        using (var scenario = Scenario.Start(kind))
         {
-            var guard = new HostGuard();
+            var (container, ps) = (scenario.Container, scenario.Session);
+
+            // The scenario detaches the device after it has stopped the container, whose namespace holds the mount.
+            loop = scenario.Own(LoopDevice.CreateExt4(new Dictionary<string, string> { ["hello.txt"] = "from an ext4 image\n", ["sub/deep.txt"] = "deep\n" }));
             PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
 try {
@@ -90,11 +88,9 @@ try {
             // Nothing of it is mounted on the host.
             Assert.DoesNotContain(loop.Device, ProcessState.HostMountTable);
             Assert.DoesNotContain(loop.Device, ProcessState.OwnMountTable);
-            guard.AssertClean();
         }
 
-        // The container is gone, and with its namespace the mount: the device can be detached for good.
-        loop.Dispose();
+        // The container is gone, and with its namespace the mount: the device was detached for good.
         Assert.False(LoopDevice.StillAttached(loop.Device, TimeSpan.FromSeconds(5)), $"{loop.Device} is still attached");
     }
 
@@ -115,11 +111,10 @@ try {
     [MemberData(nameof(BadInputCases))]
     public void BadFileSystemInputGivesTheKernelsMessageAndLeavesNothing(string script, string expectedId, string expectedText)
     {
-        Privileged.Require();
-        using var loop = LoopDevice.CreateExt4(new Dictionary<string, string> { ["f"] = "x\n" });
-        using var blank = LoopDevice.CreateBlank();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(containers: []);
+        var ps = scenario.Session;
+        LoopDevice loop = scenario.Own(LoopDevice.CreateExt4(new Dictionary<string, string> { ["f"] = "x\n" }));
+        LoopDevice blank = scenario.Own(LoopDevice.CreateBlank());
 
         PipelineResult result = ps.Run(script, new Dictionary<string, object?> { ["dev"] = loop.Device, ["blank"] = blank.Device });
 
@@ -133,16 +128,13 @@ try {
         {
             Assert.Equal(fs.KernelMessages.Count == 0, message.Contains("logged no message", StringComparison.Ordinal));
         }
-
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void PropagationAndReadOnlyApplyToTheNewFileSystem()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid

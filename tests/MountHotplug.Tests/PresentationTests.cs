@@ -12,10 +12,8 @@ public sealed class PresentationTests
     [SkippableFact]
     public void OutDefaultShowsTheTableViews()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -34,10 +32,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
     [SkippableFact]
     public void ObjectsExplainThemselvesAsStrings()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -58,9 +54,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
     [SkippableFact]
     public void TabCompletesTargetsInsideTheContainerOnly()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start(SandboxKind.Chroot);
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start(SandboxKind.Chroot);
+        var (container, ps) = (scenario.Container, scenario.Session);
         container.ExecOrThrow("sh", "-c", "mkdir -p '/mnt/inside one' /mnt/inside2 && ln -s / /mnt/toroot && touch /mnt/afile");
         ps.Run("$ct = Get-ContainerNamespace $ctPid", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
 
@@ -82,10 +77,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
     [SkippableFact]
     public void ManyMountsReportProgress()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -100,10 +93,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
     [SkippableFact]
     public void SerializedObjectsKeepTheirPropertiesButCannotBeUsedAcrossProcesses()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -130,9 +121,8 @@ $m.Dispose(); $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = cont
     [SkippableFact]
     public void TabCompletesMountPointsOfTheNamedNamespace()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
         container.ExecOrThrow("sh", "-c", "mkdir -p '/srv/vol one' /srv/vol2 && mount -t tmpfs a '/srv/vol one' && mount -t tmpfs b /srv/vol2");
         ps.Run("$ct = Get-ContainerNamespace $ctPid", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
 

@@ -15,11 +15,8 @@ public sealed class RemoveMountTests
     [InlineData(SandboxKind.Chroot)]
     public void IdleMountFromThePipelineIsUnpluggedAndItsTargetRemoved(SandboxKind kind)
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start(kind);
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(kind);
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         int before = ContainerView.Mounts(container).Count;
 
         PipelineResult result = ps.Run(@"
@@ -41,17 +38,13 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
         string verbose = string.Join("\n", result.Verbose.Select(v => v.Message));
         Assert.Contains("umount2(\"data\", UMOUNT_NOFOLLOW) = 0", verbose);
         Assert.Contains("unlinkat(", verbose);
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void PathAndNamespaceOrAnyObjectWithMountPointAndNamespaceBind()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         container.ExecOrThrow("mkdir", "-p", "/mnt/a", "/mnt/b", "/mnt/c");
 
         PipelineResult result = ps.Run(@"
@@ -71,16 +64,13 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
         // Named by path there is no record of what was created: the directory the container made stays.
         Assert.Contains(result.Warnings, w => w.Message.Contains("no record of what Move-MountIntoNamespace created", StringComparison.Ordinal));
         Assert.True(Directory.Exists(Path.Combine(container.RootfsPath, "mnt", "c")));
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void BusyMountIsRefusedNamingWhatHoldsItAndLazyDetachesIt()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         var vars = new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["src"] = tree.Data };
         ps.Run("$ct = Get-ContainerNamespace $ctPid; $m = New-StagedMount $src | Move-MountIntoNamespace -Namespace $ct -Target /mnt/data -CreateTarget -PassThru", vars);
         Assert.NotNull(ContainerView.MountAt(container, "/mnt/data"));
@@ -125,9 +115,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
     [SkippableFact]
     public void MountsBelowMakeItBusyToo()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -159,10 +148,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
     [MemberData(nameof(RefusalCases))]
     public void EachRefusalHasItsOwnErrorAndUnmountsNothing(string script, string expectedId, string expectedText)
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         var vars = new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["src"] = tree.Data };
         container.ExecOrThrow("ln", "-s", "/mnt/data", "/mnt/link");
         Assert.Empty(ps.Run("$ct = Get-ContainerNamespace $ctPid; $m = New-StagedMount $src | Move-MountIntoNamespace -Namespace $ct -Target /mnt/data -CreateTarget -PassThru", vars).Errors);
@@ -181,10 +168,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
     [SkippableFact]
     public void WhatIfDescribesTheUnplugAndDoesNothing()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -204,12 +189,11 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
     [SkippableFact]
     public void NullNamespaceMeansTheCallersOwnNamespace()
     {
-        Privileged.Require();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start(containers: []);
+        var ps = scenario.Session;
         string target = Directory.CreateTempSubdirectory("mhp-self-").FullName;
         try
         {
-            var guard = new HostGuard();
             PipelineResult result = ps.Run(@"
 $self = Get-ContainerNamespace $PID 3>$null
 try {
@@ -221,7 +205,6 @@ try {
 
             Assert.True(result.Errors.Count == 0, result.Describe());
             Assert.Equal(new object[] { true, false }, result.Output.Select(o => o.BaseObject));
-            guard.AssertClean();
         }
         finally
         {

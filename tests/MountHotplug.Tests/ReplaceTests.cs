@@ -56,11 +56,8 @@ function Wait-Reader([int] $k) {
     [InlineData(SandboxKind.Chroot)]
     public void ReplaceSwapsUnderAReaderThatNeverFailsNorSeesAnEmptyDirectory(SandboxKind kind)
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start(kind);
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(kind);
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         List<string> dirs = MakeGenerations(tree);
         var vars = new Dictionary<string, object?>
         {
@@ -98,7 +95,6 @@ $ct.Dispose()", vars);
         Assert.Equal(1, ContainerView.CountAt(container, "/srv/app"));
         Assert.Equal($"gen{Generations}\n", container.ExecOrThrow("cat", "/srv/app/data.txt"));
         Assert.True(ContainerView.MountAt(container, "/srv/app")!.IsReadOnly);
-        guard.AssertClean();
         Console.WriteLine($"-Replace ({kind}): {Generations - 1} swaps in {swaps.ElapsedMilliseconds} ms under a reader: {summary}");
     }
 
@@ -106,10 +102,8 @@ $ct.Dispose()", vars);
     [SkippableFact]
     public void TheReaderNoticesASwapThatIsNotAtomic()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         List<string> dirs = MakeGenerations(tree);
         string logFile = Path.Combine(container.RootfsPath, "tmp", "reader.log");
         var vars = new Dictionary<string, object?>
@@ -141,10 +135,8 @@ $ct.Dispose()", vars);
     [SkippableFact]
     public void FileMountsAreReplacedToo()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         string second = Path.Combine(tree.Root, "second.conf");
         File.WriteAllText(second, "key=second\n");
 
@@ -174,14 +166,11 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["f
     [MemberData(nameof(RefusalCases))]
     public void RefusedReplacesChangeNothing(string script, string expectedId, string expectedText)
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         var vars = new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["src"] = tree.Data, ["file"] = tree.SingleFile };
         Assert.Empty(ps.Run("$ct = Get-ContainerNamespace $ctPid; New-StagedMount $src | Move-MountIntoNamespace -Namespace $ct -Target /srv/app -CreateTarget", vars).Errors);
         string before = File.ReadAllText($"/proc/{container.Pid}/mountinfo");
-        var guard = new HostGuard();
 
         PipelineResult result = ps.Run(script, vars);
 
@@ -190,17 +179,14 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["f
         Assert.Contains(expectedText, error.ErrorDetails!.Message);
         Assert.Equal(before, File.ReadAllText($"/proc/{container.Pid}/mountinfo"));
         Assert.False(Path.Exists(Path.Combine(container.RootfsPath, "mnt", "missing")));
-        guard.AssertClean();
         ps.Run("$ct.Dispose()");
     }
 
     [SkippableFact]
     public void WithoutMoveMountBeneathReplaceStopsAndNeverStacks()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         var vars = new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["src"] = tree.Data };
         Assert.Empty(ps.Run("$ct = Get-ContainerNamespace $ctPid; New-StagedMount $src | Move-MountIntoNamespace -Namespace $ct -Target /srv/app -CreateTarget", vars).Errors);
         string before = File.ReadAllText($"/proc/{container.Pid}/mountinfo");

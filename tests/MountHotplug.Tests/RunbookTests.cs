@@ -14,11 +14,8 @@ public sealed class RunbookTests
     [SkippableFact]
     public void AddReadOnlyDatasetRunsInTheEngine()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
 
         PipelineResult result = ps.Run("& $runbook -ProcessId $ctPid -Path $src -Target /mnt/media",
             new Dictionary<string, object?> { ["runbook"] = Example("Add-ReadOnlyDataset.ps1"), ["ctPid"] = container.Pid, ["src"] = tree.Data });
@@ -27,15 +24,13 @@ public sealed class RunbookTests
         Assert.StartsWith($"Added {tree.Data} read-only at /mnt/media inside PID {container.Pid}", result.Output[0].ToString());
         Assert.Equal(tree.Content, container.ExecOrThrow("cat", "/mnt/media/hello.txt"));
         Assert.Contains("nosuid", ContainerView.MountAt(container, "/mnt/media")!.Options);
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void AddReadOnlyDatasetRunsThroughMhpWithWhatIf()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
+        using var scenario = Scenario.Start(sessions: 0);
+        var (container, tree) = (scenario.Container, scenario.Tree);
 
         ExecResult run = Mhp.Run("-File", Example("Add-ReadOnlyDataset.ps1"), "-ProcessId", container.Pid.ToString(), "-Path", tree.Data, "-Target", "/mnt/media", "-WhatIf");
 
@@ -47,12 +42,9 @@ public sealed class RunbookTests
     [SkippableFact]
     public void SwitchConfigVolumeMountsFirstThenSwapsAtomically()
     {
-        Privileged.Require();
-        using var v1 = new TempTree("version 1\n");
-        using var v2 = new TempTree("version 2\n");
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(treeContent: "version 1\n");
+        var (container, ps, v1) = (scenario.Container, scenario.Session, scenario.Tree);
+        TempTree v2 = scenario.NewTree("version 2\n");
         var vars = new Dictionary<string, object?> { ["runbook"] = Example("Switch-ConfigVolume.ps1"), ["ctPid"] = container.Pid, ["v1"] = v1.Data, ["v2"] = v2.Data };
 
         PipelineResult first = ps.Run("& $runbook -ProcessId $ctPid -Path $v1 -Target /etc/app/conf.d", vars);
@@ -66,16 +58,15 @@ public sealed class RunbookTests
         Assert.Equal("version 2\n", container.ExecOrThrow("cat", "/etc/app/conf.d/hello.txt"));
         Assert.Equal(1, ContainerView.CountAt(container, "/etc/app/conf.d"));
         Assert.Contains("noexec", ContainerView.MountAt(container, "/etc/app/conf.d")!.Options);
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void GrantIdmappedShareLetsAnUnprivilegedContainersRootWrite()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var lxc = LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-rb-"), unprivileged: true);
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Prepare(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
+        LxcContainer lxc = scenario.Own(LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-rb-"), unprivileged: true));
+        scenario.Begin();
 
         PipelineResult result = ps.Run("& $runbook -Name $n -LxcPath $p -Path $src -Target /srv/share",
             new Dictionary<string, object?> { ["runbook"] = Example("Grant-IdmappedShare.ps1"), ["n"] = lxc.Name, ["p"] = lxc.LxcPath, ["src"] = tree.Data });

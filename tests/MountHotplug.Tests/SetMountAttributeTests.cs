@@ -23,11 +23,9 @@ public sealed class SetMountAttributeTests
     [SkippableFact]
     public void MountSetAttrFromOutsideIsRefusedSoTheNamespaceIsEntered()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
         container.ExecOrThrow("sh", "-c", Layout);
-        var guard = new HostGuard();
 
         using (SafePidfdHandle pidfd = MountSyscalls.PidfdOpen(container.Pid))
         using (SafePathHandle root = ContainerMounter.OpenProcessRoot(pidfd, container.Pid, "/s/sub"))
@@ -48,17 +46,14 @@ public sealed class SetMountAttributeTests
         Assert.True(ContainerView.MountAt(container, "/s/sub")!.IsReadOnly);
         Assert.Contains(result.Verbose, v => v.Message.StartsWith("unshare(CLONE_FS) + setns(", StringComparison.Ordinal));
         Assert.Contains(result.Verbose, v => v.Message.Contains("inside the namespace = 0"));
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void SetsAndClearsFlagsAndPropagationAndPassesTheMountThrough()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
         container.ExecOrThrow("sh", "-c", Layout);
-        var guard = new HostGuard();
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -80,16 +75,13 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         Assert.Equal("rw,nosuid,nodev,relatime", row.Options);
         Assert.NotEqual(0, row.PeerGroup);
         container.ExecOrThrow("sh", "-c", "echo written > /s/sub/f");
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void AnAttachedStagedMountBindsByPropertyToo()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -104,9 +96,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
     [SkippableFact]
     public void GetMountObjectsBindFromThePipelineAndRecurseReachesTheMountsBelow()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start(SandboxKind.Chroot);
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start(SandboxKind.Chroot);
+        var (container, ps) = (scenario.Container, scenario.Session);
         container.ExecOrThrow("sh", "-c", Layout + " && umount /s/peer && mkdir /s/sub/m /s/sub/back && mount --make-shared /s/sub && mount --bind /s/sub /s/peer");
 
         PipelineResult result = ps.Run(@"
@@ -141,9 +132,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
     [MemberData(nameof(RefusalCases))]
     public void EachRefusalHasItsOwnErrorAndChangesNothing(string script, string expectedId, string expectedText)
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
         container.ExecOrThrow("sh", "-c", Layout);
         string before = File.ReadAllText($"/proc/{container.Pid}/mountinfo");
 
@@ -167,9 +157,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
     [SkippableFact]
     public void AListedMountThatWasReplacedIsNotChanged()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
         container.ExecOrThrow("sh", "-c", Layout);
 
         ps.Run("$ct = Get-ContainerNamespace $ctPid; $listed = Get-Mount -Namespace $ct -Path /s/peer", new Dictionary<string, object?> { ["ctPid"] = container.Pid });

@@ -21,11 +21,9 @@ public sealed class SetMountGroupTests
     [SkippableFact]
     public void PrivateMountJoinsThePeerGroupAndReceivesLaterMounts()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
         container.ExecOrThrow("sh", "-c", Layout);
-        var guard = new HostGuard();
 
         PipelineResult result = ps.Run("$ct = Get-ContainerNamespace $ctPid; Set-MountGroup -Source /t/a -Target /t/b -SourceNamespace $ct -TargetNamespace $ct -PassThru; $ct.Dispose()",
             new Dictionary<string, object?> { ["ctPid"] = container.Pid });
@@ -44,18 +42,13 @@ public sealed class SetMountGroupTests
         container.ExecOrThrow("sh", "-c", "mkdir -p /t/a/live && mount -t tmpfs live /t/a/live");
         Assert.NotNull(ContainerView.MountAt(container, "/t/b/live"));
         Assert.Null(ContainerView.MountAt(container, "/t/g/live"));
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void MountsInTwoContainersJoinOnePeerGroupAcrossNamespaces()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var first = SandboxContainer.Start();
-        using var second = SandboxContainer.Start(SandboxKind.Chroot);
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start([SandboxKind.PivotRoot, SandboxKind.Chroot]);
+        var (first, second, ps, tree) = (scenario.Containers[0], scenario.Containers[1], scenario.Session, scenario.Tree);
 
         PipelineResult result = ps.Run(@"
 $c1 = Get-ContainerNamespace $pid1
@@ -73,7 +66,6 @@ $c1.Dispose(); $c2.Dispose()", new Dictionary<string, object?> { ["pid1"] = firs
 
         first.ExecOrThrow("sh", "-c", "mkdir -p /vol/sub && mount -t tmpfs shared-into-two /vol/sub && echo across > /vol/sub/f");
         Assert.Equal("across\n", second.ExecOrThrow("cat", "/vol/sub/f"));
-        guard.AssertClean();
     }
 
     public static TheoryData<string, string, string> RefusalCases => new()
@@ -94,9 +86,8 @@ $c1.Dispose(); $c2.Dispose()", new Dictionary<string, object?> { ["pid1"] = firs
     [MemberData(nameof(RefusalCases))]
     public void EachRefusalNamesTheConditionThatFailed(string arguments, string expectedId, string expectedText)
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
         container.ExecOrThrow("sh", "-c", Layout);
         string before = File.ReadAllText($"/proc/{container.Pid}/mountinfo");
 
@@ -112,11 +103,8 @@ $c1.Dispose(); $c2.Dispose()", new Dictionary<string, object?> { ["pid1"] = firs
     [SkippableFact]
     public void GetMountObjectsBindOnBothSidesAndCarryTheirNamespaces()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var first = SandboxContainer.Start();
-        using var second = SandboxContainer.Start(SandboxKind.Chroot);
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start([SandboxKind.PivotRoot, SandboxKind.Chroot]);
+        var (first, second, ps, tree) = (scenario.Containers[0], scenario.Containers[1], scenario.Session, scenario.Tree);
         first.ExecOrThrow("sh", "-c", Layout);
 
         PipelineResult result = ps.Run(@"
@@ -146,10 +134,8 @@ $c1.Dispose(); $c2.Dispose()", new Dictionary<string, object?> { ["pid1"] = firs
     [SkippableFact]
     public void AMountObjectRefusesAnotherNamespaceAndAMountThatChanged()
     {
-        Privileged.Require();
-        using var first = SandboxContainer.Start();
-        using var second = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start([SandboxKind.PivotRoot, SandboxKind.PivotRoot]);
+        var (first, second, ps) = (scenario.Containers[0], scenario.Containers[1], scenario.Session);
         first.ExecOrThrow("sh", "-c", Layout);
         string before = File.ReadAllText($"/proc/{first.Pid}/mountinfo");
 
@@ -182,9 +168,8 @@ $c1.Dispose()", new Dictionary<string, object?> { ["pid1"] = first.Pid, ["stale"
     [SkippableFact]
     public void WhatIfJoinsNothing()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
         container.ExecOrThrow("sh", "-c", Layout);
         string before = File.ReadAllText($"/proc/{container.Pid}/mountinfo");
 

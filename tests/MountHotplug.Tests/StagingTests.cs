@@ -18,10 +18,8 @@ public sealed class StagingTests
     [SkippableFact]
     public void AMountStagedByOneSessionIsPickedUpByAnotherProcessAndRemoved()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(sessions: 0);
+        var (container, tree) = (scenario.Container, scenario.Tree);
         string name = "mhp-test-" + Guid.NewGuid().ToString("N")[..8];
         try
         {
@@ -68,16 +66,13 @@ public sealed class StagingTests
         // The container keeps what was plugged into it; the stage itself is gone.
         Assert.Equal(tree.Content, container.ExecOrThrow("cat", "/mnt/staged1/hello.txt"));
         Assert.False(StageStore.IsMounted);
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void StageMistakesGetTheirOwnErrors()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
         string name = "mhp-err-" + Guid.NewGuid().ToString("N")[..8];
         try
         {
@@ -102,7 +97,6 @@ public sealed class StagingTests
         }
 
         Assert.False(StageStore.IsMounted);
-        guard.AssertClean();
     }
 
     /// <summary>
@@ -113,11 +107,9 @@ public sealed class StagingTests
     [SkippableFact]
     public void AContainersHookGetsAndRemovesOnlyWhatWasStagedForThatContainer()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var secrets = new TempTree("db-password=hunter2\n");
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
+        TempTree secrets = scenario.NewTree("db-password=hunter2\n");
         string web = "web" + Guid.NewGuid().ToString("N")[..6];
         string webDb = web + "-db";
         var keys = new[] { new StageKey(web, "media"), new StageKey(webDb, "data"), new StageKey(null, web + "-db-data") };
@@ -161,7 +153,6 @@ public sealed class StagingTests
         }
 
         Assert.False(StageStore.IsMounted);
-        guard.AssertClean();
     }
 
     /// <summary>
@@ -172,10 +163,8 @@ public sealed class StagingTests
     [SkippableFact]
     public void AnotherNamespaceEmptyingItsOwnStageLeavesThisOneMounted()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
         var key = new StageKey(null, "mhp-keep-" + Guid.NewGuid().ToString("N")[..8]);
         try
         {
@@ -198,7 +187,6 @@ public sealed class StagingTests
         }
 
         Assert.False(StageStore.IsMounted);
-        guard.AssertClean();
     }
 
     // Whatever the test got to, the stage goes: it must not stay mounted in this process's namespace.

@@ -63,11 +63,9 @@ public sealed class TopologyTests
     [SkippableFact]
     public void TheSeedLayoutBuiltWithSetMountGroupEqualsTheMagicSequenceAndIsLive()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
         container.ExecOrThrow("sh", "-c", MagicSequence + " && " + PrivateBinds);
-        var guard = new HostGuard();
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -98,8 +96,6 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
             Assert.Equal("under-a", ContainerView.MountAt(container, $"{root}/B/E")?.Source);
             Assert.Null(ContainerView.MountAt(container, $"{root}/A/C/x"));
         }
-
-        guard.AssertClean();
     }
 
     /// <summary>
@@ -110,10 +106,8 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
     [SkippableFact]
     public void ContainersJoinAHostSideVolumeAsPeerOrAsSlaveAcrossNamespaces()
     {
-        Privileged.Require();
-        using var host = SandboxContainer.Start(SandboxKind.Chroot);
-        using var peer = SandboxContainer.Start();
-        using var slave = SandboxContainer.Start();
+        using var scenario = Scenario.Start([SandboxKind.Chroot, SandboxKind.PivotRoot, SandboxKind.PivotRoot], sessions: 0);
+        var (host, peer, slave) = (scenario.Containers[0], scenario.Containers[1], scenario.Containers[2]);
         host.ExecOrThrow("sh", "-c", "mkdir -p /vol && mount -t tmpfs volume /vol && mount --make-shared /vol && mkdir /vol/later /vol/from-peer /vol/from-slave");
         string volume = host.RootfsPath + "/vol";
         string script = Path.Combine(host.RootfsPath, "join.ps1");
@@ -163,13 +157,10 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
     [MemberData(nameof(CriuLayouts))]
     public void ExportThenRestoreReproducesCriuLayoutsExactly(string layout, string root, SandboxKind kind)
     {
-        Privileged.Require();
-        using var source = SandboxContainer.Start();
-        using var target = SandboxContainer.Start(kind);
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start([SandboxKind.PivotRoot, kind]);
+        var (source, target, ps) = (scenario.Containers[0], scenario.Containers[1], scenario.Session);
         source.ExecOrThrow("sh", "-c", layout);
         target.ExecOrThrow("sh", "-c", "mkdir -p /restore && mount -t tmpfs scratch /restore && mkdir /restore/here");
-        var guard = new HostGuard();
 
         PipelineResult result = ps.Run(@"
 $src = Get-ContainerNamespace $srcPid
@@ -190,18 +181,15 @@ $src.Dispose(); $dst.Dispose()", new Dictionary<string, object?> { ["srcPid"] = 
         // Independent of the original: new filesystems and new peer groups.
         var sourceGroups = ContainerView.Mounts(source).Where(m => m.PeerGroup != 0).Select(m => m.PeerGroup).ToHashSet();
         Assert.DoesNotContain(ContainerView.Mounts(target), m => m.MountPoint.StartsWith("/restore/here", StringComparison.Ordinal) && sourceGroups.Contains(m.PeerGroup));
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void RestoreWithinOneContainerIsLiveAndASharedDestinationIsRefused()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
         container.ExecOrThrow("sh", "-c", SharedSlaveMountChildren + " && mkdir -p /copy /shared && mount -t tmpfs shared /shared && mount --make-shared /shared && mkdir /shared/here");
         string before = File.ReadAllText($"/proc/{container.Pid}/mountinfo");
-        var guard = new HostGuard();
 
         PipelineResult refused = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -222,7 +210,6 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         Assert.Equal("new", ContainerView.MountAt(container, "/copy/slave2/new")?.Source);
         Assert.Equal("x", ContainerView.MountAt(container, "/copy/slave1/child/x")?.Source);
         Assert.Null(ContainerView.MountAt(container, "/ssmc/share/new"));
-        guard.AssertClean();
     }
 
     public static TheoryData<string, string, string> FailingTopologies => new()
@@ -253,12 +240,10 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
     [MemberData(nameof(FailingTopologies))]
     public void AFailedRestoreLeavesNothingBehind(string topology, string expectedId, string expectedText)
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
         container.ExecOrThrow("sh", "-c", "mkdir -p /dst");
         string before = File.ReadAllText($"/proc/{container.Pid}/mountinfo");
-        var guard = new HostGuard();
 
         PipelineResult result = ps.Run("$ct = Get-ContainerNamespace $ctPid; Restore-MountTopology $topology -Destination /dst -Namespace $ct; $ct.Dispose()",
             new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["topology"] = topology });
@@ -268,7 +253,6 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         Assert.Contains(expectedText, error.ErrorDetails!.Message);
         Assert.Equal(before, File.ReadAllText($"/proc/{container.Pid}/mountinfo"));
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(container.RootfsPath, "dst")));
-        guard.AssertClean();
     }
 
     /// <summary>
@@ -279,12 +263,10 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
     [SkippableFact]
     public void ATopologyMadeWithoutParseIsValidatedAndNeverAttachedOutsideTheDestination()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
         container.ExecOrThrow("sh", "-c", "mkdir -p /dst");
         string before = File.ReadAllText($"/proc/{container.Pid}/mountinfo");
-        var guard = new HostGuard();
 
         PipelineResult result = ps.Run("""
             $ct = Get-ContainerNamespace $ctPid
@@ -313,6 +295,5 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
 
         Assert.Equal(before, File.ReadAllText($"/proc/{container.Pid}/mountinfo"));
         Assert.DoesNotContain("evil", File.ReadAllText($"/proc/{container.Pid}/mountinfo"));
-        guard.AssertClean();
     }
 }

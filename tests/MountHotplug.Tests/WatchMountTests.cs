@@ -19,12 +19,10 @@ public sealed class WatchMountTests(ITestOutputHelper output)
     [SkippableFact]
     public void MountsMadeMovedAndRemovedInsideArriveOnceEachInOrder()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
         using var shell = new ContainerShell(container);
         shell.RunOrThrow("mkdir -p /mnt/w1 /mnt/w2 /mnt/other");
-        var guard = new HostGuard();
 
         using (var watch = Watcher.Start(ps, container, "Watch-Mount -Namespace $ct -Path '/mnt/w*' -Count 3 -Timeout 120"))
         {
@@ -44,7 +42,6 @@ public sealed class WatchMountTests(ITestOutputHelper output)
         }
 
         shell.RunOrThrow("umount /mnt/other");
-        guard.AssertClean();
     }
 
     /// <summary>
@@ -55,12 +52,10 @@ public sealed class WatchMountTests(ITestOutputHelper output)
     [SkippableFact]
     public void EachOfAHundredMountsArrivesAndItsLatencyIsPrinted()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
         using var shell = new ContainerShell(container);
         shell.RunOrThrow("mkdir -p /mnt/lat && cd /mnt/lat && i=0; while [ $i -lt 100 ]; do mkdir $i; i=$((i+1)); done");
-        var guard = new HostGuard();
         var latencies = new List<double>();
         using (var watch = Watcher.Start(ps, container, "Watch-Mount -Namespace $ct -Path '/mnt/lat/*' -Count 100 -Timeout 300"))
         {
@@ -79,18 +74,15 @@ public sealed class WatchMountTests(ITestOutputHelper output)
 
         latencies.Sort();
         output.WriteLine($"mount in the container -> event in the pipeline, 100 mounts: median {latencies[50]:0.0} ms, worst {latencies[^1]:0.0} ms");
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void ABurstOfAThousandMountsLosesNothingSilently()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
         using var shell = new ContainerShell(container);
         shell.RunOrThrow("mkdir -p /mnt/burst && cd /mnt/burst && i=0; while [ $i -lt 1000 ]; do mkdir $i; i=$((i+1)); done");
-        var guard = new HostGuard();
 
         using (var watch = Watcher.Start(ps, container, "Watch-Mount -Namespace $ct -Path '/mnt/burst/*' -Count 1000 -Timeout 300"))
         {
@@ -111,17 +103,13 @@ public sealed class WatchMountTests(ITestOutputHelper output)
                 Assert.All(result.Errors, e => Assert.Equal($"MountEventsLost,{Watch}", e.FullyQualifiedErrorId));
             }
         }
-
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void CtrlCAndTheContainersDeathEndTheWatchCleanly()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
 
         // Ctrl+C: the pipeline stops within a wait slice, the group's descriptor is closed.
         using (var watch = Watcher.Start(ps, container, "Watch-Mount -Namespace $ct"))
@@ -131,7 +119,7 @@ public sealed class WatchMountTests(ITestOutputHelper output)
 
         Assert.Empty(FanotifyMarks());
 
-        // A container dies mid-watch: ContainerExited ends it. Started after the guard's snapshot, so that its launcher's
+        // A container dies mid-watch: ContainerExited ends it. Started after the scenario's snapshot, so that its launcher's
         // pipes, closed when it stops, are not counted as missing.
         using (var doomed = SandboxContainer.Start())
         using (var watch = Watcher.Start(ps, doomed, "Watch-Mount -Namespace $ct -Timeout 300"))
@@ -142,7 +130,6 @@ public sealed class WatchMountTests(ITestOutputHelper output)
         }
 
         Assert.Empty(FanotifyMarks());
-        guard.AssertClean();
     }
 
     /// <summary>The fanotify mount-namespace marks this process holds (from /proc/self/fdinfo).</summary>

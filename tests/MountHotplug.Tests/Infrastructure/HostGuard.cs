@@ -10,12 +10,15 @@ public sealed class HostGuard
 {
     // The runtime opens a pipe pair for child-process signals the first time a process is started, and keeps it: start
     // one before any snapshot, so that the test that happens to run first does not see it as a leak. SandboxContainer's
-    // static constructor registers signal handlers, with which the runtime opens its signal pipe for good: run it too.
+    // static constructor registers signal handlers, with which the runtime opens its signal pipe for good: run it too. The
+    // console streams are duplicates of descriptors 1 and 2, made the first time a test writes to the console, and kept.
     static HostGuard()
     {
         using var warmUp = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/bin/true") { UseShellExecute = false })!;
         warmUp.WaitForExit();
         System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(typeof(MountHotplug.Sandbox.SandboxContainer).TypeHandle);
+        Console.Out.Flush();
+        Console.Error.Flush();
     }
 
     private readonly string _hostTable = ProcessState.HostMountTable;

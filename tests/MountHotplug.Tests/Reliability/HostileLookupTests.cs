@@ -24,16 +24,15 @@ public sealed class HostileLookupTests(ITestOutputHelper output)
     {
         RuntimeSupport.Require(LxcContainer.Tool, LxcContainer.Package);
         RuntimeSupport.Require("/usr/bin/systemd-nspawn", "systemd-container");
-        using var tree = new TempTree();
+        using var scenario = Scenario.Prepare();
+        var (hostile, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         string forge = Forger.Build(tree.Root);
         string lxcName = RuntimeSupport.RandomName("mhp-web-");
         string nspawnName = RuntimeSupport.RandomName("mhp-web-");
         string onlyForged = RuntimeSupport.RandomName("mhp-web-");
-        using var lxc = LxcContainer.Start(null, lxcName, unprivileged: false);
-        using var nspawn = NspawnContainer.Start(nspawnName);
-        using var hostile = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        LxcContainer lxc = scenario.Own(LxcContainer.Start(null, lxcName, unprivileged: false));
+        NspawnContainer nspawn = scenario.Own(NspawnContainer.Start(nspawnName));
+        scenario.Begin();
 
         var forged = new Forger(hostile, forge);
         foreach (string name in new[] { lxcName, nspawnName, onlyForged })
@@ -74,7 +73,6 @@ try { New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -T
 
         // No host tool ever opened the forger's FIFO: its writer is still blocked in open(2).
         Assert.Empty(forged.FifosOpened());
-        guard.AssertClean();
     }
 
     /// <summary>
@@ -87,16 +85,14 @@ try { New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -T
     public void AForgedLxcCommandSocketCannotNameAnInit()
     {
         RuntimeSupport.Require(LxcContainer.Tool, LxcContainer.Package);
-        using var tree = new TempTree();
+        using var scenario = Scenario.Start();
+        var (hostile, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         string forge = Forger.Build(tree.Root);
         string lxcPath = Path.Combine(tree.Root, "lxcpath");
         string name = RuntimeSupport.RandomName("mhp-stopped-");
         Directory.CreateDirectory(Path.Combine(lxcPath, name, "rootfs"));
         File.WriteAllText(Path.Combine(lxcPath, name, "config"), $"lxc.uts.name = {name}\nlxc.rootfs.path = dir:{lxcPath}/{name}/rootfs\n");
         Cmd.RunOrThrow("chmod", "0755", tree.Root, lxcPath);
-        using var hostile = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
 
         new Forger(hostile, forge).LxcCommandSocket(lxcPath, name, hostile.Pid);
         string socket = $"@{lxcPath}/{name}/command";
@@ -111,7 +107,6 @@ try { New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -T
         Assert.Equal(new[] { $"ContainerNotRunning,{GetNs}" }, result.ErrorIds);
         Assert.DoesNotContain(result.Output, o => o.BaseObject is ContainerNamespace);
         Assert.Contains(result.Verbose, v => v.Message.Contains("no child of the host's LXC monitor", StringComparison.Ordinal));
-        guard.AssertClean();
     }
 
     [SkippableFact]
@@ -119,11 +114,8 @@ try { New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -T
     {
         // Whatever listens on LXD's socket path answers for LXD only if it is the host's own lxd binary: here the test
         // process listens (root, the host's namespaces, a root-owned directory), and names a sandbox's init as "p1".
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var victim = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start();
+        var (victim, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         string answer = "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n"
             + $$$"""{"type":"sync","metadata":{"status":"Running","pid":{{{victim.Pid}}}}}""";
         using (var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream,
@@ -161,17 +153,13 @@ try { New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -T
             listener.Dispose();
             Assert.True(served.Wait(TimeSpan.FromSeconds(30)), "the forged listener did not end");
         }
-
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void EvidenceFromAContainerRootOrAForeignOwnerIsNotTrusted()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var hostile = SandboxContainer.Start();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(sessions: 0);
+        var (hostile, tree) = (scenario.Container, scenario.Tree);
 
         // The lxcpath of a forged monitor: inside the container's rootfs, which the container's root controls.
         hostile.ExecOrThrow("mkdir", "-p", "/evil/web");
@@ -217,7 +205,6 @@ try { New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -T
         Assert.Equal(new[] { "good" }, listing.Result.Select(c => c.Name));
         Assert.Empty(runc.Find("fifo").Running);
         Assert.Empty(runc.Find("foreign").Running);
-        guard.AssertClean();
     }
 
     private static void AssertFound(PowerShellSession ps, string name, string runtime, int pid)

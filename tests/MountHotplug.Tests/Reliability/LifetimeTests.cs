@@ -22,10 +22,8 @@ public sealed class LifetimeTests(ITestOutputHelper output)
     public void ContainerThatExitsDuringALongPipelineGetsNothingMoreAndLeavesNothing(SandboxKind kind)
     {
         const int items = 400, killAfter = 60;
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
         var container = SandboxContainer.Start(kind);
         string rootfs = container.RootfsPath;
         var outcomes = new List<object>();
@@ -69,7 +67,6 @@ public sealed class LifetimeTests(ITestOutputHelper output)
         Assert.Equal(["t"], Directory.GetFileSystemEntries(Path.Combine(rootfs, "mnt", "life")).Select(Path.GetFileName));
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(rootfs, "mnt", "life", "t")));
         container.Dispose();
-        guard.AssertClean();
         output.WriteLine($"{kind}: {items} items in {stopwatch.Elapsed.TotalSeconds:0.0} s; container stopped after {killAfter} attached; "
             + $"attached {firstFailure}, then {errors.Count} ContainerExited");
     }
@@ -77,10 +74,8 @@ public sealed class LifetimeTests(ITestOutputHelper output)
     [SkippableFact]
     public void ProcessThatReusesTheContainersPidIsNeverEntered()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
         string hostCanary = "/tmp/mhp-reuse-" + Guid.NewGuid().ToString("N")[..8];
 
         // The container's PID is taken over by an "impostor" with a mount namespace of its own and the host's root.
@@ -135,8 +130,6 @@ public sealed class LifetimeTests(ITestOutputHelper output)
                 impostor.WaitForExit();
             }
         }
-
-        guard.AssertClean();
     }
 
     public static TheoryData<string, int> StopCases => new()
@@ -152,11 +145,8 @@ public sealed class LifetimeTests(ITestOutputHelper output)
     public void CtrlCInALongPipelineLeavesEveryMountAttachedAndReportedOrAbsent(string moveCommands, int stops)
     {
         const int seed = 8;
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         var random = new Random(seed);
         ps.Run("$ct = Get-ContainerNamespace $ctPid", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         int totalAttached = 0, totalStaged = 0, totalPassedThrough = 0;
@@ -232,7 +222,6 @@ public sealed class LifetimeTests(ITestOutputHelper output)
         }
 
         ps.Run("$ct.Dispose()");
-        guard.AssertClean();
         output.WriteLine($"{stops} stops ({moveCommands} Move-MountIntoNamespace) in {stopwatch.Elapsed.TotalSeconds:0.0} s: {totalStaged} staged, {totalAttached} attached, {totalPassedThrough} passed through before the stop");
     }
 }

@@ -45,8 +45,8 @@ public sealed class NoPrivilegeTests(ITestOutputHelper output)
     [SkippableFact]
     public void EveryCmdletRunWithoutPrivilegeStopsWithPermissionDenied()
     {
-        Privileged.Require();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start(containers: []);
+        var ps = scenario.Session;
         var exported = ps.Run("(Get-Command -Module MountHotplug -CommandType Cmdlet).Name").Output.Select(o => o.ToString()).Order().ToList();
         Assert.Equal(exported, Invocations.Keys.Order().ToList());
 
@@ -102,7 +102,7 @@ public sealed class NoPrivilegeTests(ITestOutputHelper output)
     {
         // The test above cannot pass by accident: the same setpriv line gives a process without CAP_SYS_ADMIN
         // (CapEff is all zero), and as uid 65534.
-        Privileged.Require();
+        using var scenario = Scenario.Start(containers: [], sessions: 0);
         foreach (var (name, prefix) in Identities)
         {
             var info = new ProcessStartInfo(prefix[0]) { RedirectStandardOutput = true, UseShellExecute = false };
@@ -112,7 +112,8 @@ public sealed class NoPrivilegeTests(ITestOutputHelper output)
             }
 
             using Process process = Process.Start(info)!;
-            string text = process.StandardOutput.ReadToEnd();
+            using StreamReader stdout = process.StandardOutput; // a stream read by the caller is the caller's to close
+            string text = stdout.ReadToEnd();
             process.WaitForExit();
             Assert.Contains("CapEff:\t0000000000000000", text);
             Assert.StartsWith(name == "uid 65534" ? "65534" : "0", text);

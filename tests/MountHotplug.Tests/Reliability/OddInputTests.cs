@@ -29,16 +29,13 @@ public sealed class OddInputTests(ITestOutputHelper output)
     [InlineData(SandboxKind.Chroot)]
     public void GeneratedTargetsLandExactlyWhereTheyNameOrAreRefused(SandboxKind kind)
     {
-        Privileged.Require();
+        using var scenario = Scenario.Start(kind);
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         int seed = Seed;
         output.WriteLine($"seed {seed} (set MHP_SEED to replay another)");
         var random = new Random(seed);
         var inputs = Enumerable.Range(0, InputsPerKind).Select(i => Generate(random, i)).ToList();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start(kind);
-        using var ps = new PowerShellSession();
         using var unplugger = new Unplugger(container);
-        var guard = new HostGuard();
         unplugger.Shell.RunOrThrow("mkdir -p /mnt/odd");
         string hostBefore = ContainerView.HostListings(container);
         var baseline = ContainerView.NamespaceMounts(container).Select(m => m.MountId).ToHashSet();
@@ -125,7 +122,6 @@ public sealed class OddInputTests(ITestOutputHelper output)
             .Select(e => "/mnt/odd/" + e.Normalized!.Split('/')[3]).ToHashSet();
         Assert.True(made.IsSubsetOf(used), $"seed {seed}: left behind: {string.Join(", ", made.Except(used).Select(Show))}");
         Assert.Equal(hostBefore, ContainerView.HostListings(container));
-        guard.AssertClean();
         output.WriteLine($"{kind}: {inputs.Count} generated targets in {stopwatch.Elapsed.TotalSeconds:0.0} s: "
             + string.Join(", ", outcomes.OrderBy(o => o.Key, StringComparer.Ordinal).Select(o => $"{o.Key} {o.Value}")) + "; no escape, no stray mount, nothing left");
     }
@@ -150,10 +146,8 @@ public sealed class OddInputTests(ITestOutputHelper output)
     public void HostPathsNoFileNameCanHoldAreRefusedNotReplaced()
     {
         // "x\ud800" has no UTF-8 form; encoded leniently it became "x\ufffd", another directory, which was cloned.
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
         Directory.CreateDirectory(Path.Combine(tree.Root, "x\ufffd"));
 
         PipelineResult result = ps.Run("""
@@ -168,17 +162,13 @@ public sealed class OddInputTests(ITestOutputHelper output)
             "InvalidPath,MountHotplug.SetMountGroupCommand", "InvalidPath,MountHotplug.SetMountGroupCommand"], result.ErrorIds);
         Assert.All(result.Errors, e => Assert.Equal(ErrorCategory.InvalidArgument, e.CategoryInfo.Category));
         Assert.Contains("lone surrogate (U+D800)", result.Errors[0].ErrorDetails!.Message);
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void ObjectsReusedAfterDisposeGiveErrorsNotCrashes()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         var before = ContainerView.Mounts(container).Count;
         var vars = new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["src"] = tree.Data };
 
@@ -222,17 +212,13 @@ public sealed class OddInputTests(ITestOutputHelper output)
         {
             Assert.False(Path.Exists(container.RootfsPath + "/mnt/" + absent), absent);
         }
-
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void OddProcessIdsGiveErrorsAndAProcessWithoutIdMappingsIsHandled()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
 
         // A zombie (exited, not reaped), a thread id that is not a process, numbers out of range.
         using var zombieParent = Process.Start(new ProcessStartInfo("sh", ["-c", "sleep 0 & exec sleep 600"]) { UseShellExecute = false })!;
@@ -285,8 +271,6 @@ public sealed class OddInputTests(ITestOutputHelper output)
             unmapped.WaitForExit();
             Directory.Delete(target);
         }
-
-        guard.AssertClean();
     }
 
     private enum Outcome { Attached, Refused, Either }

@@ -17,9 +17,9 @@ public sealed class ProcessRootTests
     [SkippableFact]
     public void AProcessThatChangesItsRootGetsTheNextMountInTheNewRoot()
     {
-        Privileged.Require();
+        using var scenario = Scenario.Start(containers: [], sessions: 0);
+        var tree = scenario.Tree;
         string busybox = Busybox.EnsureInstalled();
-        using var tree = new TempTree();
         string work = Directory.CreateTempSubdirectory("mhp-reroot-").FullName;
         string newRoot = Path.Combine(work, "new");
         string oldTarget = Path.Combine(work, "old-target");
@@ -61,6 +61,8 @@ public sealed class ProcessRootTests
         {
             process.Kill();
             process.WaitForExit();
+            process.StandardInput.Dispose(); // streams the caller used are the caller's to close: Process.Dispose leaves them
+            process.StandardOutput.Dispose();
             Directory.Delete(work, recursive: true);
         }
     }

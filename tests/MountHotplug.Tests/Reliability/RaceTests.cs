@@ -32,12 +32,9 @@ public sealed class RaceTests(ITestOutputHelper output)
     [InlineData(SandboxKind.Chroot)]
     public void SymlinkSwapsInsideTheContainerNeverRedirectAHotplug(SandboxKind kind)
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start(kind);
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start(kind);
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         using var unplugger = new Unplugger(container);
-        var guard = new HostGuard();
         var arena = new RaceArena(container, unplugger);
         var hostBefore = ContainerView.HostListings(container);
         ps.Run("$ct = Get-ContainerNamespace $ctPid", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
@@ -81,7 +78,6 @@ public sealed class RaceTests(ITestOutputHelper output)
         }
 
         Assert.Equal(hostBefore, ContainerView.HostListings(container));
-        guard.AssertClean();
     }
 
     /// <summary>The outcome of one attacker's 1,000 hot-plugs.</summary>

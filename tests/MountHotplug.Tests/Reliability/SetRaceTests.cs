@@ -20,11 +20,9 @@ public sealed class SetRaceTests(ITestOutputHelper output)
     [SkippableFact]
     public void SetMountAttributeAndSetMountGroupNeverActOutsideTheContainerWhileItSwapsThePath()
     {
-        Privileged.Require();
-        using var container = SandboxContainer.Start(SandboxKind.Chroot);
+        using var scenario = Scenario.Start(SandboxKind.Chroot);
+        var (container, ps) = (scenario.Container, scenario.Session);
         using var shell = new ContainerShell(container);
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
 
         // In the container: a shared source, the target /mnt/race/d/t and the decoy /t as private binds of a directory of it.
         shell.RunOrThrow("mkdir -p /mnt/race/src /mnt/race/d/t /t && mount -t tmpfs race /mnt/race/src && mount --make-shared /mnt/race/src"
@@ -99,6 +97,5 @@ public sealed class SetRaceTests(ITestOutputHelper output)
         Assert.Equal(canaryBefore.Options, canaryAfter.Options);
         Assert.Equal(canaryBefore.Propagation, canaryAfter.Propagation);
         Assert.Equal(PropagationState.Private, canaryAfter.Propagation);
-        guard.AssertClean();
     }
 }

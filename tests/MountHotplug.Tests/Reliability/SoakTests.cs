@@ -35,12 +35,9 @@ public sealed class SoakTests(ITestOutputHelper output)
     [SkippableFact]
     public void TenThousandCyclesKeepDescriptorsAndMemoryFlatAndLeaveNothing()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         container.ExecOrThrow("mkdir", "-p", "/mnt/soak");
-        var guard = new HostGuard();
         var tableBefore = ContainerView.NamespaceMounts(container).Select(m => m.MountId).ToList();
         ps.Run("$ct = Get-ContainerNamespace $ctPid", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         ps.Runspace.SessionStateProxy.SetVariable("src", tree.Data);
@@ -110,6 +107,5 @@ public sealed class SoakTests(ITestOutputHelper output)
         // What successful cycles created (s0..s49 by the slots they used) stays; what failing ones would have created does not.
         var left = Directory.GetFileSystemEntries(container.RootfsPath + "/mnt/soak").Select(Path.GetFileName).ToHashSet();
         Assert.True(left.SetEquals(Enumerable.Range(0, CyclesPerBatch).Where(k => k % 5 != 4).Select(k => $"s{k}")), string.Join(' ', left));
-        guard.AssertClean();
     }
 }

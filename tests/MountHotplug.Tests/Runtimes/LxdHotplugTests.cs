@@ -65,10 +65,9 @@ public sealed class LxdHotplugTests(LxdFixture lxd) : IClassFixture<LxdFixture>
     [SkippableFact]
     public void LxdContainersByNameInTheDefaultAndAnotherProject()
     {
-        using var tree = new TempTree();
-        LxdDaemon daemon = lxd.Daemon;
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        LxdDaemon daemon = lxd.Daemon; // the class's: started before the scenario, which it outlives
+        using var scenario = Scenario.Start(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
         WithLxdDir(ps, daemon.Directory, () =>
         {
             // Without -Runtime liblxc's monitor (Lxc) knows the default project's container too: one container, LXD's.
@@ -90,17 +89,14 @@ public sealed class LxdHotplugTests(LxdFixture lxd) : IClassFixture<LxdFixture>
             Assert.Equal(new[] { lxd.Unprivileged, lxd.Privileged, lxd.InProject }.Select(c => $"Lxd|{c.Name}|{c.Pid}").Order(StringComparer.Ordinal),
                 list.Output.Select(o => (string)o.BaseObject).Order(StringComparer.Ordinal));
         });
-
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void UnprivilegedLxdWithIdMapIsWritableByTheContainersRoot()
     {
-        using var tree = new TempTree();
-        LxdContainer ct = lxd.Unprivileged;
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        LxdContainer ct = lxd.Unprivileged; // the class's: started before the scenario, which it outlives
+        using var scenario = Scenario.Start(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
         WithLxdDir(ps, lxd.Daemon.Directory, () =>
         {
             PipelineResult result = ps.Run(@"
@@ -118,17 +114,15 @@ try {
         string written = Path.Combine(tree.Data, "written.txt");
         Assert.Equal("from-lxd\n", File.ReadAllText(written));
         Assert.Equal((0u, 0u), Owner(written));
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void ADaemonThatIsGoneOrHungIsSaidToBe()
     {
-        LxdContainer ct = lxd.Privileged;
+        LxdContainer ct = lxd.Privileged; // the class's: started before the scenario, which it outlives
         string pid = lxd.Daemon.ProcessId.ToString(CultureInfo.InvariantCulture);
-        using var empty = new TempTree();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(containers: []);
+        var (ps, empty) = (scenario.Session, scenario.Tree);
         try
         {
             // No daemon in LXD_DIR: with -Runtime an error that says so; without, LXD is skipped and named.
@@ -152,8 +146,6 @@ try {
             Cmd.Run("kill", "-CONT", pid);
             ps.Run("$env:LXD_DIR = $null");
         }
-
-        guard.AssertClean();
     }
 
     /// <summary>The lookup finds the daemon by $LXD_DIR, as the lxc client does; the session's variable is cleared afterwards.</summary>

@@ -7,8 +7,8 @@ namespace MountHotplug.Tests.Runtimes;
 
 /// <summary>
 /// Real containers of every runtime, found by name, hot-plugged into, and read from inside with the runtime's own exec
-/// command. Each test starts and removes its containers (using blocks: also on failure) and checks that this
-/// process's and the host's mount tables are as before.
+/// command. Each test hands the containers it starts to its <see cref="Scenario"/>, which removes them (also on failure)
+/// and checks that this process's and the host's mount tables are as before.
 /// </summary>
 [Collection(PrivilegedCollection.Name)]
 public sealed class RuntimeHotplugTests
@@ -26,33 +26,26 @@ try {
     [SkippableFact]
     public void LxcContainersInTheDefaultLxcPathAndProxmoxCtIds()
     {
-        string before = ProcessState.OwnMountTable;
-        using var tree = new TempTree();
+        using var scenario = Scenario.Prepare(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
         string ctId = RandomCtId();
-        using (var lxc = LxcContainer.Start("/var/lib/lxc", RuntimeSupport.RandomName("mhp-lxc-"), unprivileged: false))
-        using (var pve = LxcContainer.Start("/var/lib/lxc", ctId, unprivileged: false))
-        using (var ps = new PowerShellSession())
-        {
-            var guard = new HostGuard();
-            AssertHotplug(ps, lxc, null, "Lxc", tree);
-            AssertHotplug(ps, pve, "Proxmox", "Proxmox", tree);
+        LxcContainer lxc = scenario.Own(LxcContainer.Start("/var/lib/lxc", RuntimeSupport.RandomName("mhp-lxc-"), unprivileged: false));
+        LxcContainer pve = scenario.Own(LxcContainer.Start("/var/lib/lxc", ctId, unprivileged: false));
+        scenario.Begin();
+        AssertHotplug(ps, lxc, null, "Lxc", tree);
+        AssertHotplug(ps, pve, "Proxmox", "Proxmox", tree);
 
-            // A Proxmox CT ID is a number: an LXC name is not one, whatever the lxcpath.
-            PipelineResult notCt = ps.Run("Get-ContainerNamespace -Name $n -Runtime Proxmox", Vars(("n", lxc.Name)));
-            Assert.Equal(new[] { $"ContainerNotFound,{GetNs}" }, notCt.ErrorIds);
-            guard.AssertClean();
-        }
-
-        Assert.Equal(before, ProcessState.OwnMountTable);
+        // A Proxmox CT ID is a number: an LXC name is not one, whatever the lxcpath.
+        PipelineResult notCt = ps.Run("Get-ContainerNamespace -Name $n -Runtime Proxmox", Vars(("n", lxc.Name)));
+        Assert.Equal(new[] { $"ContainerNotFound,{GetNs}" }, notCt.ErrorIds);
     }
 
     [SkippableFact]
     public void AnLxcStartHostHookPlugsInWhatWasStagedForTheContainer()
     {
         RuntimeSupport.Require(LxcContainer.Tool, LxcContainer.Package);
-        using var tree = new TempTree();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
         string name = RuntimeSupport.RandomName("mhp-hook-");
         string hook = Path.Combine(tree.Root, "mhp-plug-staged");
 
@@ -88,7 +81,6 @@ try {
         }
 
         Assert.False(MountHotplug.Staging.StageStore.IsMounted);
-        guard.AssertClean();
     }
 
     [SkippableFact]
@@ -100,86 +92,66 @@ try {
     [SkippableFact]
     public void PodmanContainerByName()
     {
-        string before = ProcessState.OwnMountTable;
-        using var tree = new TempTree();
-        using (var podman = PodmanContainer.Start(RuntimeSupport.RandomName("mhp-pod-")))
-        using (var ps = new PowerShellSession())
+        using var scenario = Scenario.Prepare(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
+        PodmanContainer podman = scenario.Own(PodmanContainer.Start(RuntimeSupport.RandomName("mhp-pod-")));
+        scenario.Begin();
+        ps.Run("$env:CONTAINERS_CONF = $conf; $env:CONTAINERS_STORAGE_CONF = $storage",
+            Vars(("conf", podman.Environment["CONTAINERS_CONF"]), ("storage", podman.Environment["CONTAINERS_STORAGE_CONF"])));
+        try
         {
-            var guard = new HostGuard();
-            ps.Run("$env:CONTAINERS_CONF = $conf; $env:CONTAINERS_STORAGE_CONF = $storage",
-                Vars(("conf", podman.Environment["CONTAINERS_CONF"]), ("storage", podman.Environment["CONTAINERS_STORAGE_CONF"])));
-            try
-            {
-                // podman drives runc, whose state directory also lists the container (by its id): one container, reported as podman's.
-                AssertHotplug(ps, podman, null, "Podman", tree);
-            }
-            finally
-            {
-                ps.Run("$env:CONTAINERS_CONF = $null; $env:CONTAINERS_STORAGE_CONF = $null");
-            }
-
-            guard.AssertClean();
+            // podman drives runc, whose state directory also lists the container (by its id): one container, reported as podman's.
+            AssertHotplug(ps, podman, null, "Podman", tree);
         }
-
-        Assert.Equal(before, ProcessState.OwnMountTable);
+        finally
+        {
+            ps.Run("$env:CONTAINERS_CONF = $null; $env:CONTAINERS_STORAGE_CONF = $null");
+        }
     }
 
     [SkippableFact]
     public void DockerContainerByNameThroughDockerHost()
     {
-        string before = ProcessState.OwnMountTable;
-        using var tree = new TempTree();
-        using (var daemon = DockerDaemon.Start())
-        using (var docker = DockerContainer.Start(daemon, RuntimeSupport.RandomName("mhp-dock-")))
-        using (var ps = new PowerShellSession())
+        using var scenario = Scenario.Prepare(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
+        DockerDaemon daemon = scenario.Own(DockerDaemon.Start());
+        DockerContainer docker = scenario.Own(DockerContainer.Start(daemon, RuntimeSupport.RandomName("mhp-dock-")));
+        scenario.Begin();
+
+        // Without DOCKER_HOST there is no daemon to ask here (no /var/run/docker.sock): said, not hidden.
+        PipelineResult noHost = ps.Run("Get-ContainerNamespace -Name $n -Runtime Docker", Vars(("n", docker.Name)));
+        var unavailable = Assert.Single(noHost.Errors);
+        Assert.Equal($"RuntimeUnavailable,{GetNs}", unavailable.FullyQualifiedErrorId);
+        Assert.Contains("DOCKER_HOST", unavailable.ErrorDetails!.Message + unavailable.ErrorDetails.RecommendedAction);
+
+        ps.Run("$env:DOCKER_HOST = $h", Vars(("h", daemon.Host)));
+        try
         {
-            var guard = new HostGuard();
-
-            // Without DOCKER_HOST there is no daemon to ask here (no /var/run/docker.sock): said, not hidden.
-            PipelineResult noHost = ps.Run("Get-ContainerNamespace -Name $n -Runtime Docker", Vars(("n", docker.Name)));
-            var unavailable = Assert.Single(noHost.Errors);
-            Assert.Equal($"RuntimeUnavailable,{GetNs}", unavailable.FullyQualifiedErrorId);
-            Assert.Contains("DOCKER_HOST", unavailable.ErrorDetails!.Message + unavailable.ErrorDetails.RecommendedAction);
-
-            ps.Run("$env:DOCKER_HOST = $h", Vars(("h", daemon.Host)));
-            try
-            {
-                AssertHotplug(ps, docker, null, "Docker", tree);
-            }
-            finally
-            {
-                ps.Run("$env:DOCKER_HOST = $null");
-            }
-
-            guard.AssertClean();
+            AssertHotplug(ps, docker, null, "Docker", tree);
         }
-
-        Assert.Equal(before, ProcessState.OwnMountTable);
+        finally
+        {
+            ps.Run("$env:DOCKER_HOST = $null");
+        }
     }
 
     [SkippableFact]
     public void NspawnContainerByNameFromTheProcessTree()
     {
-        string before = ProcessState.OwnMountTable;
-        using var tree = new TempTree();
-        using (var nspawn = NspawnContainer.Start(RuntimeSupport.RandomName("mhp-nsp-")))
-        using (var ps = new PowerShellSession())
-        {
-            var guard = new HostGuard();
-            AssertHotplug(ps, nspawn, null, "Nspawn", tree);
-            guard.AssertClean();
-        }
-
-        Assert.Equal(before, ProcessState.OwnMountTable);
+        using var scenario = Scenario.Prepare(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
+        NspawnContainer nspawn = scenario.Own(NspawnContainer.Start(RuntimeSupport.RandomName("mhp-nsp-")));
+        scenario.Begin();
+        AssertHotplug(ps, nspawn, null, "Nspawn", tree);
     }
 
     [SkippableFact]
     public void UnprivilegedLxcWithoutIdMapShowsNobodyAndRefusesWrites()
     {
-        using var tree = new TempTree();
-        using var lxc = LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-unp-"), unprivileged: true);
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Prepare(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
+        LxcContainer lxc = scenario.Own(LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-unp-"), unprivileged: true));
+        scenario.Begin();
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace -Name $n -LxcPath $p
@@ -200,16 +172,15 @@ try {
         // -CreateTarget made /mnt/plain for the container's root (host 100000), as Proxmox does.
         var created = new FileInfo(Path.Combine(lxc.RootfsPath, "mnt", "plain"));
         Assert.Equal((LxcContainer.IdBase, LxcContainer.IdBase), Owner(created.FullName));
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void UnprivilegedLxcWithIdMapIsOwnedAndWritableByTheContainersRoot()
     {
-        using var tree = new TempTree();
-        using var lxc = LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-idm-"), unprivileged: true);
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Prepare(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
+        LxcContainer lxc = scenario.Own(LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-idm-"), unprivileged: true));
+        scenario.Begin();
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace -Name $n -LxcPath $p -Runtime Lxc
@@ -234,17 +205,15 @@ try {
         Assert.Equal((0u, 0u), Owner(written));
         Assert.Equal((0u, 0u), Owner(Path.Combine(tree.Data, "dir")));
         Assert.Equal((LxcContainer.IdBase, LxcContainer.IdBase), Owner(Path.Combine(lxc.RootfsPath, "srv", "shared")));
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void IdMapIsRefusedClearlyWhereItCannotWork()
     {
-        using var tree = new TempTree();
-        using var lxc = LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-idx-"), unprivileged: true);
-        using var privileged = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Prepare();
+        var (privileged, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
+        LxcContainer lxc = scenario.Own(LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-idx-"), unprivileged: true));
+        scenario.Begin();
 
         PipelineResult result = ps.Run(@"
 $u = Get-ContainerNamespace -Name $n -LxcPath $p
@@ -265,18 +234,17 @@ $u.Dispose(); $h.Dispose()", Vars(("n", lxc.Name), ("p", lxc.LxcPath), ("src", t
         Assert.Contains("proc at /proc", result.Errors[0].ErrorDetails!.Message);
         Assert.Contains("mount namespace, not a user namespace", result.Errors[2].ErrorDetails!.Message);
         Assert.Empty(result.Output);
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void AnAmbiguousNameListsTheCandidatesAndRuntimeChoosesOne()
     {
-        using var tree = new TempTree();
+        using var scenario = Scenario.Prepare(containers: []);
+        var ps = scenario.Session;
         string name = RuntimeSupport.RandomName("mhp-dup-");
-        using var lxc = LxcContainer.Start(null, name, unprivileged: false);
-        using var runc = OciContainer.Start("runc", name);
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        LxcContainer lxc = scenario.Own(LxcContainer.Start(null, name, unprivileged: false));
+        OciContainer runc = scenario.Own(OciContainer.Start("runc", name));
+        scenario.Begin();
 
         PipelineResult ambiguous = ps.Run("Get-ContainerNamespace -Name $n", Vars(("n", name)));
         var error = Assert.Single(ambiguous.Errors);
@@ -288,16 +256,16 @@ $u.Dispose(); $h.Dispose()", Vars(("n", lxc.Name), ("p", lxc.LxcPath), ("src", t
 
         PipelineResult chosen = ps.Run("$c = Get-ContainerNamespace -Name $n -Runtime Runc; $c.ProcessId; $c.Dispose()", Vars(("n", name)));
         Assert.Equal(runc.Pid, chosen.Output.Single().BaseObject);
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void WithoutArgumentsItListsTheRunningContainersAndNameCompletesThem()
     {
-        using var lxc = LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-lst-"), unprivileged: true);
-        using var runc = OciContainer.Start("runc", RuntimeSupport.RandomName("mhp-lst-"));
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Prepare(containers: []);
+        var ps = scenario.Session;
+        LxcContainer lxc = scenario.Own(LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-lst-"), unprivileged: true));
+        OciContainer runc = scenario.Own(OciContainer.Start("runc", RuntimeSupport.RandomName("mhp-lst-")));
+        scenario.Begin();
 
         PipelineResult list = ps.Run("Get-ContainerNamespace | ForEach-Object { '{0}|{1}|{2}|{3}|{4}' -f $_.Runtime, $_.Name, $_.ProcessId, $_.MountNamespaceId, $_.HasOwnUserNamespace; $_.Dispose() }");
         Assert.True(list.Errors.Count == 0, list.Describe());
@@ -309,23 +277,16 @@ $u.Dispose(); $h.Dispose()", Vars(("n", lxc.Name), ("p", lxc.LxcPath), ("src", t
         Assert.Contains(lxc.Name, completion);
         Assert.Contains(runc.Name, completion);
         Assert.Equal(new[] { runc.Name }, ps.Complete("Get-ContainerNamespace -Runtime Runc -Name mhp-lst"));
-        guard.AssertClean();
     }
 
     private void OciByName(string runtime, string expected)
     {
-        string before = ProcessState.OwnMountTable;
-        using var tree = new TempTree();
-        using (var oci = OciContainer.Start(runtime, RuntimeSupport.RandomName($"mhp-{runtime}-")))
-        using (var ps = new PowerShellSession())
-        {
-            var guard = new HostGuard();
-            AssertHotplug(ps, oci, null, expected, tree);
-            AssertHotplug(ps, oci, expected, expected, tree, "/mnt/again");
-            guard.AssertClean();
-        }
-
-        Assert.Equal(before, ProcessState.OwnMountTable);
+        using var scenario = Scenario.Prepare(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
+        OciContainer oci = scenario.Own(OciContainer.Start(runtime, RuntimeSupport.RandomName($"mhp-{runtime}-")));
+        scenario.Begin();
+        AssertHotplug(ps, oci, null, expected, tree);
+        AssertHotplug(ps, oci, expected, expected, tree, "/mnt/again");
     }
 
     /// <summary>Resolves the container by name, plugs tree.Data in read-only and reads it back with the runtime's exec.</summary>

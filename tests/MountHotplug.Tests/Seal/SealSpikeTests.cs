@@ -19,11 +19,13 @@ public sealed class SealSpikeTests(ITestOutputHelper output)
     public void TheSpikeSealsReadOnlyButNotAgainstUnmounting()
     {
         RuntimeSupport.Require(LxcContainer.Tool, LxcContainer.Package);
-        using var sealedTree = new TempTree("sealed host file\n");
-        using var controlTree = new TempTree("control host file\n");
+        using var scenario = Scenario.Prepare(containers: [], sessions: 0, treeContent: "sealed host file\n");
+        TempTree sealedTree = scenario.Tree;
+        TempTree controlTree = scenario.NewTree("control host file\n");
         string spike = SealSpike.Build(sealedTree.Root);
-        using var lxc = LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-seal-"), unprivileged: true);
+        LxcContainer lxc = scenario.Own(LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-seal-"), unprivileged: true));
         SealSpike.CopyInto(lxc, spike);
+        scenario.Begin();
         string hostTableBefore = File.ReadAllText("/proc/1/mountinfo");
 
         // The host half in a throwaway mount namespace of its own: the helper it forks makes its private namespaces there.

@@ -22,13 +22,13 @@ public sealed class SealTests(ITestOutputHelper output)
     public void ASealedHotplugCannotBeMadeWritableByTheContainersRootButCanBeUnmounted()
     {
         RuntimeSupport.Require(LxcContainer.Tool, LxcContainer.Package);
-        using var sealedTree = new TempTree("sealed host file\n");
-        using var controlTree = new TempTree("control host file\n");
+        using var scenario = Scenario.Prepare(containers: [], treeContent: "sealed host file\n");
+        var (ps, sealedTree) = (scenario.Session, scenario.Tree);
+        TempTree controlTree = scenario.NewTree("control host file\n");
         string spike = SealSpike.Build(sealedTree.Root);
-        using var lxc = LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-sld-"), unprivileged: true);
+        LxcContainer lxc = scenario.Own(LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-sld-"), unprivileged: true));
         SealSpike.CopyInto(lxc, spike);
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        scenario.Begin();
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace -Name $n -LxcPath $p -Runtime Lxc
@@ -64,7 +64,6 @@ try {
         Assert.Equal("sealed host file\n", File.ReadAllText(Path.Combine(sealedTree.Data, "hello.txt")));
         Assert.Equal(["hello.txt"], Directory.GetFileSystemEntries(sealedTree.Data).Select(Path.GetFileName));
         Assert.StartsWith("control host file\nwritten from inside the container\n", File.ReadAllText(Path.Combine(controlTree.Data, "hello.txt")));
-        guard.AssertClean();
     }
 
     [SkippableFact]
@@ -72,11 +71,10 @@ try {
     public void EachWayASealCannotBeMadeHasItsOwnErrorAndAttachesNothing()
     {
         RuntimeSupport.Require(LxcContainer.Tool, LxcContainer.Package);
-        using var tree = new TempTree();
-        using var lxc = LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-sle-"), unprivileged: true);
-        using var privileged = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Prepare();
+        var (privileged, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
+        LxcContainer lxc = scenario.Own(LxcContainer.Start(null, RuntimeSupport.RandomName("mhp-sle-"), unprivileged: true));
+        scenario.Begin();
         var vars = Vars(("n", lxc.Name), ("p", lxc.LxcPath), ("src", tree.Data), ("priv", privileged.Pid));
 
         // Not read-only: nothing to lock. The item fails; the rest of the pipeline goes on.
@@ -146,14 +144,13 @@ $ct, $m", vars);
 
         ps.Run("$m.Dispose()");
         Assert.False(Directory.Exists(Path.Combine(privileged.RootfsPath, "mnt", "w")));
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void GetMountApiSupportSaysWhetherThisKernelSeals()
     {
-        Privileged.Require();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start(containers: []);
+        var ps = scenario.Session;
         PipelineResult result = ps.Run("Get-MountApiSupport -Feature Seal");
 
         Assert.True(result.Errors.Count == 0, result.Describe());
