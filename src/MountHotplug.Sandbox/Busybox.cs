@@ -155,7 +155,7 @@ public static class Busybox
             File.Copy(busybox, copy);
             File.SetUnixFileMode(copy, Mode755);
 
-            ExecResult list = ChildProcess.Run([copy, "--list-full"], TimeSpan.FromSeconds(30));
+            ExecResult list = ChildProcess.Run([copy, "--list-full"], TimeSpan.FromSeconds(30), cleanEnvironment: true);
             if (list.ExitCode != 0)
             {
                 throw new InvalidOperationException(

@@ -202,7 +202,7 @@ internal static class ProcFs
             // .NET's recursive delete builds full paths and fails (ArgumentException, "empty string") once one is
             // longer than PATH_MAX, which a path of 4,095 bytes inside a rootfs is on the host. rm walks the tree with
             // openat; it does not follow links either, and --one-file-system keeps it off anything mounted meanwhile.
-            ExecResult rm = ChildProcess.Run([ChildProcess.FindTool("rm"), "-rf", "--one-file-system", "--", directory], TimeSpan.FromMinutes(1));
+            ExecResult rm = ChildProcess.Run([ChildProcess.FindTool("rm"), "-rf", "--one-file-system", "--", directory], TimeSpan.FromMinutes(1), cleanEnvironment: true);
             if (rm.ExitCode != 0 || Directory.Exists(directory))
             {
                 throw new IOException($"Could not delete {directory} ({e.Message}); rm -rf exited with {rm.ExitCode}: {rm.StandardError.Trim()}", e);

@@ -194,7 +194,7 @@ public sealed partial class SandboxContainer : IDisposable
             ChildProcess.FindTool("nsenter"), "-t", pid.ToString(CultureInfo.InvariantCulture),
             "-m", "-u", "-p", "-r", "-w", "--", .. argv,
         ];
-        return ChildProcess.Run(nsenter, ExecTimeout);
+        return ChildProcess.Run(nsenter, ExecTimeout, cleanEnvironment: true);
     }
 
     /// <summary>Runs argv inside the container and returns its stdout.</summary>
@@ -297,7 +297,7 @@ public sealed partial class SandboxContainer : IDisposable
 
     private void Launch(string template)
     {
-        ExecResult copy = ChildProcess.Run([ChildProcess.FindTool("cp"), "-a", "--", template, RootfsPath], CopyTimeout);
+        ExecResult copy = ChildProcess.Run([ChildProcess.FindTool("cp"), "-a", "--", template, RootfsPath], CopyTimeout, cleanEnvironment: true);
         if (copy.ExitCode != 0)
         {
             throw new InvalidOperationException(

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using MountHotplug.Sandbox;
 
@@ -12,38 +11,16 @@ namespace MountHotplug.Tests.Infrastructure;
 public sealed class ContainerShell : IDisposable
 {
     private const string Marker = "__mhp_shell_rc=";
-    private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
 
     private readonly object _gate = new();
-    private readonly Process _process;
 
-    public ContainerShell(SandboxContainer container)
-    {
-        var info = new ProcessStartInfo("nsenter")
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            StandardInputEncoding = Utf8,
-            StandardOutputEncoding = Utf8,
-            StandardErrorEncoding = Utf8,
-        };
-        foreach (string argument in new[] { "-t", container.Pid.ToString(), "-m", "-u", "-p", "-r", "-w", "--", "/bin/sh" })
-        {
-            info.ArgumentList.Add(argument);
-        }
+    // stderr carries only the shell's own complaints (commands have theirs merged into stdout), and is dropped.
+    private readonly ChildProcess.Interactive _process;
 
-        info.Environment.Clear();
-        info.Environment["PATH"] = "/bin:/sbin:/usr/bin:/usr/sbin";
-        info.Environment["LC_ALL"] = "C";
-        _process = Process.Start(info) ?? throw new InvalidOperationException("could not start nsenter");
-        _process.StandardInput.AutoFlush = true;
-
-        // Drain stderr (the shell's own complaints; commands have theirs merged into stdout) so it never blocks.
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginErrorReadLine();
-    }
+    public ContainerShell(SandboxContainer container) =>
+        _process = ChildProcess.StartInteractive(
+            ["nsenter", "-t", container.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "-m", "-u", "-p", "-r", "-w", "--", "/bin/sh"],
+            cleanEnvironment: true);
 
     /// <summary>Single-quotes <paramref name="text"/> for sh: any byte but NUL survives, newlines included.</summary>
     public static string Quote(string text) => "'" + text.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
@@ -58,11 +35,11 @@ public sealed class ContainerShell : IDisposable
                 throw new InvalidOperationException($"the container shell has exited with code {_process.ExitCode}");
             }
 
-            _process.StandardInput.Write("{ " + commandLine + "\n} 2>&1 </dev/null; echo \"" + Marker + "$?\"\n");
+            _process.Input.Write("{ " + commandLine + "\n} 2>&1 </dev/null; echo \"" + Marker + "$?\"\n");
             var output = new StringBuilder();
             while (true)
             {
-                string? line = _process.StandardOutput.ReadLine()
+                string? line = _process.Output.ReadLine()
                     ?? throw new InvalidOperationException($"the container shell ended while running: {commandLine}\n{output}");
                 if (line.StartsWith(Marker, StringComparison.Ordinal))
                 {
@@ -87,21 +64,17 @@ public sealed class ContainerShell : IDisposable
         {
             if (!_process.HasExited)
             {
-                _process.StandardInput.Write("exit 0\n");
-                _process.StandardInput.Close();
-                if (!_process.WaitForExit(5000))
-                {
-                    _process.Kill(entireProcessTree: true);
-                }
+                _process.Input.Write("exit 0\n");
+                _process.Input.Close();
+                _process.WaitForExit(TimeSpan.FromSeconds(5));
             }
-
-            _process.WaitForExit();
         }
         catch (Exception e) when (e is IOException or InvalidOperationException)
         {
             // The container was stopped under the shell: nothing left to end.
         }
 
+        // Ends what is left of it (after 5 s it is killed) and closes its pipes.
         _process.Dispose();
     }
 }

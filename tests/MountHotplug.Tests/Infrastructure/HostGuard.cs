@@ -1,3 +1,4 @@
+using MountHotplug.Sandbox;
 using Xunit;
 
 namespace MountHotplug.Tests.Infrastructure;
@@ -14,8 +15,7 @@ public sealed class HostGuard
     // console streams are duplicates of descriptors 1 and 2, made the first time a test writes to the console, and kept.
     static HostGuard()
     {
-        using var warmUp = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/bin/true") { UseShellExecute = false })!;
-        warmUp.WaitForExit();
+        ChildProcess.Run(["/bin/true"]);
         System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(typeof(MountHotplug.Sandbox.SandboxContainer).TypeHandle);
         Console.Out.Flush();
         Console.Error.Flush();

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using MountHotplug.Sandbox;
 
 namespace MountHotplug.Tests.Infrastructure;
 
@@ -128,33 +129,5 @@ public sealed class LoopDevice : IDisposable
     }
 
     /// <summary>Runs a host tool (losetup, mkfs.ext4: tests/run.sh installs them) and returns its stdout.</summary>
-    public static string Run(string tool, params string[] arguments)
-    {
-        var info = new ProcessStartInfo(tool)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        using Process process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {tool}");
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(60_000))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{tool} did not finish in 60 s");
-        }
-
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{tool} {string.Join(' ', arguments)} exited with {process.ExitCode}: {stderr.Result.Trim()}");
-        }
-
-        return stdout.Result;
-    }
+    private static string Run(params string[] argv) => ChildProcess.RunOrThrow(argv);
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using MountHotplug.Sandbox;
 
 namespace MountHotplug.Tests.Infrastructure;
@@ -54,40 +53,6 @@ public static class Mhp
     public static ExecResult RunInOwnMountNamespace(string prelude, params string[] arguments) =>
         Start(new[] { "unshare", "-m", "--propagation", "private", "--", "sh", "-c", prelude + " && exec \"$0\" \"$@\"" }, Script, arguments);
 
-    private static ExecResult Start(string[]? prefix, string program, string[] arguments)
-    {
-        var info = new ProcessStartInfo(prefix is null ? program : prefix[0])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (string part in (prefix ?? Array.Empty<string>()).Skip(1))
-        {
-            info.ArgumentList.Add(part);
-        }
-
-        if (prefix is not null)
-        {
-            info.ArgumentList.Add(program);
-        }
-
-        foreach (string argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        using Process process = Process.Start(info)!;
-        process.StandardInput.Close();
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(120_000))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException("mhp did not finish in 120 s");
-        }
-
-        return new ExecResult(process.ExitCode, stdout.Result, stderr.Result);
-    }
+    private static ExecResult Start(string[]? prefix, string program, string[] arguments) =>
+        ChildProcess.Run([.. prefix ?? [], program, .. arguments], TimeSpan.FromSeconds(120));
 }

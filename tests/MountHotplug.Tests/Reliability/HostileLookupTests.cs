@@ -92,7 +92,7 @@ try { New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -T
         string name = RuntimeSupport.RandomName("mhp-stopped-");
         Directory.CreateDirectory(Path.Combine(lxcPath, name, "rootfs"));
         File.WriteAllText(Path.Combine(lxcPath, name, "config"), $"lxc.uts.name = {name}\nlxc.rootfs.path = dir:{lxcPath}/{name}/rootfs\n");
-        Cmd.RunOrThrow("chmod", "0755", tree.Root, lxcPath);
+        ChildProcess.RunOrThrow(["chmod", "0755", tree.Root, lxcPath]);
 
         new Forger(hostile, forge).LxcCommandSocket(lxcPath, name, hostile.Pid);
         string socket = $"@{lxcPath}/{name}/command";
@@ -101,7 +101,7 @@ try { New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -T
 
         // The forgery is real: LXC's own tool takes the hostile container's init for the container.
         Assert.Equal(hostile.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            Cmd.RunOrThrow("lxc-info", "-P", lxcPath, "-n", name, "-pH").Trim());
+            ChildProcess.RunOrThrow(["lxc-info", "-P", lxcPath, "-n", name, "-pH"]).Trim());
 
         PipelineResult result = ps.Run("Get-ContainerNamespace -Name $n -LxcPath $p -Verbose", Vars(("n", name), ("p", lxcPath)));
         Assert.Equal(new[] { $"ContainerNotRunning,{GetNs}" }, result.ErrorIds);
@@ -169,12 +169,12 @@ try { New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -T
 
         string foreign = Path.Combine(tree.Root, "foreign");
         Directory.CreateDirectory(foreign);
-        Cmd.RunOrThrow("chown", "100000:100000", foreign);
+        ChildProcess.RunOrThrow(["chown", "100000:100000", foreign]);
         Assert.False(HostEvidence.IsTrustedDirectory(foreign, out why));
         Assert.Contains("uid 100000", why);
         string open = Path.Combine(tree.Root, "open");
         Directory.CreateDirectory(open);
-        Cmd.RunOrThrow("chmod", "0777", open);
+        ChildProcess.RunOrThrow(["chmod", "0777", open]);
         Assert.False(HostEvidence.IsTrustedDirectory(open, out why));
         string link = Path.Combine(tree.Root, "link");
         File.CreateSymbolicLink(link, "/var/lib");
@@ -193,9 +193,9 @@ try { New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -T
             Directory.CreateDirectory(Path.Combine(stateRoot, id));
         }
 
-        Cmd.RunOrThrow("mkfifo", Path.Combine(stateRoot, "fifo", "state.json"));
+        ChildProcess.RunOrThrow(["mkfifo", Path.Combine(stateRoot, "fifo", "state.json")]);
         File.WriteAllText(Path.Combine(stateRoot, "foreign", "state.json"), state);
-        Cmd.RunOrThrow("chown", "100000:100000", Path.Combine(stateRoot, "foreign", "state.json"));
+        ChildProcess.RunOrThrow(["chown", "100000:100000", Path.Combine(stateRoot, "foreign", "state.json")]);
         File.WriteAllText(Path.Combine(stateRoot, "good", "state.json"), state);
         var runc = new RuncResolver(stateRoot);
 
@@ -229,7 +229,7 @@ try { New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -T
         internal static string Build(string directory)
         {
             string output = Path.Combine(directory, "forge");
-            Cmd.RunOrThrow("cc", "-static", "-O2", "-Wall", "-Werror", "-o", output, Path.Combine(AppContext.BaseDirectory, "hostile", "forge.c"));
+            ChildProcess.RunOrThrow(["cc", "-static", "-O2", "-Wall", "-Werror", "-o", output, Path.Combine(AppContext.BaseDirectory, "hostile", "forge.c")]);
             return output;
         }
 
@@ -274,7 +274,7 @@ try { New-StagedMount $src -ReadOnly | Move-MountIntoNamespace -Namespace $ct -T
             {
                 Directory.CreateDirectory(Path.GetDirectoryName(hostCopy)!);
                 File.Copy(binary, hostCopy);
-                Cmd.RunOrThrow("chmod", "0755", hostCopy);
+                ChildProcess.RunOrThrow(["chmod", "0755", hostCopy]);
             }
         }
 

@@ -236,12 +236,6 @@ internal static class PidReuse
     /// </summary>
     internal static Process? Spawn(int pid, string finalComm, ref int attempts, params string[] argv)
     {
-        var info = new ProcessStartInfo(argv[0]) { UseShellExecute = false };
-        foreach (string argument in argv.Skip(1))
-        {
-            info.ArgumentList.Add(argument);
-        }
-
         for (int i = 0; i < 200; i++)
         {
             if (Directory.Exists($"/proc/{pid}"))
@@ -252,7 +246,7 @@ internal static class PidReuse
 
             attempts++;
             File.WriteAllText("/proc/sys/kernel/ns_last_pid", (pid - 1).ToString());
-            var process = Process.Start(info)!;
+            Process process = ChildProcess.Start(argv);
             if (process.Id == pid)
             {
                 // Until it has exec'd the last program it is still this process's fork.

@@ -105,16 +105,7 @@ public sealed class NoPrivilegeTests(ITestOutputHelper output)
         using var scenario = Scenario.Start(containers: [], sessions: 0);
         foreach (var (name, prefix) in Identities)
         {
-            var info = new ProcessStartInfo(prefix[0]) { RedirectStandardOutput = true, UseShellExecute = false };
-            foreach (string argument in prefix.Skip(1).Concat(["sh", "-c", "id -u; grep CapEff /proc/self/status"]))
-            {
-                info.ArgumentList.Add(argument);
-            }
-
-            using Process process = Process.Start(info)!;
-            using StreamReader stdout = process.StandardOutput; // a stream read by the caller is the caller's to close
-            string text = stdout.ReadToEnd();
-            process.WaitForExit();
+            string text = ChildProcess.Run([.. prefix, "sh", "-c", "id -u; grep CapEff /proc/self/status"]).StandardOutput;
             Assert.Contains("CapEff:\t0000000000000000", text);
             Assert.StartsWith(name == "uid 65534" ? "65534" : "0", text);
         }
@@ -122,34 +113,12 @@ public sealed class NoPrivilegeTests(ITestOutputHelper output)
 
     private static ExecResult Run(string[] prefix, string copy, string script)
     {
-        var info = new ProcessStartInfo(prefix[0])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-            WorkingDirectory = "/",
-        };
         // What ./mhp -c runs, plus NormalView: pwsh's default ConciseView leaves out the error id and category checked here.
         string command = $"Import-Module '{Path.Combine(copy, "MountHotplug", "MountHotplug.psd1")}'; $ErrorView = 'NormalView'; {script}";
-        foreach (string argument in prefix.Skip(1).Concat(["dotnet", Path.Combine(copy, "pwsh", "pwsh.dll"), "-NoProfile", "-Command", command]))
-        {
-            info.ArgumentList.Add(argument);
-        }
 
         // Not nobody's /nonexistent: root without capabilities still owns / and the engine would create it there.
-        info.Environment["HOME"] = copy;
-        using Process process = Process.Start(info)!;
-        process.StandardInput.Close();
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(120_000))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"pwsh did not finish in 120 s: {script}");
-        }
-
-        return new ExecResult(process.ExitCode, stdout.Result, stderr.Result);
+        return ChildProcess.Run([.. prefix, "dotnet", Path.Combine(copy, "pwsh", "pwsh.dll"), "-NoProfile", "-Command", command], TimeSpan.FromSeconds(120),
+            environment: new Dictionary<string, string> { ["HOME"] = copy }, workingDirectory: "/");
     }
 
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]

@@ -221,7 +221,7 @@ public sealed class OddInputTests(ITestOutputHelper output)
         var (ps, tree) = (scenario.Session, scenario.Tree);
 
         // A zombie (exited, not reaped), a thread id that is not a process, numbers out of range.
-        using var zombieParent = Process.Start(new ProcessStartInfo("sh", ["-c", "sleep 0 & exec sleep 600"]) { UseShellExecute = false })!;
+        using Process zombieParent = ChildProcess.Start(["sh", "-c", "sleep 0 & exec sleep 600"]);
         int zombie = WaitForChild(zombieParent.Id, state: 'Z');
         int thread = ProcessState.ThreadMountNamespaces().Keys.First(t => t != Environment.ProcessId);
         PipelineResult odd = ps.Run($$"""
@@ -245,7 +245,7 @@ public sealed class OddInputTests(ITestOutputHelper output)
         ], lines.Skip(2));
 
         // A process in a user namespace of its own that maps no ids at all: its files and ours show as nobody inside.
-        using var unmapped = Process.Start(new ProcessStartInfo("unshare", ["--user", "--mount", "--propagation", "private", "sleep", "600"]) { UseShellExecute = false })!;
+        using Process unmapped = ChildProcess.Start(["unshare", "--user", "--mount", "--propagation", "private", "sleep", "600"]);
         WaitUntil(() => File.ReadAllText($"/proc/{unmapped.Id}/comm").Trim() == "sleep");
         Assert.Equal(string.Empty, File.ReadAllText($"/proc/{unmapped.Id}/uid_map"));
         string target = "/tmp/mhp-unmapped-" + Guid.NewGuid().ToString("N")[..8];

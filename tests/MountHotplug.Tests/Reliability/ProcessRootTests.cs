@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using MountHotplug.Sandbox;
 using MountHotplug.Tests.Infrastructure;
 using Xunit;
@@ -29,16 +28,11 @@ public sealed class ProcessRootTests
         File.SetUnixFileMode(Path.Combine(newRoot, "busybox"), UnixFileMode.UserRead | UnixFileMode.UserExecute);
 
         // One PID throughout: unshare execs the shell, which waits for a line and then execs chroot, which execs sleep.
-        var info = new ProcessStartInfo("unshare") { RedirectStandardInput = true, RedirectStandardOutput = true };
-        foreach (string a in new[] { "--mount", "--propagation", "private", "--", "/bin/sh", "-c", $"echo ready; read line; exec chroot '{newRoot}' /busybox sleep 600" })
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using Process process = Process.Start(info)!;
+        ChildProcess.Interactive process = ChildProcess.StartInteractive(
+            ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", $"echo ready; read line; exec chroot '{newRoot}' /busybox sleep 600"]);
         try
         {
-            Assert.Equal("ready", process.StandardOutput.ReadLine());
+            Assert.Equal("ready", process.Output.ReadLine());
             using SafePidfdHandle pidfd = MountSyscalls.PidfdOpen(process.Id);
             using var mounter = new ContainerMounter(pidfd, process.Id);
 
@@ -46,7 +40,7 @@ public sealed class ProcessRootTests
             mounter.Attach(first, MountSyscalls.Statx(first), oldTarget, createTarget: false, allowStacking: false);
             Assert.Equal(MountSyscalls.Statx(first).MountId, MountIdAt($"/proc/{process.Id}/root{oldTarget}"));
 
-            process.StandardInput.WriteLine("go");
+            process.Input.WriteLine("go");
             Assert.True(Poll.Until(() => ReadRoot(process.Id) == newRoot, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(10)),
                 $"PID {process.Id} did not chroot to {newRoot}: its root is {ReadRoot(process.Id)}");
 
@@ -59,10 +53,7 @@ public sealed class ProcessRootTests
         }
         finally
         {
-            process.Kill();
-            process.WaitForExit();
-            process.StandardInput.Dispose(); // streams the caller used are the caller's to close: Process.Dispose leaves them
-            process.StandardOutput.Dispose();
+            process.Dispose(); // killed before its root is deleted
             Directory.Delete(work, recursive: true);
         }
     }

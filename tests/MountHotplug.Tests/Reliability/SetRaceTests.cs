@@ -32,8 +32,8 @@ public sealed class SetRaceTests(ITestOutputHelper output)
         // Outside the root, in the container's namespace: the canary, a private bind of the same directory.
         string canary = Path.Combine(Path.GetDirectoryName(container.RootfsPath)!, "t");
         Directory.CreateDirectory(canary);
-        Sandbox.ExecResult bound = Runtimes.Cmd.Run("nsenter", "-t", container.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "-m", "--",
-            "sh", "-c", $"mount --bind {container.RootfsPath}/mnt/race/src/x {canary} && mount --make-private {canary}");
+        Sandbox.ExecResult bound = ChildProcess.Run(["nsenter", "-t", container.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "-m", "--",
+            "sh", "-c", $"mount --bind {container.RootfsPath}/mnt/race/src/x {canary} && mount --make-private {canary}"]);
         Assert.True(bound.ExitCode == 0, bound.StandardError);
         MountInfo canaryBefore = Assert.Single(ContainerView.NamespaceMounts(container), m => m.MountPoint == canary);
 

@@ -22,7 +22,7 @@ public sealed class DockerDaemon : IDisposable
     /// <summary>"unix:///tmp/…/docker.sock", for DOCKER_HOST.</summary>
     public string Host => $"unix://{Path.Combine(_root, "docker.sock")}";
 
-    public IDictionary<string, string> Environment => new Dictionary<string, string> { ["DOCKER_HOST"] = Host };
+    public IReadOnlyDictionary<string, string> Environment => new Dictionary<string, string> { ["DOCKER_HOST"] = Host };
 
     public static DockerDaemon Start()
     {
@@ -32,7 +32,7 @@ public sealed class DockerDaemon : IDisposable
         return RuntimeSupport.Launched(daemon, daemon.Launch);
     }
 
-    public ExecResult Docker(params string[] argv) => Cmd.Run(new[] { Client }.Concat(argv).ToArray(), TimeSpan.FromSeconds(60), Environment);
+    public ExecResult Docker(params string[] argv) => ChildProcess.Run([Client, .. argv], TimeSpan.FromSeconds(60), environment: Environment);
 
     public void Dispose()
     {
@@ -49,13 +49,12 @@ public sealed class DockerDaemon : IDisposable
     private void Launch()
     {
         var stopwatch = Stopwatch.StartNew();
-        _daemon = Cmd.StartDetached(new[]
-        {
+        _daemon = ChildProcess.StartDetached([
             "unshare", "-m", "--propagation", "private", "--",
             "dockerd", "--data-root", Path.Combine(_root, "data"), "--exec-root", Path.Combine(_root, "exec"),
             "--pidfile", Path.Combine(_root, "dockerd.pid"), "-H", Host,
             "--iptables=false", "--ip6tables=false", "--bridge=none", "--ip-masq=false",
-        }, Path.Combine(_root, "dockerd.log"));
+        ], Path.Combine(_root, "dockerd.log"));
         while (Docker("version").ExitCode != 0)
         {
             if (_daemon.HasExited || stopwatch.Elapsed > TimeSpan.FromSeconds(60))
@@ -67,7 +66,7 @@ public sealed class DockerDaemon : IDisposable
         }
 
         string tar = Path.Combine(_root, "rootfs.tar");
-        Cmd.RunOrThrow("tar", "-C", Busybox.TemplateRootfs, "-cf", tar, ".");
+        ChildProcess.RunOrThrow(["tar", "-C", Busybox.TemplateRootfs, "-cf", tar, "."]);
         ExecResult import = Docker("import", tar, Image);
         if (import.ExitCode != 0)
         {

@@ -37,7 +37,7 @@ public sealed class LxcContainer : RuntimeContainer
         {
             // CreateTempSubdirectory makes it 0700: an unprivileged container's root (host 100000) could not reach its rootfs.
             lxcPath = Directory.CreateTempSubdirectory("mhp-lxcpath-").FullName;
-            Cmd.RunOrThrow("chmod", "0755", lxcPath);
+            ChildProcess.RunOrThrow(["chmod", "0755", lxcPath]);
         }
 
         var container = new LxcContainer(lxcPath, name, owns);
@@ -46,24 +46,24 @@ public sealed class LxcContainer : RuntimeContainer
             container.Create(unprivileged, extraConfig);
             // Output to a file: the daemonized monitor, and hooks, must not hold pipes of this process open.
             string log = Path.Combine(container._directory, "lxc.log");
-            ExecResult started = Cmd.Run("sh", "-c", "exec lxc-start -P \"$1\" -n \"$2\" -d -o \"$3\" </dev/null >>\"$3.out\" 2>&1", "mhp-lxc", lxcPath, name, log);
+            ExecResult started = ChildProcess.Run(["sh", "-c", "exec lxc-start -P \"$1\" -n \"$2\" -d -o \"$3\" </dev/null >>\"$3.out\" 2>&1", "mhp-lxc", lxcPath, name, log]);
             if (started.ExitCode != 0)
             {
                 throw new InvalidOperationException($"lxc-start {name} failed ({started.ExitCode}): {File.ReadAllText(log + ".out")}\n{File.ReadAllText(log)}");
             }
 
-            return int.Parse(Cmd.RunOrThrow("lxc-info", "-P", lxcPath, "-n", name, "-pH").Trim(), CultureInfo.InvariantCulture);
+            return int.Parse(ChildProcess.RunOrThrow(["lxc-info", "-P", lxcPath, "-n", name, "-pH"]).Trim(), CultureInfo.InvariantCulture);
         });
     }
 
     public override ExecResult Exec(params string[] argv) =>
-        Cmd.Run(new[] { "lxc-attach", "-P", LxcPath, "-n", Name, "--" }.Concat(argv).ToArray());
+        ChildProcess.Run(["lxc-attach", "-P", LxcPath, "-n", Name, "--", .. argv]);
 
     protected override void Stop()
     {
         if (Pid != 0 && RuntimeSupport.IsAlive(Pid))
         {
-            Cmd.Run(new[] { "lxc-stop", "-P", LxcPath, "-n", Name, "-t", "10" }, TimeSpan.FromSeconds(30));
+            ChildProcess.Run(["lxc-stop", "-P", LxcPath, "-n", Name, "-t", "10"], TimeSpan.FromSeconds(30));
             RuntimeSupport.WaitForExit(Pid, TimeSpan.FromSeconds(10));
         }
 

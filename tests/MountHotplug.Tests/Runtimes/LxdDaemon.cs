@@ -34,7 +34,7 @@ public sealed class LxdDaemon : IDisposable
     /// <summary>LXD_DIR: the daemon's directory, whose unix.socket the lookup asks.</summary>
     public string Directory => Path.Combine(_root, "lxd");
 
-    public IDictionary<string, string> Environment => new Dictionary<string, string>
+    public IReadOnlyDictionary<string, string> Environment => new Dictionary<string, string>
     {
         ["LXD_DIR"] = Directory,
         ["LXD_CONF"] = Path.Combine(_root, "conf"),
@@ -52,7 +52,7 @@ public sealed class LxdDaemon : IDisposable
         return RuntimeSupport.Launched(daemon, daemon.Launch);
     }
 
-    public ExecResult Lxc(params string[] argv) => Cmd.Run(new[] { Client }.Concat(argv).ToArray(), TimeSpan.FromSeconds(120), Environment);
+    public ExecResult Lxc(params string[] argv) => ChildProcess.Run([Client, .. argv], TimeSpan.FromSeconds(120), environment: Environment);
 
     public string LxcOrThrow(params string[] argv)
     {
@@ -102,7 +102,7 @@ public sealed class LxdDaemon : IDisposable
         // The daemon unmounts its shmounts and devlxd tmpfs on SIGTERM; one it did not (killed) must not outlive the test.
         foreach (string mountPoint in MountPointsUnder(_root).Reverse())
         {
-            Cmd.Run("umount", "-l", mountPoint);
+            ChildProcess.Run(["umount", "-l", mountPoint]);
         }
 
         RuntimeSupport.RemoveTree(_root);
@@ -118,18 +118,17 @@ public sealed class LxdDaemon : IDisposable
         System.IO.Directory.CreateDirectory(Directory);
         System.IO.Directory.CreateDirectory(Environment["LXD_CONF"]);
         // The daemon's directory must be reachable by an unprivileged container's root (host 100000), as the recipe says.
-        Cmd.RunOrThrow("chmod", "0711", _root, Directory);
+        ChildProcess.RunOrThrow(["chmod", "0711", _root, Directory]);
         var stopwatch = Stopwatch.StartNew();
-        _daemon = Cmd.StartDetached(new[] { Daemon, "--group", "root", "--logfile", Path.Combine(Directory, "lxd.log") },
-            Path.Combine(_root, "lxd.out"), Environment);
-        ExecResult ready = Cmd.Run(new[] { Daemon, "waitready", "--timeout=120" }, TimeSpan.FromSeconds(130), Environment);
+        _daemon = ChildProcess.StartDetached([Daemon, "--group", "root", "--logfile", Path.Combine(Directory, "lxd.log")], Path.Combine(_root, "lxd.out"), Environment);
+        ExecResult ready = ChildProcess.Run([Daemon, "waitready", "--timeout=120"], TimeSpan.FromSeconds(130), environment: Environment);
         if (ready.ExitCode != 0)
         {
             throw new InvalidOperationException($"lxd did not come up in {stopwatch.Elapsed.TotalSeconds:0} s: {ready.StandardError}\n{File.ReadAllText(Path.Combine(_root, "lxd.out"))}");
         }
 
         string preseed = Path.Combine(Mhp.RepositoryRoot, "tools", "lxd-preseed.yaml");
-        ExecResult init = Cmd.Run(new[] { "sh", "-c", "exec \"$1\" init --preseed <\"$2\"", "mhp-lxd", Daemon, preseed }, TimeSpan.FromSeconds(120), Environment);
+        ExecResult init = ChildProcess.Run(["sh", "-c", "exec \"$1\" init --preseed <\"$2\"", "mhp-lxd", Daemon, preseed], TimeSpan.FromSeconds(120), environment: Environment);
         if (init.ExitCode != 0)
         {
             throw new InvalidOperationException($"lxd init --preseed failed: {init.StandardError}");
@@ -148,11 +147,11 @@ public sealed class LxdDaemon : IDisposable
         string init = Path.Combine(rootfs, "sbin", "init");
         File.Delete(init);
         File.Copy(Path.Combine(rootfs, "sbin", "testinit"), init);
-        Cmd.RunOrThrow("chmod", "0755", init);
+        ChildProcess.RunOrThrow(["chmod", "0755", init]);
         File.WriteAllText(Path.Combine(image, "metadata.yaml"), string.Create(CultureInfo.InvariantCulture,
             $"architecture: x86_64\ncreation_date: {DateTimeOffset.UtcNow.ToUnixTimeSeconds()}\nproperties: {{description: busybox, os: busybox}}\n"));
         string tarball = Path.Combine(_root, "image.tar.gz");
-        Cmd.RunOrThrow("tar", "-C", image, "-czf", tarball, "metadata.yaml", "rootfs");
+        ChildProcess.RunOrThrow(["tar", "-C", image, "-czf", tarball, "metadata.yaml", "rootfs"]);
         LxcOrThrow("image", "import", tarball, "--alias", Image);
         RuntimeSupport.RemoveTree(image);
         File.Delete(tarball);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using MountHotplug.Sandbox;
 using MountHotplug.Tests.Infrastructure;
 using Xunit;
 using static MountHotplug.Tests.Runtimes.RuntimeHotplugTests;
@@ -135,7 +136,7 @@ try {
 
             // A stopped (SIGSTOP) daemon accepts the connection and never answers: the lookup gives up, and says so.
             ps.Run("$env:LXD_DIR = $d", Vars(("d", lxd.Daemon.Directory)));
-            Cmd.RunOrThrow("kill", "-STOP", pid);
+            ChildProcess.RunOrThrow(["kill", "-STOP", pid]);
             PipelineResult hung = ps.Run("Get-ContainerNamespace -Name $n", Vars(("n", ct.Name)));
             error = Assert.Single(hung.Errors);
             Assert.Equal($"RuntimeUnavailable,{GetNs}", error.FullyQualifiedErrorId);
@@ -143,7 +144,7 @@ try {
         }
         finally
         {
-            Cmd.Run("kill", "-CONT", pid);
+            ChildProcess.Run(["kill", "-CONT", pid]);
             ps.Run("$env:LXD_DIR = $null");
         }
     }

@@ -23,17 +23,16 @@ public sealed class NspawnContainer : RuntimeContainer
         return Started(container, () =>
         {
             RuntimeSupport.CopyRootfs(container.RootfsPath);
-            container._nspawn = Cmd.StartDetached(new[]
-            {
+            container._nspawn = ChildProcess.StartDetached([
                 "systemd-nspawn", "-D", container.RootfsPath, "-M", name, "--register=no", "--keep-unit", "--private-network", "-q",
                 "--console=passive", "/sbin/testinit",
-            }, Path.Combine(container._directory, "nspawn.log"));
+            ], Path.Combine(container._directory, "nspawn.log"));
             return container.WaitForChild();
         });
     }
 
     public override ExecResult Exec(params string[] argv) =>
-        Cmd.Run(new[] { "nsenter", "-t", Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "-m", "-u", "-p", "-r", "-w", "--" }.Concat(argv).ToArray());
+        ChildProcess.Run(["nsenter", "-t", Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "-m", "-u", "-p", "-r", "-w", "--", .. argv]);
 
     protected override void Stop()
     {
@@ -41,7 +40,7 @@ public sealed class NspawnContainer : RuntimeContainer
         {
             if (Pid != 0 && RuntimeSupport.IsAlive(Pid))
             {
-                Cmd.Run("kill", "-TERM", Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                ChildProcess.Run(["kill", "-TERM", Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
             }
 
             if (!nspawn.WaitForExit(TimeSpan.FromSeconds(15)))

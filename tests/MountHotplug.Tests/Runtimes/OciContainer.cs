@@ -37,22 +37,22 @@ public sealed class OciContainer : RuntimeContainer
                     "if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi; exec crun run -d --bundle \"$1\" \"$2\" </dev/null >\"$3\" 2>&1",
                     "mhp-crun", bundle, name, log }
                 : new[] { "sh", "-c", "exec runc run -d --bundle \"$1\" \"$2\" </dev/null >\"$3\" 2>&1", "mhp-runc", bundle, name, log };
-            ExecResult started = Cmd.Run(run);
+            ExecResult started = ChildProcess.Run(run);
             if (started.ExitCode != 0)
             {
                 throw new InvalidOperationException($"{runtime} run {name} failed ({started.ExitCode}): {File.ReadAllText(log)}");
             }
 
-            using JsonDocument state = JsonDocument.Parse(Cmd.RunOrThrow(runtime, "state", name));
+            using JsonDocument state = JsonDocument.Parse(ChildProcess.RunOrThrow([runtime, "state", name]));
             return state.RootElement.GetProperty("pid").GetInt32();
         });
     }
 
-    public override ExecResult Exec(params string[] argv) => Cmd.Run(new[] { _runtime, "exec", Name }.Concat(argv).ToArray());
+    public override ExecResult Exec(params string[] argv) => ChildProcess.Run([_runtime, "exec", Name, .. argv]);
 
     protected override void Stop()
     {
-        Cmd.Run(new[] { _runtime, "delete", "-f", Name }, TimeSpan.FromSeconds(30));
+        ChildProcess.Run([_runtime, "delete", "-f", Name], TimeSpan.FromSeconds(30));
         if (Pid != 0)
         {
             RuntimeSupport.WaitForExit(Pid, TimeSpan.FromSeconds(10));
@@ -65,7 +65,7 @@ public sealed class OciContainer : RuntimeContainer
     private static void WriteSpec(string bundle)
     {
         string path = Path.Combine(bundle, "config.json");
-        Cmd.RunOrThrow("sh", "-c", "cd \"$1\" && crun spec", "mhp-spec", bundle);
+        ChildProcess.RunOrThrow(["sh", "-c", "cd \"$1\" && crun spec", "mhp-spec", bundle]);
         JsonNode spec = JsonNode.Parse(File.ReadAllText(path))!;
         spec["process"]!["terminal"] = false;
         spec["process"]!["args"] = new JsonArray("/sbin/testinit");

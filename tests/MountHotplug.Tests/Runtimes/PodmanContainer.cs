@@ -37,7 +37,7 @@ public sealed class PodmanContainer : RuntimeContainer
     public override string RootfsPath => Path.Combine(_directory, "rootfs");
 
     /// <summary>CONTAINERS_CONF for podman run and exec, also the variable Get-ContainerNamespace's podman calls see.</summary>
-    public IDictionary<string, string> Environment => new Dictionary<string, string>
+    public IReadOnlyDictionary<string, string> Environment => new Dictionary<string, string>
     {
         ["CONTAINERS_CONF"] = Path.Combine(_directory, "containers.conf"),
         ["CONTAINERS_STORAGE_CONF"] = Path.Combine(_directory, "storage.conf"),
@@ -52,8 +52,8 @@ public sealed class PodmanContainer : RuntimeContainer
             RuntimeSupport.CopyRootfs(container.RootfsPath);
             File.WriteAllText(container.Environment["CONTAINERS_CONF"], container.ContainersConf);
             File.WriteAllText(container.Environment["CONTAINERS_STORAGE_CONF"], container.StorageConf);
-            Cmd.RunOrThrow(new[] { "podman", "run", "-d", "--name", name, "--rootfs", container.RootfsPath, "/sbin/testinit" }, container.Environment);
-            string[] pids = Cmd.RunOrThrow(new[] { "podman", "inspect", "-f", "{{.State.Pid}} {{.State.ConmonPid}}", name }, container.Environment)
+            ChildProcess.RunOrThrow(["podman", "run", "-d", "--name", name, "--rootfs", container.RootfsPath, "/sbin/testinit"], environment: container.Environment);
+            string[] pids = ChildProcess.RunOrThrow(["podman", "inspect", "-f", "{{.State.Pid}} {{.State.ConmonPid}}", name], environment: container.Environment)
                 .Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             container._conmonPid = int.Parse(pids[1], CultureInfo.InvariantCulture);
             return int.Parse(pids[0], CultureInfo.InvariantCulture);
@@ -61,11 +61,11 @@ public sealed class PodmanContainer : RuntimeContainer
     }
 
     public override ExecResult Exec(params string[] argv) =>
-        Cmd.Run(new[] { "podman", "exec", Name }.Concat(argv).ToArray(), environment: Environment);
+        ChildProcess.Run(["podman", "exec", Name, .. argv], environment: Environment);
 
     protected override void Stop()
     {
-        Cmd.Run(new[] { "podman", "rm", "-f", "-t", "5", Name }, TimeSpan.FromSeconds(60), Environment);
+        ChildProcess.Run(["podman", "rm", "-f", "-t", "5", Name], TimeSpan.FromSeconds(60), environment: Environment);
         if (Pid != 0)
         {
             RuntimeSupport.WaitForExit(Pid, TimeSpan.FromSeconds(10));

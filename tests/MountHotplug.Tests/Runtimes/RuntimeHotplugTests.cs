@@ -63,7 +63,7 @@ try {
             if (-not $?) { exit 1 }'
 
             """);
-        Cmd.RunOrThrow("chmod", "0755", tree.Root, hook);
+        ChildProcess.RunOrThrow(["chmod", "0755", tree.Root, hook]);
         try
         {
             PipelineResult staged = ps.Run("New-StagedMount $src -ReadOnly -StageName media -Container $n | ForEach-Object Dispose",

@@ -34,10 +34,10 @@ public static class RuntimeSupport
     /// <summary>A private copy of the busybox template rootfs (Busybox.TemplateRootfs) at <paramref name="destination"/>.</summary>
     public static void CopyRootfs(string destination, string? owner = null)
     {
-        Cmd.RunOrThrow("cp", "-a", "--", Busybox.TemplateRootfs, destination);
+        ChildProcess.RunOrThrow(["cp", "-a", "--", Busybox.TemplateRootfs, destination]);
         if (owner is not null)
         {
-            Cmd.RunOrThrow("chown", "-R", "-h", owner, "--", destination);
+            ChildProcess.RunOrThrow(["chown", "-R", "-h", owner, "--", destination]);
         }
     }
 
@@ -71,8 +71,8 @@ public static class RuntimeSupport
         if (!daemon.HasExited)
         {
             string pid = daemon.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            Cmd.Run("kill", "-CONT", pid);
-            Cmd.Run("kill", "-TERM", pid);
+            ChildProcess.Run(["kill", "-CONT", pid]);
+            ChildProcess.Run(["kill", "-TERM", pid]);
             if (!daemon.WaitForExit(TimeSpan.FromSeconds(30)))
             {
                 daemon.Kill(entireProcessTree: true);
@@ -92,7 +92,7 @@ public static class RuntimeSupport
     {
         if (Path.Exists(path))
         {
-            Cmd.Run("rm", "-rf", "--one-file-system", "--", path);
+            ChildProcess.Run(["rm", "-rf", "--one-file-system", "--", path]);
         }
     }
 

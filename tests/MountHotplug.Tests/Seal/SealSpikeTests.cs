@@ -29,8 +29,8 @@ public sealed class SealSpikeTests(ITestOutputHelper output)
         string hostTableBefore = File.ReadAllText("/proc/1/mountinfo");
 
         // The host half in a throwaway mount namespace of its own: the helper it forks makes its private namespaces there.
-        ExecResult host = Cmd.Run("unshare", "-m", "--propagation", "private", "--", spike, "host",
-            lxc.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), sealedTree.Data, controlTree.Data, "/mnt/hp");
+        ExecResult host = ChildProcess.Run(["unshare", "-m", "--propagation", "private", "--", spike, "host",
+            lxc.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), sealedTree.Data, controlTree.Data, "/mnt/hp"]);
         output.WriteLine(host.StandardOutput + host.StandardError);
         Assert.True(host.ExitCode == 0, host.StandardError);
         string[] hostLines = Lines(host.StandardOutput);
@@ -85,8 +85,8 @@ internal static class SealSpike
     internal static string Build(string directory)
     {
         string spike = Path.Combine(directory, "seal_spike");
-        Cmd.RunOrThrow("cc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", spike,
-            Path.Combine(AppContext.BaseDirectory, "seal", "seal_spike.c"));
+        ChildProcess.RunOrThrow(["cc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", spike,
+            Path.Combine(AppContext.BaseDirectory, "seal", "seal_spike.c")]);
         return spike;
     }
 
@@ -94,7 +94,7 @@ internal static class SealSpike
     {
         string inside = Path.Combine(lxc.RootfsPath, "bin", "seal_spike");
         File.Copy(spike, inside);
-        Cmd.RunOrThrow("chown", $"{LxcContainer.IdBase}:{LxcContainer.IdBase}", inside);
+        ChildProcess.RunOrThrow(["chown", $"{LxcContainer.IdBase}:{LxcContainer.IdBase}", inside]);
     }
 
     /// <summary>Runs "seal_spike attack DIR" as the container's root: attempt ("sealed mount_setattr(clear RDONLY)") to result ("EPERM", "ok").</summary>
