@@ -176,21 +176,11 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
 
     private static int WaitForChild(SandboxContainer container, string commandLine)
     {
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            foreach (int child in ProcFs.Children(container.Pid))
-            {
-                if (string.Join(' ', ProcFs.CommandLine(child)) == commandLine) // empty when gone meanwhile
-                {
-                    return child;
-                }
-            }
-
-            Thread.Sleep(20);
-        }
-
-        throw new TimeoutException($"no '{commandLine}' below the init of {container}");
+        int found = 0;
+        return Poll.Until(() => (found = ProcFs.Children(container.Pid).FirstOrDefault(c => string.Join(' ', ProcFs.CommandLine(c)) == commandLine)) != 0,
+                TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(20)) // the command line is empty when the child is gone meanwhile
+            ? found
+            : throw new TimeoutException($"no '{commandLine}' below the init of {container}");
     }
 
     private static TimeSpan BestOfThree(Action action)

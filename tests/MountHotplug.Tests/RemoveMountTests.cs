@@ -216,8 +216,12 @@ try {
     private static int WaitForProcess(SandboxContainer container, string seconds)
     {
         // Generous: a busy CI machine can take seconds to start a process in the container; a healthy one takes ms.
-        var wait = System.Diagnostics.Stopwatch.StartNew();
-        while (wait.Elapsed < TimeSpan.FromSeconds(30))
+        int found = 0;
+        return Poll.Until(() => (found = Find()) != 0, TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(10))
+            ? found
+            : throw new TimeoutException($"sleep {seconds} did not start in the container within 30 s");
+
+        int Find()
         {
             foreach (string dir in Directory.GetDirectories("/proc"))
             {
@@ -238,9 +242,7 @@ try {
                 }
             }
 
-            Thread.Sleep(10);
+            return 0;
         }
-
-        throw new TimeoutException($"sleep {seconds} did not start in the container within 30 s");
     }
 }

@@ -43,10 +43,8 @@ public sealed class ReplaceTests
     // reader is known to be reading, and every generation is seen. The deadline only guards against a hang.
     private const string WaitForReader = @"
 function Wait-Reader([int] $k) {
-    $deadline = [DateTime]::UtcNow.AddSeconds(30)
-    while ([System.IO.File]::ReadAllText($genFile).Trim() -ne ""$k"") {
-        if ([DateTime]::UtcNow -gt $deadline) { throw ""the reader never saw gen$k"" }
-        [System.Threading.Thread]::Sleep(1)
+    if (-not [MountHotplug.Tests.Infrastructure.Poll]::Until({ [System.IO.File]::ReadAllText($genFile).Trim() -eq ""$k"" }, [TimeSpan]::FromSeconds(30), [TimeSpan]::FromMilliseconds(1))) {
+        throw ""the reader never saw gen$k""
     }
 }
 ";
@@ -116,10 +114,8 @@ $ct.Dispose()", vars);
         PipelineResult result = ps.Run(WaitForReader + @"
 Wait-Reader 1
 Remove-Mount -Path /srv/app -Namespace $ct -Lazy 3>$null
-$deadline = [DateTime]::UtcNow.AddSeconds(30)
-while (-not [System.IO.File]::ReadAllText($logFile).Contains('FAIL')) {
-    if ([DateTime]::UtcNow -gt $deadline) { throw 'the reader never noticed the empty directory' }
-    [System.Threading.Thread]::Sleep(1)
+if (-not [MountHotplug.Tests.Infrastructure.Poll]::Until({ [System.IO.File]::ReadAllText($logFile).Contains('FAIL') }, [TimeSpan]::FromSeconds(30), [TimeSpan]::FromMilliseconds(1))) {
+    throw 'the reader never noticed the empty directory'
 }
 New-StagedMount $second | Move-MountIntoNamespace -Namespace $ct -Target /srv/app
 Wait-Reader 2
@@ -235,18 +231,10 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["f
     {
         string tmp = Path.Combine(container.RootfsPath, "tmp");
         File.WriteAllText(Path.Combine(tmp, "stop"), string.Empty);
-        var stopwatch = Stopwatch.StartNew();
-        while (true)
-        {
-            string[] lines = File.ReadAllLines(Path.Combine(tmp, "reader.log"));
-            if (lines.Length > 0 && lines[^1].StartsWith("done ", StringComparison.Ordinal))
-            {
-                return (string.Join("\n", lines[..^1]), lines[^1]);
-            }
-
-            Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(30), "the reader did not stop: " + string.Join("\n", lines));
-            Thread.Sleep(10);
-        }
+        string[] lines = [];
+        Assert.True(Poll.Until(() => (lines = File.ReadAllLines(Path.Combine(tmp, "reader.log"))) is [.., var last] && last.StartsWith("done ", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(10)), "the reader did not stop: " + string.Join("\n", lines));
+        return (string.Join("\n", lines[..^1]), lines[^1]);
     }
 
     private static Dictionary<string, long> ParseSummary(string summary) =>

@@ -35,13 +35,8 @@ public sealed class HostGuard
         // threads (a child process's stream readers, the engine's pipeline threads, finalizers) close their descriptors
         // on their own schedule, so a difference counts only if it lasts: a leaked descriptor stays open for good.
         List<string> expected = Kinds(_descriptors);
-        List<string> now = Kinds(ProcessState.OpenDescriptors());
-        for (int attempt = 0; attempt < 100 && !now.SequenceEqual(expected); attempt++)
-        {
-            Thread.Sleep(20);
-            now = Kinds(ProcessState.OpenDescriptors());
-        }
-
+        List<string> now = [];
+        Poll.Until(() => (now = Kinds(ProcessState.OpenDescriptors())).SequenceEqual(expected), TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(20));
         Assert.Equal(expected, now);
     }
 

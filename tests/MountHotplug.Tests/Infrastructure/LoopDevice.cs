@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using MountHotplug.Sandbox;
 
 namespace MountHotplug.Tests.Infrastructure;
@@ -75,21 +74,10 @@ public sealed class LoopDevice : IDisposable
     /// Whether <paramref name="device"/> is still attached to a test image, waiting up to <paramref name="wait"/> for
     /// it to go (a namespace that held it is torn down a moment after its last process exits).
     /// </summary>
-    public static bool StillAttached(string device, TimeSpan wait)
-    {
-        var stopwatch = Stopwatch.StartNew();
-        while (true)
-        {
-            bool attached = Run("losetup", "-l", "-n", "-O", "NAME,BACK-FILE").Split('\n')
-                .Any(line => line.StartsWith(device + " ", StringComparison.Ordinal) && line.Contains("mhp-img-", StringComparison.Ordinal));
-            if (!attached || stopwatch.Elapsed > wait)
-            {
-                return attached;
-            }
-
-            Thread.Sleep(50);
-        }
-    }
+    public static bool StillAttached(string device, TimeSpan wait) =>
+        !Poll.Until(() => !Run("losetup", "-l", "-n", "-O", "NAME,BACK-FILE").Split('\n')
+            .Any(line => line.StartsWith(device + " ", StringComparison.Ordinal) && line.Contains("mhp-img-", StringComparison.Ordinal)),
+            wait, TimeSpan.FromMilliseconds(50));
 
     public void Dispose()
     {

@@ -36,16 +36,10 @@ public static class ProcessState
     public static IReadOnlyList<string> StrayThreads()
     {
         string mine = ProcessMountNamespace;
-        for (int attempt = 0; ; attempt++)
-        {
-            var stray = ThreadMountNamespaces().Where(t => t.Value != mine).Select(t => $"tid {t.Key} in {t.Value}").ToList();
-            if (stray.Count == 0 || attempt == 250)
-            {
-                return stray;
-            }
-
-            Thread.Sleep(20);
-        }
+        List<string> stray = [];
+        Poll.Until(() => (stray = ThreadMountNamespaces().Where(t => t.Value != mine).Select(t => $"tid {t.Key} in {t.Value}").ToList()).Count == 0,
+            TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(20));
+        return stray;
     }
 
     /// <summary>

@@ -238,10 +238,10 @@ internal static class PidReuse
     {
         for (int i = 0; i < 200; i++)
         {
-            if (Directory.Exists($"/proc/{pid}"))
+            // Someone else may have the number for now, or the old process is not reaped yet.
+            if (!Poll.Until(() => !Directory.Exists($"/proc/{pid}"), TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(5)))
             {
-                Thread.Sleep(5); // someone else has the number for now, or the old process is not reaped yet
-                continue;
+                return null;
             }
 
             attempts++;
@@ -250,12 +250,9 @@ internal static class PidReuse
             if (process.Id == pid)
             {
                 // Until it has exec'd the last program it is still this process's fork.
-                while (!process.HasExited && File.ReadAllText($"/proc/{pid}/comm").Trim() != finalComm)
-                {
-                    Thread.Sleep(1);
-                }
-
-                return process;
+                return Poll.Until(() => process.HasExited || File.ReadAllText($"/proc/{pid}/comm").Trim() == finalComm, TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(1))
+                    ? process
+                    : throw new InvalidOperationException($"PID {pid} did not become {finalComm} within 30 s");
             }
 
             process.Kill();

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using MountHotplug.Sandbox;
+using MountHotplug.Tests.Infrastructure;
 
 namespace MountHotplug.Tests.Runtimes;
 
@@ -48,21 +49,18 @@ public sealed class DockerDaemon : IDisposable
 
     private void Launch()
     {
-        var stopwatch = Stopwatch.StartNew();
         _daemon = ChildProcess.StartDetached([
             "unshare", "-m", "--propagation", "private", "--",
             "dockerd", "--data-root", Path.Combine(_root, "data"), "--exec-root", Path.Combine(_root, "exec"),
             "--pidfile", Path.Combine(_root, "dockerd.pid"), "-H", Host,
             "--iptables=false", "--ip6tables=false", "--bridge=none", "--ip-masq=false",
         ], Path.Combine(_root, "dockerd.log"));
-        while (Docker("version").ExitCode != 0)
+        Process daemon = _daemon;
+        bool up = false;
+        Poll.Until(() => (up = Docker("version").ExitCode == 0) || daemon.HasExited, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(100));
+        if (!up)
         {
-            if (_daemon.HasExited || stopwatch.Elapsed > TimeSpan.FromSeconds(60))
-            {
-                throw new InvalidOperationException($"dockerd did not come up: {File.ReadAllText(Path.Combine(_root, "dockerd.log"))}");
-            }
-
-            Thread.Sleep(100);
+            throw new InvalidOperationException($"dockerd did not come up: {File.ReadAllText(Path.Combine(_root, "dockerd.log"))}");
         }
 
         string tar = Path.Combine(_root, "rootfs.tar");

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using MountHotplug.Sandbox;
+using MountHotplug.Tests.Infrastructure;
 
 namespace MountHotplug.Tests.Runtimes;
 
@@ -58,27 +59,19 @@ public sealed class NspawnContainer : RuntimeContainer
 
     private int WaitForChild()
     {
-        int nspawnPid = _nspawn!.Id;
-        for (int i = 0; i < 2000; i++)
+        // sh execs setsid, which execs nspawn: the PID stays that of the started process.
+        // nspawn's first child sets the container up and is replaced by the init: wait for the init's command line.
+        Process nspawn = _nspawn!;
+        int init = 0;
+        Poll.Until(() => nspawn.HasExited || (init = ProcFs.Children(nspawn.Id).FirstOrDefault(c => ProcFs.CommandLine(c) is [_, "/sbin/testinit", ..])) != 0,
+            TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(5));
+        if (init != 0)
         {
-            if (_nspawn.HasExited)
-            {
-                throw new InvalidOperationException($"systemd-nspawn exited with {_nspawn.ExitCode}: {File.ReadAllText(Path.Combine(_directory, "nspawn.log"))}");
-            }
-
-            // sh execs setsid, which execs nspawn: the PID stays that of the started process.
-            // nspawn's first child sets the container up and is replaced by the init: wait for the init's command line.
-            foreach (int child in ProcFs.Children(nspawnPid))
-            {
-                if (ProcFs.CommandLine(child) is [_, "/sbin/testinit", ..])
-                {
-                    return child;
-                }
-            }
-
-            Thread.Sleep(5);
+            return init;
         }
 
-        throw new InvalidOperationException("systemd-nspawn did not start its container's init within 10 s");
+        throw new InvalidOperationException(nspawn.HasExited
+            ? $"systemd-nspawn exited with {nspawn.ExitCode}: {File.ReadAllText(Path.Combine(_directory, "nspawn.log"))}"
+            : "systemd-nspawn did not start its container's init within 10 s");
     }
 }
