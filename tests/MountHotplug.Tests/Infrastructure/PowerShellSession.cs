@@ -4,22 +4,6 @@ using System.Management.Automation.Runspaces;
 
 namespace MountHotplug.Tests.Infrastructure;
 
-/// <summary>What one pipeline run in the real PowerShell 7.6 engine produced.</summary>
-public sealed record PipelineResult(
-    Collection<PSObject> Output,
-    IReadOnlyList<ErrorRecord> Errors,
-    IReadOnlyList<WarningRecord> Warnings,
-    IReadOnlyList<VerboseRecord> Verbose,
-    IReadOnlyList<InformationRecord> Information,
-    IReadOnlyList<ProgressRecord> Progress)
-{
-    /// <summary>The fully qualified id of each error, e.g. "TargetNotFound,MountHotplug.MoveMountIntoNamespaceCommand".</summary>
-    public IReadOnlyList<string> ErrorIds => Errors.Select(e => e.FullyQualifiedErrorId).ToList();
-
-    public string Describe() =>
-        $"{Output.Count} output(s); errors: [{string.Join(" | ", Errors.Select(e => $"{e.FullyQualifiedErrorId}: {e.ErrorDetails?.Message ?? e.Exception.Message}"))}]";
-}
-
 /// <summary>
 /// A runspace of the real engine with the module imported from the test output directory — the one path the module
 /// assembly is loaded from in this process (powershell-hosting.md: one path per process).

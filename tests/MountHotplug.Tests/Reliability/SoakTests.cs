@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Management.Automation;
-using MountHotplug.Sandbox;
 using MountHotplug.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
