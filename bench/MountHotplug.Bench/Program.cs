@@ -64,7 +64,7 @@ internal static class Stats
 {
     public static double Median(IEnumerable<double> values)
     {
-        var sorted = values.OrderBy(v => v).ToArray();
+        double[] sorted = values.OrderBy(v => v).ToArray();
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 }

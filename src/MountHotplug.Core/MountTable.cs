@@ -437,7 +437,7 @@ public static class MountTable
         }
 
         uint count = Read<uint>(b, countField);
-        var result = new string[count];
+        string[] result = new string[count];
         byte* p = b + MountSyscalls.StatMountFixedSize + Read<uint>(b, offsetField);
         for (int i = 0; i < count; i++)
         {

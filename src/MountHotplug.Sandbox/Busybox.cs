@@ -34,9 +34,9 @@ public static class Busybox
 
     private static readonly object InstallGate = new();
     private static readonly object TemplateGate = new();
-    private static bool s_aptUpdated;
-    private static string? s_template;
-    private static bool s_cleanupRegistered;
+    private static bool _aptUpdated;
+    private static string? _template;
+    private static bool _cleanupRegistered;
 
     /// <summary>
     /// Ensures /bin/busybox (Debian package busybox-static) exists, installing it with apt-get when it is
@@ -66,10 +66,10 @@ public static class Busybox
                     $"{HostBusybox} is missing and there is no apt-get to install {Package} with; install a static busybox at {HostBusybox}.");
             }
 
-            if (!s_aptUpdated)
+            if (!_aptUpdated)
             {
                 RunApt("update");
-                s_aptUpdated = true;
+                _aptUpdated = true;
             }
 
             // Waiting on dpkg's lock lets parallel test processes install side by side.
@@ -97,7 +97,7 @@ public static class Busybox
             // Not Lazy<T>: it would cache a failed build (e.g. apt without network) for the process's lifetime.
             lock (TemplateGate)
             {
-                return s_template ??= BuildTemplate();
+                return _template ??= BuildTemplate();
             }
         }
     }
@@ -193,10 +193,10 @@ public static class Busybox
             throw;
         }
 
-        if (!s_cleanupRegistered)
+        if (!_cleanupRegistered)
         {
             ExitCleanup.Register(DeleteTemplate);
-            s_cleanupRegistered = true;
+            _cleanupRegistered = true;
         }
 
         return root;
@@ -230,10 +230,10 @@ public static class Busybox
     {
         lock (TemplateGate)
         {
-            if (s_template is { } template)
+            if (_template is { } template)
             {
                 // Forgotten first, so a process that survives the signal builds a new one when asked.
-                s_template = null;
+                _template = null;
                 TryDelete(template);
             }
         }

@@ -250,7 +250,7 @@ internal static class ChildProcess
 
         internal async Task PumpAsync(StreamReader reader)
         {
-            var buffer = new char[4096];
+            char[] buffer = new char[4096];
             try
             {
                 int n;

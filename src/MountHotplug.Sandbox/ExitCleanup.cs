@@ -13,7 +13,7 @@ internal static class ExitCleanup
     private static readonly object Gate = new();
     private static readonly List<Action> Actions = [];
     private static readonly List<PosixSignalRegistration> Registrations = [];
-    private static bool s_hooked;
+    private static bool _hooked;
 
     /// <summary>
     /// Adds an action; actions run in registration order. They must be idempotent: a handler that cancels
@@ -24,12 +24,12 @@ internal static class ExitCleanup
         lock (Gate)
         {
             Actions.Add(action);
-            if (s_hooked)
+            if (_hooked)
             {
                 return;
             }
 
-            s_hooked = true;
+            _hooked = true;
             AppDomain.CurrentDomain.ProcessExit += (_, _) => RunAll();
             if (OperatingSystem.IsLinux())
             {

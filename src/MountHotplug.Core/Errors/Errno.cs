@@ -61,5 +61,5 @@ public static class ErrnoText
         Enum.IsDefined(typeof(Errno), errno) && errno != 0 ? ((Errno)errno).ToString() : $"errno {errno}";
 
     public static string Describe(int errno) =>
-        Descriptions.TryGetValue((Errno)errno, out var text) ? text : "Unknown error";
+        Descriptions.TryGetValue((Errno)errno, out string? text) ? text : "Unknown error";
 }

@@ -53,9 +53,18 @@ internal static class NspawnCommandLine
                 break;
             }
 
-            if (Value(argv, ref i, a, "-M", "--machine") is { } m) machine = m;
-            else if (Value(argv, ref i, a, "-D", "--directory") is { } d) directory = d;
-            else if (Value(argv, ref i, a, "-i", "--image") is { } img) image = img;
+            if (Value(argv, ref i, a, "-M", "--machine") is { } m)
+            {
+                machine = m;
+            }
+            else if (Value(argv, ref i, a, "-D", "--directory") is { } d)
+            {
+                directory = d;
+            }
+            else if (Value(argv, ref i, a, "-i", "--image") is { } img)
+            {
+                image = img;
+            }
             else if (TakesValue.Contains(a))
             {
                 i++;

@@ -24,14 +24,14 @@ public static class Mhp
     /// <summary>The launcher at the repository root: a bash script that execs the pinned pwsh.</summary>
     public static string Script => Path.Combine(RepositoryRoot, "mhp");
 
-    private static readonly Lazy<string> s_pwsh = new(() =>
+    private static readonly Lazy<string> PinnedPwsh = new(() =>
     {
         ExecResult found = Start(null, Path.Combine(RepositoryRoot, "tools", "pinned-pwsh.sh"), Array.Empty<string>());
         return found.ExitCode == 0 ? found.StandardOutput.Trim() : throw new InvalidOperationException("tools/pinned-pwsh.sh failed: " + found.StandardError);
     });
 
     /// <summary>The pwsh executable that .config/dotnet-tools.json pins (restored when missing).</summary>
-    public static string Pwsh => s_pwsh.Value;
+    public static string Pwsh => PinnedPwsh.Value;
 
     public static ExecResult Run(params string[] arguments) => Start(null, Script, arguments);
 

@@ -26,8 +26,8 @@ public sealed class ConcurrencyTests(ITestOutputHelper output)
         var (containers, sessions, tree) = (scenario.Containers, scenario.Sessions, scenario.Tree);
         ProveTheSamplerSeesAnIntruder(containers[0]);
 
-        var attached = new int[Runspaces];
-        var pipelines = new int[Runspaces];
+        int[] attached = new int[Runspaces];
+        int[] pipelines = new int[Runspaces];
         var errors = new List<string>[Runspaces];
         var stopwatch = Stopwatch.StartNew();
         using var sampler = new ThreadNamespaceSampler();

@@ -169,7 +169,7 @@ public sealed class OddInputTests(ITestOutputHelper output)
     {
         using var scenario = Scenario.Start();
         var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
-        var before = ContainerView.Mounts(container).Count;
+        int before = ContainerView.Mounts(container).Count;
         var vars = new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["src"] = tree.Data };
 
         // A disposed namespace, given again: a terminating error for Move-MountIntoNamespace, an item error for Set-MountGroup.

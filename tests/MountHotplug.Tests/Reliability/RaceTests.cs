@@ -36,7 +36,7 @@ public sealed class RaceTests(ITestOutputHelper output)
         var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
         using var unplugger = new Unplugger(container);
         var arena = new RaceArena(container, unplugger);
-        var hostBefore = ContainerView.HostListings(container);
+        string hostBefore = ContainerView.HostListings(container);
         ps.Run("$ct = Get-ContainerNamespace $ctPid", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
 
         // 1. The container's own busybox, in a loop, as any process in it could.
