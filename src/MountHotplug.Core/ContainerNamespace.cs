@@ -51,7 +51,7 @@ public sealed class ContainerNamespace : IDisposable
 
     public bool IsAlive => !_pidfd.IsClosed && MountSyscalls.IsAlive(_pidfd);
 
-    internal bool IsDisposed => _pidfd.IsClosed;
+    public bool IsDisposed => _pidfd.IsClosed;
 
     internal SafePidfdHandle Pidfd
     {
@@ -102,14 +102,60 @@ public sealed class ContainerNamespace : IDisposable
         }
     }
 
-    public void Dispose() => _pidfd.Dispose();
+    private readonly object _sessionGate = new();
+    private ContainerSession? _session;
+
+    /// <summary>
+    /// The session that works inside this container (attach, unmount, change attributes, list, restore). Made on first use
+    /// and kept until this object is disposed, so that every pipeline that uses this object shares one namespace thread.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">This object was disposed.</exception>
+    public ContainerSession Session
+    {
+        get
+        {
+            lock (_sessionGate)
+            {
+                ObjectDisposedException.ThrowIf(_pidfd.IsClosed, this);
+                return _session ??= new ContainerSession(this);
+            }
+        }
+    }
+
+    /// <summary>Pins the calling process itself, so that its own mount namespace is worked on like any container's.</summary>
+    public static ContainerNamespace OpenCaller() => Open(Environment.ProcessId);
+
+    /// <summary>Ends the session (its namespace thread) and releases the pin.</summary>
+    public void Dispose()
+    {
+        lock (_sessionGate)
+        {
+            _session?.Dispose();
+            _session = null;
+            _pidfd.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The one check that the pinned process is still alive, made AFTER anything read through /proc/PID: if it is alive
+    /// then, /proc/PID was still it when it was read (a reused PID needs the pinned process dead first).
+    /// </summary>
+    /// <exception cref="HotplugException">ContainerExited: the process has exited.</exception>
+    internal void Verify(string subject)
+    {
+        if (!IsAlive)
+        {
+            throw new HotplugException(HotplugFailure.ContainerExited, subject,
+                $"The container process {ProcessId} has exited; nothing was changed in its namespace.");
+        }
+    }
 
     /// <summary>
     /// Pins the process an earlier object described, proving it is the same one: the same start time (a reused PID has
     /// another) and still the same mount namespace.
     /// </summary>
     /// <exception cref="ProcessChangedException">The process has exited, its PID is another process's now, or it has moved to another mount namespace.</exception>
-    internal static ContainerNamespace Reopen(int processId, ulong startTime, ulong mountNamespaceId)
+    public static ContainerNamespace Reopen(int processId, ulong startTime, ulong mountNamespaceId)
     {
         ContainerNamespace ns;
         try
@@ -175,7 +221,7 @@ public sealed class ContainerNamespace : IDisposable
     }
 
     /// <summary>The uid and gid maps of the process's user namespace, read while the pidfd proves the PID.</summary>
-    internal IdMaps ReadIdMaps()
+    public IdMaps ReadIdMaps()
     {
         RequireAlive();
         IdMaps maps = IdMaps.Read(ProcessId);

@@ -4,7 +4,7 @@ namespace MountHotplug;
 /// <summary>One mount event of a watched mount namespace (Watch-Mount).</summary>
 public sealed class MountEvent
 {
-    internal MountEvent(MountWatchEvent e, ContainerNamespace ns)
+    public MountEvent(MountWatchEvent e, ContainerNamespace ns)
     {
         Time = e.Time;
         Kind = e.Kind;

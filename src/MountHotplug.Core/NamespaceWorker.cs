@@ -20,7 +20,7 @@ namespace MountHotplug;
 /// calls, and it returns errno values; exceptions and messages are made on the calling thread.
 /// </para>
 /// </summary>
-public sealed class NamespaceWorker : IDisposable
+internal sealed class NamespaceWorker : IDisposable
 {
     private enum Operation { None, MoveMount, Unmount, MountSetAttr, CloneTree, StatMount, Exit }
 

@@ -20,7 +20,7 @@ public enum StagedMountState
 /// A detached mount made by New-StagedMount (a clone of a host path, or a new filesystem). It owns the mount's descriptor: disposing a still-staged mount
 /// dissolves it, so nothing is ever left mounted by an object that was dropped.
 /// </summary>
-public sealed class StagedMount : IDisposable
+public sealed partial class StagedMount : IDisposable
 {
     // Null for a description rebuilt from a deserialized object (FromDeserialized): it owns no descriptor.
     private readonly SafeMountHandle? _handle;
@@ -121,6 +121,9 @@ public sealed class StagedMount : IDisposable
     internal MountAttributes AttributeFlags { get; }
 
     internal StatxInfo Info { get; }
+
+    /// <summary>What statx said of the mount when it was made (its owner, kind and mount id).</summary>
+    public StatxInfo Stat() => Info;
 
     /// <summary>The descriptor of a still-staged mount.</summary>
     internal SafeMountHandle Handle

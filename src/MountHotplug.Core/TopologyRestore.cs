@@ -53,7 +53,7 @@ public static class TopologyRestore
     /// directories made at the destination are removed.
     /// </summary>
     /// <returns>The unique mount ids of the restored mounts, in topology order.</returns>
-    public static IReadOnlyList<ulong> Restore(MountTopology topology, NamespaceWorker worker, SafeHandle root, string destination,
+    internal static IReadOnlyList<ulong> Restore(MountTopology topology, NamespaceWorker worker, SafeHandle root, string destination,
         IReadOnlyList<MountEntry> table, Action<string>? trace = null, Action<string>? warning = null)
     {
         // A topology need not come from Parse: one with a path such as "../etc" would be attached outside the destination.

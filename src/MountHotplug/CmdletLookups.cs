@@ -9,13 +9,8 @@ internal static class CmdletLookups
     /// Opens <paramref name="path"/> as an O_PATH descriptor: in the caller's namespace through the PowerShell provider (so
     /// that relative paths follow the session's location), or inside the container's root.
     /// </summary>
-    internal static SafePathHandle Open(PSCmdlet cmdlet, string path, ContainerNamespace? ns, out string shown)
-    {
-        shown = ns is null ? cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath(path) : path;
-        return MountLocator.Open(shown, ns);
-    }
-
-    internal static SafePathHandle Open(PSCmdlet cmdlet, string path, ContainerNamespace? ns) => Open(cmdlet, path, ns, out _);
+    internal static MountPoint Open(PSCmdlet cmdlet, string path, ContainerNamespace? ns) =>
+        MountPoint.Open(ns is null ? cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath(path) : path, ns);
 
     /// <summary>Pins <paramref name="processId"/> for a command's -ProcessId; null after writing the error.</summary>
     internal static ContainerNamespace? TryOpenProcess(PSCmdlet cmdlet, int processId)

@@ -88,9 +88,7 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
         ContainerNamespace ns;
         try
         {
-            (ContainerCandidate candidate, ContainerResolver resolver) = lookup.Find(Name);
-            ns = ContainerLookup.Pin(candidate, resolver, WriteVerbose);
-            WriteVerbose($"'{Name}' is {candidate.Describe()}{(RequestedRuntime is null ? $": matched by {candidate.Runtime}" : string.Empty)}; mount namespace {ns.MountNamespaceId}");
+            ns = lookup.Open(Name);
         }
         catch (ContainerLookupException ex)
         {
@@ -112,29 +110,35 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
         ContainerLookup lookup = ContainerLookup.For(RequestedRuntime, ResolvedLxcPath, Project);
         lookup.Trace = WriteVerbose;
         var unavailable = new List<string>();
-        IReadOnlyList<ContainerCandidate> candidates = lookup.ListCandidates(unavailable);
+        IReadOnlyList<ContainerNamespace> pinned = lookup.OpenAll(unavailable);
         if (RequestedRuntime is not null && unavailable.Count > 0)
         {
+            foreach (ContainerNamespace ns in pinned)
+            {
+                ns.Dispose();
+            }
+
             WriteError(MountErrors.Plain("RuntimeUnavailable", ErrorCategory.ResourceUnavailable, RequestedRuntime,
                 $"Cannot list the containers of {unavailable[0]}.", "Install the runtime's tools, or start its daemon (DOCKER_HOST, CONTAINER_HOST)."));
             return;
         }
 
-        foreach (ContainerCandidate candidate in candidates)
+        for (int i = 0; i < pinned.Count; i++)
         {
-            ContainerNamespace ns;
             try
             {
-                ns = ContainerLookup.Pin(candidate, lookup.Resolvers.First(r => r.Runtime == candidate.Runtime), WriteVerbose);
+                Emit(pinned[i]);
             }
-            catch (Exception ex) when (ex is ContainerLookupException or SyscallException)
+            catch
             {
-                // Stopped between the listing and the pin: it is no longer a running container to list.
-                WriteVerbose($"{candidate.Describe()}: skipped, {ex.Message}");
-                continue;
-            }
+                // Stopped downstream: the ones not written are nobody's.
+                foreach (ContainerNamespace rest in pinned.Skip(i + 1))
+                {
+                    rest.Dispose();
+                }
 
-            Emit(ns);
+                throw;
+            }
         }
     }
 

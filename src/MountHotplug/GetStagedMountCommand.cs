@@ -6,7 +6,7 @@ namespace MountHotplug;
 /// <summary>Get-StagedMount: a fresh detached clone (open_tree) of a mount kept with New-StagedMount -StageName.</summary>
 [Cmdlet(VerbsCommon.Get, "StagedMount")]
 [OutputType(typeof(StagedMount))]
-public sealed class GetStagedMountCommand : PSCmdlet
+public sealed class GetStagedMountCommand : MountCmdlet
 {
     /// <summary>Names of kept mounts, matched exactly; a wildcard pattern matches case-sensitively. All of them when omitted.</summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -42,20 +42,7 @@ public sealed class GetStagedMountCommand : PSCmdlet
         StagedMount staged;
         try
         {
-            (SafeMountHandle clone, StageRecord? record) = StageStore.Open(key);
-            try
-            {
-                StatxInfo info = MountSyscalls.Statx(clone, StageStore.EntryPath(key));
-                WriteVerbose($"open_tree(\"{StageStore.EntryPath(key)}\", OPEN_TREE_CLONE{(record?.Recurse ?? true ? "|AT_RECURSIVE" : string.Empty)}) = fd {clone.DescriptorNumber}");
-                staged = new StagedMount(record?.Source ?? StageStore.EntryPath(key), clone, info, record?.Recurse ?? true,
-                    record?.AttributeFlags ?? MountAttributes.None, record?.PropagationValue ?? MountPropagation.Private, record?.IdMapUserNamespace,
-                    key.Name, key.Container);
-            }
-            catch
-            {
-                clone.Dispose();
-                throw;
-            }
+            staged = StagedMount.OpenStaged(key, Trace);
         }
         catch (StageException ex)
         {

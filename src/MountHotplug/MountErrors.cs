@@ -245,7 +245,7 @@ internal static class MountErrors
     internal static ErrorRecord? FromLocate(Exception ex, string notFoundId, string path, ContainerNamespace? ns, string role) => ex switch
     {
         HotplugException { Failure: HotplugFailure.ContainerExited } h => Plain("ContainerExited", ErrorCategory.ObjectNotFound, path, h.Message),
-        HotplugException { Failure: HotplugFailure.TargetIsSymlink } h => Plain("PathIsSymlink", ErrorCategory.InvalidArgument, path, h.Message,
+        HotplugException { Failure: HotplugFailure.TargetIsSymlink } h => Plain("TargetIsSymlink", ErrorCategory.InvalidArgument, path, h.Message,
             "Name the mount point the link leads to (readlink it inside the container); links are followed in the other components."),
         HotplugException h => Plain("InvalidPath", ErrorCategory.InvalidArgument, path, h.Message),
         SyscallException s => FromSyscall(s, notFoundId, path, $"{role} '{path}' {MountLocator.Where(ns)} cannot be opened"),

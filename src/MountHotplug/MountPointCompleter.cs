@@ -21,12 +21,12 @@ public sealed class MountPointCompleter : IArgumentCompleter
             IReadOnlyList<MountEntry> table;
             if (CompletionHelpers.Bound(fakeBoundParameters, "Namespace") is ContainerNamespace ns)
             {
-                table = MountTable.Read(ns.Pidfd, ns.ProcessId);
+                table = ns.Session.ReadMountTable();
             }
             else if (CompletionHelpers.Bound(fakeBoundParameters, "ProcessId") is int pid)
             {
-                using SafePidfdHandle pidfd = MountSyscalls.PidfdOpen(pid);
-                table = MountTable.Read(pidfd, pid);
+                using ContainerNamespace pinned = ContainerNamespace.Open(pid);
+                table = pinned.Session.ReadMountTable();
             }
             else
             {
@@ -41,7 +41,7 @@ public sealed class MountPointCompleter : IArgumentCompleter
                 .Select(p => new CompletionResult(CompletionHelpers.Quote(p), p, CompletionResultType.ParameterValue, p))
                 .ToList();
         }
-        catch (Exception ex) when (ex is SyscallException or IOException or UnauthorizedAccessException or ObjectDisposedException)
+        catch (Exception ex) when (ex is SyscallException or HotplugException or IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
             return Array.Empty<CompletionResult>();
         }

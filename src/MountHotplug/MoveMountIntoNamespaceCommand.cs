@@ -6,12 +6,12 @@ namespace MountHotplug;
 /// <summary>Move-MountIntoNamespace: attaches staged mounts at a path inside a running container.</summary>
 [Cmdlet(VerbsCommon.Move, "MountIntoNamespace", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = AttachSet)]
 [OutputType(typeof(StagedMount))]
-public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
+public sealed class MoveMountIntoNamespaceCommand : MountCmdlet
 {
     private const string AttachSet = "Attach";
     private const string ReplaceSet = "Replace";
 
-    private ContainerMounter? _mounter;
+    private ContainerSession? _session;
     private int _attached;
     private int _failed;
 
@@ -78,10 +78,9 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             }
         }
 
-        SafePidfdHandle pidfd;
         try
         {
-            pidfd = Namespace.Pidfd;
+            _session = Namespace.Session;
         }
         catch (ObjectDisposedException)
         {
@@ -90,7 +89,6 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             return;
         }
 
-        _mounter = new ContainerMounter(pidfd, Namespace.ProcessId) { Trace = this.WantsVerbose() ? WriteVerbose : null };
         if (Namespace.HasOwnUserNamespace)
         {
             try
@@ -123,25 +121,11 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             // The last count, which the throttled updates may have skipped, goes with the completion.
             WriteProgress(new ProgressRecord(ProgressActivityId, "Move-MountIntoNamespace", ProgressStatus()) { RecordType = ProgressRecordType.Completed });
         }
-
-        Dispose();
     }
 
     private const int ProgressActivityId = 0x6d68;
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(100);
     private long _lastProgress;
-
-    // No StopProcessing: it runs on another thread while ProcessRecord may be inside Attach, and ending the namespace
-    // thread under it left created directories and unreported mounts behind (and a second thread started afterwards
-    // was never ended). Every step here is a short system call, and the next WriteVerbose, WriteObject or ShouldProcess
-    // throws PipelineStoppedException; Attach undoes what it had begun, and the engine then calls Dispose.
-
-    /// <summary>Ends the namespace thread: it is never reused for another pipeline.</summary>
-    public void Dispose()
-    {
-        _mounter?.Dispose();
-        _mounter = null;
-    }
 
     private void Fail(ErrorRecord error)
     {
@@ -179,14 +163,14 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             return $"Files at {target} owned by host ids that PID {Namespace.ProcessId}'s user namespace does not map will show as nobody ({IdMapping.OverflowUid}); stage with New-StagedMount -IdMap to map them.";
         }
 
-        bool uidMapped = IdMaps.FromHost(_maps.Uid, mount.Info.Uid) is not null;
-        bool gidMapped = IdMaps.FromHost(_maps.Gid, mount.Info.Gid) is not null;
+        bool uidMapped = IdMaps.FromHost(_maps.Uid, mount.Stat().Uid) is not null;
+        bool gidMapped = IdMaps.FromHost(_maps.Gid, mount.Stat().Gid) is not null;
         if (uidMapped && gidMapped)
         {
             return null;
         }
 
-        return $"Files at {target} will show as nobody ({IdMapping.OverflowUid}) inside PID {Namespace.ProcessId}: its source is owned by host uid {mount.Info.Uid}, gid {mount.Info.Gid}, which its user namespace (uid_map {_maps.UidText}) does not map, so root in the container cannot write there. Stage it with New-StagedMount -IdMap to have the container's root own it.";
+        return $"Files at {target} will show as nobody ({IdMapping.OverflowUid}) inside PID {Namespace.ProcessId}: its source is owned by host uid {mount.Stat().Uid}, gid {mount.Stat().Gid}, which its user namespace (uid_map {_maps.UidText}) does not map, so root in the container cannot write there. Stage it with New-StagedMount -IdMap to have the container's root own it.";
     }
 
     private void AttachOne(StagedMount mount)
@@ -237,20 +221,21 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             return;
         }
 
-        SafeMountHandle? sealedClone = null;
         AttachResult result;
         try
         {
-            if (Seal)
-            {
-                sealedClone = Sealer.Seal(mount.Handle, Namespace.Pidfd, $"'{mount.Source}'");
-                WriteVerbose($"Sealed '{mount.Source}' through user namespace {Namespace.UserNamespaceId} (mhp-seal): fd {sealedClone.DescriptorNumber}");
-            }
-
             // Created directories belong to the container's root, as Proxmox does it: owned by host root they would show
-            // as nobody inside a user namespace, and its root could not use them.
-            result = _mounter!.Attach(sealedClone ?? mount.Handle, sealedClone is null ? mount.Info : MountSyscalls.Statx(sealedClone, mount.Source),
-                Target!, CreateTarget, Force, Replace, CreateTarget ? _maps?.RootOnHost : null);
+            // as nobody inside a user namespace, and its root could not use them. The session records where the mount
+            // went in the staged mount before it returns: from here on the object says where its mount is, whatever
+            // happens to the rest of the pipeline (WriteProgress throws on Ctrl+C).
+            result = _session!.Attach(mount, Target!, new AttachOptions
+            {
+                CreateTarget = CreateTarget,
+                AllowStacking = Force,
+                Replace = Replace,
+                Seal = Seal,
+                CreateOwner = CreateTarget ? _maps?.RootOnHost : null,
+            }, Trace);
         }
         catch (SealException ex)
         {
@@ -279,15 +264,9 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
                 "Dispose the ContainerNamespace after the pipeline that uses it, and get a new one with Get-ContainerNamespace."));
             return;
         }
-        finally
-        {
-            // Attached, its descriptor is no longer needed; not attached, closing it dissolves the sealed clone.
-            sealedClone?.Dispose();
-        }
 
         // Recorded before anything that talks to the engine (WriteProgress throws on Ctrl+C): from here on the object
         // says where its mount is, whatever happens to the rest of the pipeline.
-        mount.MarkAttached(result.Target, Namespace, result.CreatedPaths, result.ReplacedMountId, Seal);
         _attached++;
         ReportProgress();
         if (Namespace.HasOwnUserNamespace)

@@ -9,7 +9,7 @@ namespace MountHotplug;
 /// </summary>
 [Cmdlet(VerbsCommon.New, "StagedMount", DefaultParameterSetName = PathSet)]
 [OutputType(typeof(StagedMount))]
-public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
+public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
 {
     private const string PathSet = "Path";
     private const string FileSystemSet = "FileSystem";
@@ -100,12 +100,8 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
 
     private OpenedUserNamespace? _userns;
 
-    // Whether the per-mount system-call traces are built at all (see CmdletPreferences.WantsVerbose).
-    private bool _verbose;
-
     protected override void BeginProcessing()
     {
-        _verbose = this.WantsVerbose();
         Preconditions.Require(this, ParameterSetName == FileSystemSet ? "-FileSystem" : "-Path",
             ParameterSetName == FileSystemSet ? Requirements.NewStagedMountFileSystem : Requirements.NewStagedMountPath);
         if (StageName is not null && !StageStore.IsValidName(StageName))
@@ -139,7 +135,7 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
             try
             {
                 _userns = IdMapping.Open(IdMap, p => SessionState.Path.GetUnresolvedProviderPathFromPSPath(p));
-                WriteVerbose($"open({_userns.Description}) = fd {_userns.Handle.DescriptorNumber}, user namespace {_userns.Inode}");
+                WriteVerbose($"open({_userns.Description}) = fd {_userns.DescriptorNumber}, user namespace {_userns.Inode}");
             }
             catch (IdMapException ex)
             {
@@ -149,8 +145,6 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
     }
 
     protected override void EndProcessing() => Dispose();
-
-    protected override void StopProcessing() => Dispose();
 
     public void Dispose()
     {
@@ -252,10 +246,10 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
         }
 
         string target = Source ?? FileSystem;
-        SafeMountHandle handle;
+        StagedMount staged;
         try
         {
-            handle = FileSystemBuilder.Create(FileSystem, Source, options, Attributes, WriteVerbose, message =>
+            staged = StagedMount.CreateFileSystem(FileSystem, Source, options, Attributes, Propagation, WriteVerbose, message =>
             {
                 if (message.Kind == FsMessageKind.Warning)
                 {
@@ -272,24 +266,8 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
             WriteError(MountErrors.FromFileSystem(ex, target));
             return;
         }
-
-        StagedMount staged;
-        try
-        {
-            // fsmount makes a private mount already; set the propagation anyway, so that Shared, Slave and Unbindable
-            // work and the state never depends on a kernel default.
-            MountSyscalls.MountSetAttr(handle, MountAttributes.None, MountAttributes.None, Propagation, recursive: false, target);
-            WriteVerbose($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH, {{propagation={Propagation}}}) = 0");
-            StatxInfo info = MountSyscalls.Statx(handle, target);
-            staged = new StagedMount(target, handle, info, recurse: false, Attributes, Propagation)
-            {
-                FileSystem = FileSystem,
-                Options = options.Select(o => o.ToString()).ToList(),
-            };
-        }
         catch (SyscallException ex)
         {
-            handle.Dispose();
             WriteError(MountErrors.FromSyscall(ex, ex.Syscall == "mount_setattr" ? "MountSetAttrFailed" : "StatxFailed", target,
                 $"Could not set the propagation of the new {FileSystem} mount (nothing was mounted)"));
             return;
@@ -338,76 +316,39 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
             return;
         }
 
-        OpenTreeFlags flags = OpenTreeFlags.Clone | (Recurse ? OpenTreeFlags.Recursive : OpenTreeFlags.None);
-        SafeMountHandle handle;
+        StagedMount staged;
         try
         {
-            handle = MountSyscalls.OpenTree(null, source, flags);
-            if (_verbose)
+            staged = StagedMount.Clone(source, new CloneOptions
             {
-                WriteVerbose($"open_tree(AT_FDCWD, \"{source}\", {flags}) = fd {handle.DescriptorNumber}");
-            }
+                Recurse = Recurse,
+                Attributes = Attributes,
+                Propagation = Propagation,
+                IdMap = _userns,
+                StageName = StageName,
+                StageContainer = Container,
+                RequestedTarget = target,
+            }, Trace);
         }
-        catch (SyscallException ex)
+        catch (SyscallException ex) when (ex.Syscall == "open_tree")
         {
             string id = ex.Errno is Errno.ENOENT or Errno.ENOTDIR ? "SourceNotFound" : "OpenTreeFailed";
             WriteError(MountErrors.FromSyscall(ex, id, path, $"Could not clone '{source}'"));
             return;
         }
-
-        StagedMount staged;
-        try
-        {
-            MountAttributes set = Attributes;
-
-            // Rule 3: a clone of a shared host mount stays in its peer group unless told otherwise, and later host
-            // mounts would leak into the container; so propagation is always set, Private unless asked.
-            MountSyscalls.MountSetAttr(handle, set, MountAttributes.None, Propagation, Recurse, source);
-            if (_verbose)
-            {
-                WriteVerbose($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{(Recurse ? "|AT_RECURSIVE" : "")}, {{attr_set={StagedMount.FormatAttributes(set)}, propagation={Propagation}}}) = 0");
-            }
-            if (_userns is not null)
-            {
-                IdMapping.Apply(handle, _userns, source, Recurse);
-                if (_verbose)
-                {
-                    WriteVerbose($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{(Recurse ? "|AT_RECURSIVE" : "")}, {{attr_set=MOUNT_ATTR_IDMAP, userns_fd={_userns.Handle.DescriptorNumber}}}) = 0");
-                }
-            }
-
-            StatxInfo info = MountSyscalls.Statx(handle, source);
-            if (StageName is not null)
-            {
-                var record = new StageRecord(source, info.IsDirectory, Recurse, (ulong)set, Propagation.ToString(), _userns?.Inode, DateTime.UtcNow,
-                    Environment.ProcessId);
-                SafeMountHandle kept = handle;
-                handle = StageStore.Stage(new StageKey(Container, StageName), kept, record, WriteVerbose);
-                kept.Dispose();
-                info = MountSyscalls.Statx(handle, source);
-            }
-
-            staged = new StagedMount(source, handle, info, Recurse, set, Propagation, _userns?.Inode, StageName, StageName is null ? null : Container)
-            {
-                RequestedTarget = target,
-            };
-        }
         catch (SyscallException ex)
         {
-            handle.Dispose();
             WriteError(MountErrors.FromSyscall(ex, ex.Syscall == "mount_setattr" ? "MountSetAttrFailed" : "StatxFailed", path,
                 $"Could not set the attributes of the clone of '{source}' (nothing was mounted)"));
             return;
         }
         catch (IdMapException ex)
         {
-            handle.Dispose();
             WriteError(MountErrors.FromIdMap(ex, path));
             return;
         }
         catch (StageException ex)
         {
-            handle.Dispose();
             WriteError(MountErrors.FromStage(ex, path));
             return;
         }

@@ -44,7 +44,7 @@ internal static class Preconditions
     internal static void Require(PSCmdlet cmdlet, string? mode, params KernelFeature[] features)
     {
         RequireLinux(cmdlet);
-        if (!MountSyscalls.HasCapSysAdmin())
+        if (!KernelFeatures.HasCapSysAdmin())
         {
             cmdlet.ThrowTerminatingError(MountErrors.Plain("NoCapSysAdmin", ErrorCategory.PermissionDenied, null,
                 $"{cmdlet.MyInvocation.MyCommand.Name} needs CAP_SYS_ADMIN: mount namespaces and the mount API are root's.",

@@ -8,13 +8,12 @@ namespace MountHotplug;
 /// the processes that hold it, unless -Lazy.
 /// </summary>
 [Cmdlet(VerbsCommon.Remove, "Mount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = InputObjectSet)]
-public sealed class RemoveMountCommand : PSCmdlet, IDisposable
+public sealed class RemoveMountCommand : MountCmdlet, IDisposable
 {
     private const string PathSet = "Path";
     private const string InputObjectSet = "InputObject";
 
-    // One namespace thread per namespace for the whole pipeline; ended with it.
-    private readonly Dictionary<ContainerNamespace, ContainerMounter> _mounters = new(ReferenceEqualityComparer.Instance);
+    // The caller's own namespace, pinned for a -Path without -Namespace; released with the pipeline.
     private ContainerNamespace? _self;
 
     // Containers pinned again for mounts whose ContainerNamespace was disposed or deserialized; disposed with the pipeline.
@@ -22,7 +21,7 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
 
     // Created directories left because they were not empty: in a batch made with one -CreateTarget parent, the first mount's
     // parent still holds the other mounts' targets. Tried again after each later removal and reported only at the end.
-    private readonly List<(ContainerMounter Mounter, StagedMount Owner, string Path)> _notEmpty = new();
+    private readonly List<(ContainerSession Session, StagedMount Owner, string Path)> _notEmpty = new();
 
     /// <summary>A mount attached by Move-MountIntoNamespace -PassThru: its Target, Namespace and mount id are used.</summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = InputObjectSet)]
@@ -79,24 +78,15 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
     {
         foreach ((_, _, string path) in _notEmpty)
         {
-            WriteWarning($"-RemoveTarget: left {path} in place: {ContainerMounter.NotEmptyReason}.");
+            WriteWarning($"-RemoveTarget: left {path} in place: {ContainerSession.NotEmptyReason}.");
         }
 
         _notEmpty.Clear();
-        Dispose();
     }
 
-    protected override void StopProcessing() => Dispose();
-
-    /// <summary>Ends the namespace threads: they are never reused for another pipeline.</summary>
+    /// <summary>Releases what this pipeline pinned itself (the caller's namespace, containers pinned again).</summary>
     public void Dispose()
     {
-        foreach (ContainerMounter mounter in _mounters.Values)
-        {
-            mounter.Dispose();
-        }
-
-        _mounters.Clear();
         foreach (ContainerNamespace repinned in _repinned.Values)
         {
             repinned.Dispose();
@@ -168,8 +158,8 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
 
     private void RemoveOne(string path, ContainerNamespace? ns, StagedMount? mount)
     {
-        ContainerMounter? mounter = MounterFor(ns, path, out ContainerNamespace? effective);
-        if (mounter is null)
+        ContainerSession? session = SessionFor(ns, path, out ContainerNamespace? effective);
+        if (session is null)
         {
             return;
         }
@@ -190,7 +180,7 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
         try
         {
             // A StagedMount knows which mount it attached: only that one is taken, never one stacked on it since.
-            result = mounter.Unmount(path, Lazy, mount?.MountId);
+            result = mount is null ? session.Unmount(path, Lazy, null, Trace) : session.Unmount(mount, Lazy, Trace);
         }
         catch (HotplugException ex)
         {
@@ -226,12 +216,12 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
             }
             else
             {
-                foreach (RemovedPath removed in mounter.RemoveCreatedPaths(created))
+                foreach (RemovedPath removed in session.RemoveCreatedPaths(mount, created, Trace))
                 {
-                    if (!removed.Removed && removed.Reason == ContainerMounter.NotEmptyReason)
+                    if (!removed.Removed && removed.Reason == ContainerSession.NotEmptyReason)
                     {
                         left.Add(removed.Path);
-                        _notEmpty.Add((mounter, mount, removed.Path));
+                        _notEmpty.Add((session, mount, removed.Path));
                         WriteVerbose($"-RemoveTarget: {removed.Path} is not empty yet; tried again after the other mounts of this pipeline.");
                     }
                     else if (!removed.Removed)
@@ -247,29 +237,27 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
             }
         }
 
-        mount?.MarkRemoved(RemoveTarget ? created.Where(left.Contains).ToList() : created);
         if (RemoveTarget)
         {
-            RetryNotEmpty(mounter);
+            RetryNotEmpty(session);
         }
     }
 
     /// <summary>Removes the directories left non-empty earlier in this pipeline that this removal may have emptied, deepest first.</summary>
-    private void RetryNotEmpty(ContainerMounter mounter)
+    private void RetryNotEmpty(ContainerSession session)
     {
-        foreach ((ContainerMounter Mounter, StagedMount Owner, string Path) entry in _notEmpty.Where(e => e.Mounter == mounter).OrderByDescending(e => e.Path.Length).ToList())
+        foreach ((ContainerSession Session, StagedMount Owner, string Path) entry in _notEmpty.Where(e => e.Session == session).OrderByDescending(e => e.Path.Length).ToList())
         {
-            RemovedPath removed = mounter.RemoveCreatedPaths([entry.Path])[0];
+            RemovedPath removed = session.RemoveCreatedPaths(entry.Owner, [entry.Path], Trace)[0];
             if (removed.Removed)
             {
                 _notEmpty.Remove(entry);
-                entry.Owner.ForgetCreatedPath(entry.Path);
                 WriteVerbose($"-RemoveTarget: removed {entry.Path}, emptied by this removal.");
             }
         }
     }
 
-    private ContainerMounter? MounterFor(ContainerNamespace? ns, string path, out ContainerNamespace? effective)
+    private ContainerSession? SessionFor(ContainerNamespace? ns, string path, out ContainerNamespace? effective)
     {
         effective = ns;
         try
@@ -285,19 +273,12 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
             }
             else if (ns is null)
             {
-                // The caller's own namespace: pin this process, and enter its own namespace on the worker thread.
-                _self ??= ContainerNamespace.Open(Environment.ProcessId);
+                // The caller's own namespace, worked on like any container's.
+                _self ??= ContainerNamespace.OpenCaller();
                 effective = _self;
             }
 
-            ContainerNamespace pinned = effective ?? throw new InvalidOperationException("no namespace");
-            if (!_mounters.TryGetValue(pinned, out ContainerMounter? mounter))
-            {
-                mounter = new ContainerMounter(pinned.Pidfd, pinned.ProcessId) { Trace = WriteVerbose };
-                _mounters[pinned] = mounter;
-            }
-
-            return mounter;
+            return (effective ?? throw new InvalidOperationException("no namespace")).Session;
         }
         catch (ObjectDisposedException)
         {

@@ -8,7 +8,7 @@ namespace MountHotplug;
 /// </summary>
 [Cmdlet(VerbsData.Restore, "MountTopology", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Mount))]
-public sealed class RestoreMountTopologyCommand : PSCmdlet
+public sealed class RestoreMountTopologyCommand : MountCmdlet
 {
     /// <summary>The layout: what Export-MountTopology wrote (a JSON string converts to it).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
@@ -59,13 +59,8 @@ public sealed class RestoreMountTopologyCommand : PSCmdlet
         IReadOnlyList<ulong> ids;
         try
         {
-            using SafePathHandle root = ns is null
-                ? MountSyscalls.Open("/", OpenFlags.Path | OpenFlags.Directory)
-                : ContainerMounter.OpenProcessRoot(ns.Pidfd, ns.ProcessId, Destination);
-            using NamespaceWorker worker = ns is null || ns.IsCallerNamespace
-                ? NamespaceWorker.ForCallerNamespace()
-                : NamespaceWorker.Enter(ns.Pidfd, $"mount namespace of PID {ns.ProcessId}");
-            ids = TopologyRestore.Restore(Topology, worker, root, Destination, table, WriteVerbose, WriteWarning);
+            using ContainerNamespace? self = ns is null ? ContainerNamespace.OpenCaller() : null;
+            ids = (ns ?? self!).Session.Restore(Topology, Destination, table, Trace, WriteWarning);
         }
         catch (RestoreException ex)
         {

@@ -8,7 +8,7 @@ namespace MountHotplug;
 /// </summary>
 [Cmdlet(VerbsCommon.Set, "MountAttribute", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = PathSet)]
 [OutputType(typeof(Mount))]
-public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
+public sealed class SetMountAttributeCommand : MountCmdlet
 {
     private const string PathSet = "Path";
     private const string MountSet = "Mount";
@@ -21,8 +21,6 @@ public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
         (nameof(NoExec), MountAttributes.NoExec, "noexec"),
     };
 
-    private readonly Dictionary<ContainerNamespace, NamespaceWorker> _workers = new(ReferenceEqualityComparer.Instance);
-    private NamespaceWorker? _ownWorker;
     private MountAttributes _set;
     private MountAttributes _clear;
     private string _changes = string.Empty;
@@ -110,10 +108,10 @@ public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
         bool byMount = ParameterSetName == MountSet;
         ContainerNamespace? ns = byMount ? Mount.Namespace : Namespace;
         string path = byMount ? Mount.MountPoint : Path;
-        SafePathHandle handle;
+        MountPoint mount;
         try
         {
-            handle = CmdletLookups.Open(this, path, ns);
+            mount = CmdletLookups.Open(this, path, ns);
         }
         catch (Exception ex) when (MountErrors.FromLocate(ex, "MountNotFound", path, ns, "Mount point") is { } error)
         {
@@ -121,40 +119,22 @@ public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
             return;
         }
 
-        using (handle)
+        using (mount)
         {
-            Change(handle, path, ns, byMount ? Mount.MountId : MountId);
+            Change(mount, path, ns, byMount ? Mount.MountId : MountId);
         }
     }
 
-    protected override void EndProcessing() => Dispose();
-
-    protected override void StopProcessing() => Dispose();
-
-    /// <summary>Ends the namespace threads: they are never reused for another pipeline.</summary>
-    public void Dispose()
-    {
-        foreach (NamespaceWorker worker in _workers.Values)
-        {
-            worker.Dispose();
-        }
-
-        _workers.Clear();
-        _ownWorker?.Dispose();
-        _ownWorker = null;
-    }
-
-    private void Change(SafePathHandle handle, string path, ContainerNamespace? ns, ulong expectedId)
+    private void Change(MountPoint mount, string path, ContainerNamespace? ns, ulong expectedId)
     {
         string where = MountLocator.Where(ns);
-        StatxInfo info = MountSyscalls.Statx(handle, path, uniqueMountId: true);
-        if (expectedId != 0 && MountLocator.Mismatch(info, expectedId, unique: true, path, ns) is { } why)
+        if (expectedId != 0 && mount.Mismatch(expectedId) is { } why)
         {
             WriteError(MountErrors.Plain("MountChanged", ErrorCategory.InvalidOperation, path, why, "List the mounts again with Get-Mount."));
             return;
         }
 
-        if (!info.IsMountRoot)
+        if (!mount.Stat().IsMountRoot)
         {
             WriteError(MountErrors.Plain("NotAMountPoint", ErrorCategory.InvalidArgument, path,
                 $"'{path}' {where} is not a mount point: it is a directory inside another mount, whose attributes would change for everything it shows.",
@@ -168,27 +148,27 @@ public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
             return;
         }
 
-        NamespaceWorker worker;
         try
         {
-            worker = WorkerFor(ns);
+            mount.SetAttributes(_set, _clear, Propagation, Recurse, Trace);
         }
-        catch (SyscallException ex)
+        catch (HotplugException ex)
+        {
+            WriteError(MountErrors.FromHotplug(ex, ns is null ? path : new ContainerPath(path, ns)));
+            return;
+        }
+        catch (SyscallException ex) when (ex.Syscall is "setns" or "unshare")
         {
             WriteError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? "ContainerExited" : "EnterNamespaceFailed", path, $"Could not enter the mount namespace of PID {ns?.ProcessId}"));
             return;
         }
-
-        int errno = worker.TryMountSetAttr(handle, _set, _clear, Propagation, Recurse);
-        WriteVerbose($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{(Recurse ? "|AT_RECURSIVE" : string.Empty)}, {{{_changes}}}){(worker.IsInline ? string.Empty : $" on thread {worker.NativeThreadId} inside the namespace")} = {(errno == 0 ? "0" : ErrnoText.Name(errno))}");
-        if (errno != 0)
+        catch (SyscallException ex)
         {
-            var ex = SyscallException.Create("mount_setattr", errno, path);
-            WriteError(MountErrors.FromSyscall(ex, "MountSetAttrFailed", path, $"Could not {_changes} on {subject}", Hint((Errno)errno)));
+            WriteError(MountErrors.FromSyscall(ex, "MountSetAttrFailed", path, $"Could not {_changes} on {subject}", Hint(ex.Errno)));
             return;
         }
 
-        if (PassThru && MountLocator.Describe(handle, ns) is { } updated)
+        if (PassThru && mount.Describe() is { } updated)
         {
             WriteObject(updated);
         }
@@ -201,25 +181,4 @@ public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
         Errno.EINVAL => "The kernel refused the change for this mount; it may have been unmounted or moved meanwhile (Get-Mount shows the mounts now).",
         _ => null,
     };
-
-    /// <summary>
-    /// The kernel changes an attached mount only for a caller inside its namespace (mount_setattr from outside is EINVAL, even on
-    /// a descriptor resolved there), so for another namespace the call runs on a namespace thread, entered once per namespace.
-    /// </summary>
-    private NamespaceWorker WorkerFor(ContainerNamespace? ns)
-    {
-        if (ns is null || ns.IsCallerNamespace)
-        {
-            return _ownWorker ??= NamespaceWorker.ForCallerNamespace();
-        }
-
-        if (!_workers.TryGetValue(ns, out NamespaceWorker? worker))
-        {
-            worker = NamespaceWorker.Enter(ns.Pidfd, $"mount namespace of PID {ns.ProcessId}");
-            WriteVerbose($"unshare(CLONE_FS) + setns(pidfd of PID {ns.ProcessId}, CLONE_NEWNS) = 0 (thread {worker.NativeThreadId})");
-            _workers[ns] = worker;
-        }
-
-        return worker;
-    }
 }

@@ -47,22 +47,12 @@ public sealed class TargetPathCompleter : IArgumentCompleter
 
     internal static IReadOnlyList<CompletionResult> List(ContainerNamespace ns, string directory, string prefix)
     {
-        using SafePathHandle root = ContainerMounter.OpenProcessRoot(ns.Pidfd, ns.ProcessId, directory);
-        using SafePathHandle dir = MountSyscalls.OpenAt2(root, directory == "/" ? "." : directory,
-            OpenFlags.Directory, ContainerTarget.InRoot);
-
-        // /proc/self/fd/N reopens exactly the directory the descriptor holds; no path is looked up again.
         var results = new List<CompletionResult>();
-        foreach (FileSystemInfo entry in new DirectoryInfo($"/proc/self/fd/{dir.DescriptorNumber}").EnumerateFileSystemInfos(prefix + "*"))
+        foreach ((string name, bool isDirectory) in ns.Session.ListDirectory(directory, prefix, MaxResults))
         {
-            bool isDirectory = (entry.Attributes & FileAttributes.Directory) != 0 && entry.LinkTarget is null;
-            string completion = directory + entry.Name + (isDirectory ? "/" : string.Empty);
-            results.Add(new CompletionResult(CompletionHelpers.Quote(completion), entry.Name, isDirectory ? CompletionResultType.ProviderContainer : CompletionResultType.ProviderItem,
+            string completion = directory + name + (isDirectory ? "/" : string.Empty);
+            results.Add(new CompletionResult(CompletionHelpers.Quote(completion), name, isDirectory ? CompletionResultType.ProviderContainer : CompletionResultType.ProviderItem,
                 $"{completion} (inside PID {ns.ProcessId})"));
-            if (results.Count == MaxResults)
-            {
-                break;
-            }
         }
 
         results.Sort((a, b) => string.CompareOrdinal(a.CompletionText, b.CompletionText));

@@ -9,12 +9,10 @@ namespace MountHotplug;
 /// </summary>
 [Cmdlet(VerbsCommon.Watch, "Mount")]
 [OutputType(typeof(MountEvent))]
-public sealed class WatchMountCommand : PSCmdlet, IDisposable
+public sealed class WatchMountCommand : MountCmdlet, IDisposable
 {
     // How long one wait may block: Ctrl+C, -Timeout and a container's exit are noticed within it.
     private static readonly TimeSpan Slice = TimeSpan.FromMilliseconds(100);
-
-    private volatile bool _stopping;
     private MountWatcher? _watcher;
 
     /// <summary>The container whose mount namespace to watch.</summary>
@@ -45,7 +43,7 @@ public sealed class WatchMountCommand : PSCmdlet, IDisposable
         ContainerNamespace ns = Namespace;
         try
         {
-            _watcher = new MountWatcher(ns.Pidfd, ns.ProcessId);
+            _watcher = new MountWatcher(ns);
         }
         catch (ObjectDisposedException)
         {
@@ -67,7 +65,7 @@ public sealed class WatchMountCommand : PSCmdlet, IDisposable
         int written = 0;
         try
         {
-            while (!_stopping && written < Count && clock.Elapsed < limit)
+            while (!IsStopping && written < Count && clock.Elapsed < limit)
             {
                 TimeSpan left = limit - clock.Elapsed;
                 IReadOnlyList<MountWatchEvent> events = _watcher.Wait(left < Slice ? left : Slice);
@@ -111,8 +109,6 @@ public sealed class WatchMountCommand : PSCmdlet, IDisposable
             _watcher = null;
         }
     }
-
-    protected override void StopProcessing() => _stopping = true;
 
     public void Dispose() => _watcher?.Dispose();
 }

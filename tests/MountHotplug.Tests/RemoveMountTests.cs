@@ -149,7 +149,7 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         { "Remove-Mount -Path /nonexistent/deeper -Namespace $ct", $"TargetNotFound,{Cmd}", "does not exist" },
         { "Remove-Mount -Path mnt/data -Namespace $ct", $"InvalidTarget,{Cmd}", "absolute path" },
         { "Remove-Mount -Path / -Namespace $ct", $"InvalidTarget,{Cmd}", "root directory" },
-        { "Remove-Mount -Path /mnt/link -Namespace $ct", $"InvalidTarget,{Cmd}", "symbolic link" },
+        { "Remove-Mount -Path /mnt/link -Namespace $ct", $"TargetIsSymlink,{Cmd}", "symbolic link" },
         { "Remove-Mount -Path '' -Namespace $ct", $"InvalidPath,{Cmd}", "No mount point" },
         { "$s = New-StagedMount $src; try { $s | Remove-Mount } finally { $s.Dispose() }", $"MountNotAttached,{Cmd}", "is staged, not attached" },
         { "New-StagedMount $src | Move-MountIntoNamespace -Namespace $ct -Target /mnt/data -Force; $m | Remove-Mount", $"MountChanged,{Cmd}", "not mount" },

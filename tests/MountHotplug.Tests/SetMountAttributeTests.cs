@@ -29,8 +29,8 @@ public sealed class SetMountAttributeTests
         container.ExecOrThrow("sh", "-c", Layout);
         var guard = new HostGuard();
 
-        using (SafePidfdHandle pidfd = MountSyscalls.PidfdOpen(container.Pid))
-        using (SafePathHandle root = ContainerMounter.OpenProcessRoot(pidfd, container.Pid, "/s/sub"))
+        using (ContainerNamespace pinned = ContainerNamespace.Open(container.Pid))
+        using (SafePathHandle root = ContainerSession.OpenProcessRoot(pinned, "/s/sub"))
         using (SafePathHandle sub = MountSyscalls.OpenAt2(root, "/s/sub", OpenFlags.Path, ContainerTarget.InRoot))
         {
             Assert.True(MountSyscalls.Statx(sub).IsMountRoot);
@@ -133,7 +133,7 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         { "Set-MountAttribute /s/missing -Namespace $ct -ReadOnly", $"MountNotFound,{Cmd}", "ENOENT" },
         { "Set-MountAttribute s/sub -Namespace $ct -ReadOnly", $"InvalidPath,{Cmd}", "absolute" },
         { "Set-MountAttribute /s/sub -Namespace $ct", $"NothingToChange,{Cmd}", "nothing to change" },
-        { "Set-MountAttribute /s/link -Namespace $ct -ReadOnly", $"PathIsSymlink,{Cmd}", "symbolic link" },
+        { "Set-MountAttribute /s/link -Namespace $ct -ReadOnly", $"TargetIsSymlink,{Cmd}", "symbolic link" },
         { "Get-Mount -Namespace $ct -Path /s/peer | Set-MountAttribute -ReadOnly -WhatIf", string.Empty, string.Empty },
     };
 

@@ -29,7 +29,7 @@ public enum MountPropagation : ulong
     Shared = 0x100000,
 }
 
-public static partial class MountSyscalls
+internal static partial class MountSyscalls
 {
     private const uint AtEmptyPath = 0x1000;
     private const uint AtRecursive = 0x8000;

@@ -14,7 +14,7 @@ public enum MoveMountFlags : uint
     Beneath = 0x200,    // 6.5
 }
 
-public static partial class MountSyscalls
+internal static partial class MountSyscalls
 {
     /// <summary>
     /// move_mount(2) between two descriptors (F_EMPTY_PATH | T_EMPTY_PATH). Returns 0 or the errno, and throws

@@ -1,6 +1,6 @@
 namespace MountHotplug;
 
-public static partial class MountSyscalls
+internal static partial class MountSyscalls
 {
     private const uint NsGetMountNamespaceId = 0x8008b705;   // NS_GET_MNTNS_ID (6.9)
     private const uint PidfdGetMountNamespace = 0xff03;      // PIDFD_GET_MNT_NAMESPACE (6.11)

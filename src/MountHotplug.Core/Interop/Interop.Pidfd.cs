@@ -1,6 +1,6 @@
 namespace MountHotplug;
 
-public static partial class MountSyscalls
+internal static partial class MountSyscalls
 {
     /// <summary>pidfd_open(2).</summary>
     public static SafePidfdHandle PidfdOpen(int pid)

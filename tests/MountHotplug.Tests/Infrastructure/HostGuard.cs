@@ -20,7 +20,15 @@ public sealed class HostGuard
 
     private readonly string _hostTable = ProcessState.HostMountTable;
     private readonly string _ownTable = ProcessState.OwnMountTable;
-    private readonly List<string> _descriptors = ProcessState.OpenDescriptors();
+    private readonly List<string> _descriptors = IdleDescriptors();
+
+    // A session keeps its namespace thread and the container's root open between calls; both are released when the
+    // module is idle (ContainerSession.EndIdleWorkers), so both snapshots are taken in that state.
+    private static List<string> IdleDescriptors()
+    {
+        ContainerSession.EndIdleWorkers();
+        return ProcessState.OpenDescriptors();
+    }
 
     public void AssertClean()
     {
@@ -32,7 +40,7 @@ public sealed class HostGuard
         // threads (a child process's stream readers, the engine's pipeline threads, finalizers) close their descriptors
         // on their own schedule, so a difference counts only if it lasts: a leaked descriptor stays open for good.
         List<string> expected = Kinds(_descriptors);
-        List<string> now = Kinds(ProcessState.OpenDescriptors());
+        List<string> now = Kinds(IdleDescriptors());
         for (int attempt = 0; attempt < 100 && !now.SequenceEqual(expected); attempt++)
         {
             Thread.Sleep(20);

@@ -39,8 +39,8 @@ public sealed class ProcessRootTests
         try
         {
             Assert.Equal("ready", process.StandardOutput.ReadLine());
-            using SafePidfdHandle pidfd = MountSyscalls.PidfdOpen(process.Id);
-            using var mounter = new ContainerMounter(pidfd, process.Id);
+            using ContainerNamespace pinned = ContainerNamespace.Open(process.Id);
+            ContainerSession mounter = pinned.Session;
 
             using SafeMountHandle first = Stage(tree.Data);
             mounter.Attach(first, MountSyscalls.Statx(first), oldTarget, createTarget: false, allowStacking: false);
