@@ -360,7 +360,7 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
         {
             MountAttributes set = Attributes;
 
-            // Rule 3: a clone of a shared host mount stays in its peer group unless told otherwise, and later host
+            // kernel-notes N10: a clone of a shared host mount stays in its peer group unless told otherwise, and later host
             // mounts would leak into the container; so propagation is always set, Private unless asked.
             MountSyscalls.MountSetAttr(handle, set, MountAttributes.None, Propagation, Recurse, source);
             if (_verbose)
