@@ -168,7 +168,7 @@ internal static class Hotplug
         report.Add("hot-plug", "  engine only: the same with -Target { … } evaluated per mount", Stats.Median(whatIfScript), "µs/mount", cRaw, null);
 
         // The raw loop skips what makes a hot-plug safe and verified, and it setns'es its only thread, which a .NET
-        // process cannot (rule 4). Against a C loop that makes the same system calls with the same thread design, the
+        // process cannot (kernel-notes N6). Against a C loop that makes the same system calls with the same thread design, the
         // cost of .NET itself shows.
         double overThreaded = Stats.Median(nativeOverThreaded);
         report.Add("hot-plug", "Native C# API ÷ the C loop with the same system calls (median of paired ratios)", Stats.Median(nativeOverSafe), "×", null, null);

@@ -22,7 +22,7 @@ public sealed record AttachOptions
     /// </summary>
     public bool Replace { get; init; }
 
-    /// <summary>Lock the read-only mount's flags against the container's root (kernel-notes: locked mounts).</summary>
+    /// <summary>Lock the read-only mount's flags against the container's root (kernel-notes N20).</summary>
     public bool Seal { get; init; }
 
     /// <summary>Host uid and gid to give created entries (the container's root in its user namespace).</summary>

@@ -21,7 +21,7 @@ public sealed class IdMapException(IdMapFailure failure, string message, Syscall
 /// <summary>Idmapped mounts (MOUNT_ATTR_IDMAP): opening the user namespace, applying it, and explaining a refusal.</summary>
 public static class IdMapping
 {
-    /// <summary>Opens the user namespace named by <paramref name="source"/> and checks it can idmap (rule 9).</summary>
+    /// <summary>Opens the user namespace named by <paramref name="source"/> and checks it can idmap (kernel-notes N12).</summary>
     public static OpenedUserNamespace Open(IdMapSource source, Func<string, string> resolvePath)
     {
         SafePathHandle handle;

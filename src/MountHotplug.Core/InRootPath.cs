@@ -13,7 +13,7 @@ internal enum InRootMode
 /// <summary>
 /// The one resolver of paths inside a container: openat2 from the container's process root with RESOLVE_IN_ROOT and
 /// RESOLVE_NO_MAGICLINKS, so that absolute links and ".." stay inside it and /proc magic links are refused
-/// (kernel-notes N5). Opening is here; creating missing components one name at a time is <see cref="ContainerTarget"/>'s
+/// (kernel-notes N9). Opening is here; creating missing components one name at a time is <see cref="ContainerTarget"/>'s
 /// create mode, which resolves with the same flags.
 /// </summary>
 internal static class InRootPath

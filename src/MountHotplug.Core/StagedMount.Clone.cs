@@ -33,7 +33,7 @@ public sealed partial class StagedMount
     /// The clone recipe, in one call: open_tree(OPEN_TREE_CLONE) of <paramref name="source"/> (a path in the caller's mount
     /// namespace), then mount_setattr with the flags and the propagation, then the idmap, then statx; with a stage name, the
     /// clone is also kept in the stage. A clone of a shared host mount stays in the host's peer group unless told otherwise,
-    /// and later host mounts would then appear in the container, so the propagation is always set (kernel-notes N3).
+    /// and later host mounts would then appear in the container, so the propagation is always set (kernel-notes N10).
     /// On any failure nothing is left: the clone is closed, which dissolves it.
     /// </summary>
     /// <exception cref="SyscallException">open_tree (ENOENT/ENOTDIR: no such source), mount_setattr or statx failed.</exception>

@@ -37,7 +37,7 @@ try {
         Assert.Equal(tree.Content, container.ExecOrThrow("cat", "/mnt/data/hello.txt"));
         MountInfo row = Assert.IsType<MountInfo>(ContainerView.MountAt(container, "/mnt/data"));
         Assert.True(row.IsReadOnly, row.ToString());
-        Assert.Equal(0, row.PeerGroup); // Private by default: host mounts do not leak in (rule 3)
+        Assert.Equal(0, row.PeerGroup); // Private by default: host mounts do not leak in (kernel-notes N10)
         Assert.Equal(0, row.Master);
 
         ExecResult write = container.Exec("sh", "-c", "echo x > /mnt/data/new.txt");
