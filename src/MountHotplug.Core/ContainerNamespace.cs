@@ -85,14 +85,22 @@ public sealed class ContainerNamespace : IDisposable
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
+            // Reading /proc/PID failed: said as the process's exit only when the pidfd says so; otherwise as it was.
+            bool alive = MountSyscalls.IsAlive(pidfd);
             pidfd.Dispose();
-            throw SyscallException.Create("open", (int)Errno.ESRCH, $"/proc/{processId}", detail: ex.Message);
+            if (!alive)
+            {
+                throw MountSyscalls.Exited(processId, $"/proc/{processId}");
+            }
+
+            throw;
         }
         catch (SyscallException ex) when (ex.Errno is Errno.ENOENT or Errno.ESRCH)
         {
             // A zombie still has a PID and a pidfd, even answers signal 0, but no namespaces left to read: it has exited.
+            // The call that failed is named with the errno it gave.
             pidfd.Dispose();
-            throw SyscallException.Create("open", (int)Errno.ESRCH, ex.Path,
+            throw SyscallException.Create(ex.Syscall, (int)ex.Errno, ex.Path,
                 detail: $"Process {processId} has exited (it is a zombie, or it ended while being read).");
         }
         catch
@@ -141,8 +149,10 @@ public sealed class ContainerNamespace : IDisposable
     /// then, /proc/PID was still it when it was read (a reused PID needs the pinned process dead first).
     /// </summary>
     /// <exception cref="HotplugException">ContainerExited: the process has exited.</exception>
+    /// <exception cref="ObjectDisposedException">This object was disposed: it no longer proves anything.</exception>
     internal void Verify(string subject)
     {
+        ObjectDisposedException.ThrowIf(_pidfd.IsClosed, this);
         if (!IsAlive)
         {
             throw new HotplugException(HotplugFailure.ContainerExited, subject,
@@ -233,7 +243,7 @@ public sealed class ContainerNamespace : IDisposable
     {
         if (!MountSyscalls.IsAlive(Pidfd))
         {
-            throw SyscallException.Create("pidfd_send_signal", (int)Errno.ESRCH, $"PID {ProcessId}");
+            throw MountSyscalls.Exited(ProcessId);
         }
     }
 

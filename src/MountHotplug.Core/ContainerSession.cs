@@ -176,6 +176,7 @@ public sealed partial class ContainerSession : IDisposable
     /// </summary>
     internal static SafePathHandle OpenProcessRoot(ContainerNamespace ns, string target)
     {
+        ObjectDisposedException.ThrowIf(ns.IsDisposed, ns);
         SafePathHandle root;
         try
         {

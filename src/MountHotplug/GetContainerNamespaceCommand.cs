@@ -97,7 +97,7 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? "ContainerChanged" : "PidfdOpenFailed", Name,
+            WriteError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? ErrorId.ContainerChanged : ErrorId.PidfdOpenFailed, Name,
                 $"Could not pin container '{Name}'"));
             return;
         }
@@ -118,7 +118,7 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
                 ns.Dispose();
             }
 
-            WriteError(MountErrors.Plain("RuntimeUnavailable", ErrorCategory.ResourceUnavailable, RequestedRuntime,
+            WriteError(MountErrors.Plain(ErrorId.RuntimeUnavailable, ErrorCategory.ResourceUnavailable, RequestedRuntime,
                 $"Cannot list the containers of {unavailable[0]}.", "Install the runtime's tools, or start its daemon (DOCKER_HOST, CONTAINER_HOST)."));
             return;
         }

@@ -45,7 +45,7 @@ public sealed class GetMountCommand : MountTableCommand
 
         foreach (Filter missing in paths?.Where(p => p.IsLiteral && !p.Matched) ?? Enumerable.Empty<Filter>())
         {
-            WriteError(MountErrors.Plain("MountNotFound", ErrorCategory.ObjectNotFound, missing.Text,
+            WriteError(MountErrors.Plain(ErrorId.MountNotFound, ErrorCategory.ObjectNotFound, missing.Text,
                 $"No mount point is '{missing.Text}' {MountLocator.Where(ns)}.", "List the mount points with Get-Mount, or use a wildcard."));
         }
     }

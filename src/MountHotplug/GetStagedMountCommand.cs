@@ -51,7 +51,7 @@ public sealed class GetStagedMountCommand : MountCmdlet
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, "StageFailed", key.ToString(), $"Could not clone the staged mount '{key}'"));
+            WriteError(MountErrors.FromSyscall(ex, ErrorId.StageFailed, key.ToString(), $"Could not clone the staged mount '{key}'"));
             return;
         }
 

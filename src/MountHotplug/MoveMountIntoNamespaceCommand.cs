@@ -72,7 +72,7 @@ public sealed class MoveMountIntoNamespaceCommand : MountCmdlet
             if (!Namespace.HasOwnUserNamespace)
             {
                 // Root of the host's user namespace can clear any flag on any mount: there is nobody to seal against.
-                ThrowTerminatingError(MountErrors.Plain("SealNeedsOwnUserNamespace", ErrorCategory.InvalidOperation, Namespace,
+                ThrowTerminatingError(MountErrors.Plain(ErrorId.SealNeedsOwnUserNamespace, ErrorCategory.InvalidOperation, Namespace,
                     $"PID {Namespace.ProcessId} runs in the host's user namespace (a privileged container): its root holds every capability the host's root does, so no mount flag can be locked against it.",
                     "Drop -Seal, or run the container unprivileged (its own user namespace, e.g. lxc.idmap)."));
             }
@@ -84,7 +84,7 @@ public sealed class MoveMountIntoNamespaceCommand : MountCmdlet
         }
         catch (ObjectDisposedException)
         {
-            ThrowTerminatingError(MountErrors.Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, Namespace,
+            ThrowTerminatingError(MountErrors.Plain(ErrorId.NamespaceDisposed, ErrorCategory.InvalidArgument, Namespace,
                 $"The ContainerNamespace of PID {Namespace.ProcessId} has been disposed.", "Get a new one with Get-ContainerNamespace."));
             return;
         }
@@ -177,7 +177,7 @@ public sealed class MoveMountIntoNamespaceCommand : MountCmdlet
     {
         if (mount.State != StagedMountState.Staged)
         {
-            WriteError(MountErrors.Plain("MountNotStaged", ErrorCategory.InvalidOperation, mount,
+            WriteError(MountErrors.Plain(ErrorId.MountNotStaged, ErrorCategory.InvalidOperation, mount,
                 $"The mount of '{mount.Source}' is {mount.State.ToString().ToLowerInvariant()}{(mount.Target is null ? string.Empty : $" at '{mount.Target}'")}; only a staged mount can be attached.",
                 "Stage it again with New-StagedMount."));
             return;
@@ -186,7 +186,7 @@ public sealed class MoveMountIntoNamespaceCommand : MountCmdlet
         // Null only from a staged mount whose row had no target; an explicit -Target '' stays an InvalidTarget.
         if (Target is null)
         {
-            Fail(MountErrors.Plain("TargetMissing", ErrorCategory.InvalidArgument, mount.Source,
+            Fail(MountErrors.Plain(ErrorId.TargetMissing, ErrorCategory.InvalidArgument, mount.Source,
                 $"No target for the staged mount of '{mount.Source}': -Target was not given, and the mount's input row had no Target; it was not attached.",
                 "Give the row a Target column, or give -Target (a script block computes one per mount)."));
             return;
@@ -215,7 +215,7 @@ public sealed class MoveMountIntoNamespaceCommand : MountCmdlet
 
         if (Seal && !mount.ReadOnly)
         {
-            Fail(MountErrors.Plain("SealNeedsReadOnly", ErrorCategory.InvalidArgument, mount.Source,
+            Fail(MountErrors.Plain(ErrorId.SealNeedsReadOnly, ErrorCategory.InvalidArgument, mount.Source,
                 $"The staged mount of '{mount.Source}' is not read-only; -Seal locks a read-only mount against the container's root.",
                 "Stage it with New-StagedMount -ReadOnly (and -NoSuid, -NoDev, -NoExec to lock those too)."));
             return;
@@ -252,14 +252,14 @@ public sealed class MoveMountIntoNamespaceCommand : MountCmdlet
         }
         catch (SyscallException ex)
         {
-            Fail(MountErrors.FromSyscall(ex, "MoveMountFailed", mount.Source, $"Could not attach '{mount.Source}' at '{Target}'"));
+            Fail(MountErrors.FromSyscall(ex, ErrorId.MoveMountFailed, mount.Source, $"Could not attach '{mount.Source}' at '{Target}'"));
             return;
         }
         catch (ObjectDisposedException) when (Namespace.IsDisposed)
         {
             // Disposed by the pipeline itself (or another runspace) after BeginProcessing checked it: without its
             // pidfd nothing proves the process is still the container, so no further item is attached.
-            Fail(MountErrors.Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, mount.Source,
+            Fail(MountErrors.Plain(ErrorId.NamespaceDisposed, ErrorCategory.InvalidArgument, mount.Source,
                 $"The ContainerNamespace of PID {Namespace.ProcessId} was disposed while this pipeline still used it; '{mount.Source}' was not attached.",
                 "Dispose the ContainerNamespace after the pipeline that uses it, and get a new one with Get-ContainerNamespace."));
             return;

@@ -106,26 +106,26 @@ public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
             ParameterSetName == FileSystemSet ? Requirements.NewStagedMountFileSystem : Requirements.NewStagedMountPath);
         if (StageName is not null && !StageStore.IsValidName(StageName))
         {
-            ThrowTerminatingError(MountErrors.Plain("InvalidStageName", ErrorCategory.InvalidArgument, StageName,
+            ThrowTerminatingError(MountErrors.Plain(ErrorId.InvalidStageName, ErrorCategory.InvalidArgument, StageName,
                 $"'{StageName}' is not a valid stage name.", "Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."));
         }
 
         if (Container is not null && StageName is null)
         {
-            ThrowTerminatingError(MountErrors.Plain("StageContainerWithoutName", ErrorCategory.InvalidArgument, Container,
+            ThrowTerminatingError(MountErrors.Plain(ErrorId.StageContainerWithoutName, ErrorCategory.InvalidArgument, Container,
                 $"-Container '{Container}' says which container a kept mount is for, but no -StageName keeps one.",
                 "Add -StageName to keep the mount in the stage for the container, or drop -Container."));
         }
 
         if (Container is not null && !StageStore.IsValidName(Container))
         {
-            ThrowTerminatingError(MountErrors.Plain("InvalidStageName", ErrorCategory.InvalidArgument, Container,
+            ThrowTerminatingError(MountErrors.Plain(ErrorId.InvalidStageName, ErrorCategory.InvalidArgument, Container,
                 $"'{Container}' is not a valid container name for the stage.", "Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."));
         }
 
         if (StageName is not null && Propagation == MountPropagation.Unbindable)
         {
-            ThrowTerminatingError(MountErrors.Plain("StageUnbindable", ErrorCategory.InvalidArgument, StageName,
+            ThrowTerminatingError(MountErrors.Plain(ErrorId.StageUnbindable, ErrorCategory.InvalidArgument, StageName,
                 "An unbindable mount cannot be cloned, so it cannot be kept in the stage for Get-StagedMount.",
                 "Choose another -Propagation, or drop -StageName."));
         }
@@ -165,7 +165,7 @@ public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
             (string? path, string? target) = PipelineRow.Read(InputObject);
             if (string.IsNullOrEmpty(path))
             {
-                WriteError(MountErrors.Plain("InputWithoutPath", ErrorCategory.InvalidArgument, InputObject,
+                WriteError(MountErrors.Plain(ErrorId.InputWithoutPath, ErrorCategory.InvalidArgument, InputObject,
                     $"The input '{InputObject}' names no path: it is not a string or a file, and it has no Path, Source or FullName.",
                     "Give each row a Path (or Source) column with the host path to stage."));
                 return;
@@ -178,7 +178,7 @@ public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
         List<string> paths = ParameterSetName == LiteralPathSet ? LiteralPath.ToList() : ExpandWildcards(Path);
         if (StageName is not null && paths.Count > 1)
         {
-            WriteError(MountErrors.Plain("StageNeedsOnePath", ErrorCategory.InvalidArgument, string.Join(", ", paths),
+            WriteError(MountErrors.Plain(ErrorId.StageNeedsOnePath, ErrorCategory.InvalidArgument, string.Join(", ", paths),
                 $"-StageName '{StageName}' names one staged mount, but {paths.Count} paths were given.", "Stage one path per name."));
             return;
         }
@@ -216,7 +216,7 @@ public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
 
             if (matches.Count == 0)
             {
-                WriteError(MountErrors.Plain("SourceNotFound", ErrorCategory.ObjectNotFound, pattern,
+                WriteError(MountErrors.Plain(ErrorId.SourceNotFound, ErrorCategory.ObjectNotFound, pattern,
                     $"Nothing on the host matches '{pattern}'; nothing was staged for it.",
                     "Check the pattern; use -LiteralPath for a name that contains '[', ']', '*' or '?'."));
                 continue;
@@ -237,7 +237,7 @@ public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
             FileSystemOption? option = FileSystemOption.TryParse(text, out string? reason);
             if (option is null)
             {
-                WriteError(MountErrors.Plain("InvalidOption", ErrorCategory.InvalidArgument, text, $"Invalid -Option: {reason}.",
+                WriteError(MountErrors.Plain(ErrorId.InvalidOption, ErrorCategory.InvalidArgument, text, $"Invalid -Option: {reason}.",
                     "Give each option as key=value or as a bare flag name, one per element: -Option size=64m, mode=0755."));
                 return;
             }
@@ -268,7 +268,7 @@ public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, ex.Syscall == "mount_setattr" ? "MountSetAttrFailed" : "StatxFailed", target,
+            WriteError(MountErrors.FromSyscall(ex, ex.Syscall == "mount_setattr" ? ErrorId.MountSetAttrFailed : ErrorId.StatxFailed, target,
                 $"Could not set the propagation of the new {FileSystem} mount (nothing was mounted)"));
             return;
         }
@@ -298,20 +298,20 @@ public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
             source = SessionState.Path.GetUnresolvedProviderPathFromPSPath(path, out ProviderInfo provider, out _);
             if (provider.Name != "FileSystem")
             {
-                WriteError(MountErrors.Plain("InvalidPath", ErrorCategory.InvalidArgument, path,
+                WriteError(MountErrors.Plain(ErrorId.InvalidPath, ErrorCategory.InvalidArgument, path,
                     $"'{path}' is a {provider.Name} path, not a file system path.", "Give a directory or file on this host."));
                 return;
             }
         }
         catch (Exception ex) when (ex is ItemNotFoundException or System.Management.Automation.DriveNotFoundException or ProviderNotFoundException or NotSupportedException or PSArgumentException)
         {
-            WriteError(MountErrors.Plain("InvalidPath", ErrorCategory.InvalidArgument, path, $"'{path}' is not a valid path: {ex.Message}"));
+            WriteError(MountErrors.Plain(ErrorId.InvalidPath, ErrorCategory.InvalidArgument, path, $"'{path}' is not a valid path: {ex.Message}"));
             return;
         }
 
         if (TargetPath.TextProblem(source) is { } problem)
         {
-            WriteError(MountErrors.Plain("InvalidPath", ErrorCategory.InvalidArgument, path, $"The path {problem}.",
+            WriteError(MountErrors.Plain(ErrorId.InvalidPath, ErrorCategory.InvalidArgument, path, $"The path {problem}.",
                 "Name the file or directory by a path the kernel can be given exactly."));
             return;
         }
@@ -332,13 +332,13 @@ public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
         }
         catch (SyscallException ex) when (ex.Syscall == "open_tree")
         {
-            string id = ex.Errno is Errno.ENOENT or Errno.ENOTDIR ? "SourceNotFound" : "OpenTreeFailed";
+            ErrorId id = ex.Errno is Errno.ENOENT or Errno.ENOTDIR ? ErrorId.SourceNotFound : ErrorId.OpenTreeFailed;
             WriteError(MountErrors.FromSyscall(ex, id, path, $"Could not clone '{source}'"));
             return;
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, ex.Syscall == "mount_setattr" ? "MountSetAttrFailed" : "StatxFailed", path,
+            WriteError(MountErrors.FromSyscall(ex, ex.Syscall == "mount_setattr" ? ErrorId.MountSetAttrFailed : ErrorId.StatxFailed, path,
                 $"Could not set the attributes of the clone of '{source}' (nothing was mounted)"));
             return;
         }

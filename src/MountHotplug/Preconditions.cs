@@ -46,7 +46,7 @@ internal static class Preconditions
         RequireLinux(cmdlet);
         if (!KernelFeatures.HasCapSysAdmin())
         {
-            cmdlet.ThrowTerminatingError(MountErrors.Plain("NoCapSysAdmin", ErrorCategory.PermissionDenied, null,
+            cmdlet.ThrowTerminatingError(MountErrors.Plain(ErrorId.NoCapSysAdmin, ErrorCategory.PermissionDenied, null,
                 $"{cmdlet.MyInvocation.MyCommand.Name} needs CAP_SYS_ADMIN: mount namespaces and the mount API are root's.",
                 "Run pwsh as root (sudo pwsh), or grant the process CAP_SYS_ADMIN."));
         }
@@ -58,7 +58,7 @@ internal static class Preconditions
     {
         if (!OperatingSystem.IsLinux())
         {
-            cmdlet.ThrowTerminatingError(MountErrors.Plain("NotLinux", ErrorCategory.NotImplemented, null,
+            cmdlet.ThrowTerminatingError(MountErrors.Plain(ErrorId.NotLinux, ErrorCategory.NotImplemented, null,
                 "MountHotplug works only on Linux: it drives the Linux mount API (open_tree, move_mount, mount_setattr).",
                 "Run it on a Linux host with pwsh 7.4 or later."));
         }
@@ -85,7 +85,7 @@ internal static class Preconditions
             string extra = feature == KernelFeature.MoveMountBeneath
                 ? " -Replace never falls back to stacking the new mount on the old one; without -Replace you can attach at another path, or stack with -Force."
                 : string.Empty;
-            cmdlet.ThrowTerminatingError(MountErrors.Plain("KernelTooOld", ErrorCategory.NotImplemented, feature,
+            cmdlet.ThrowTerminatingError(MountErrors.Plain(ErrorId.KernelTooOld, ErrorCategory.NotImplemented, feature,
                 $"{command} needs {name}, which came with Linux {version}; this kernel ({KernelRelease}) lacks it: {probe.Evidence}.",
                 $"Run it on Linux {version} or later (Get-MountApiSupport lists what this kernel has).{extra}"));
         }

@@ -66,7 +66,7 @@ public sealed class RemoveMountCommand : MountCmdlet, IDisposable
 
         if (string.IsNullOrEmpty(Path))
         {
-            WriteError(MountErrors.Plain("InvalidPath", ErrorCategory.InvalidArgument, Path,
+            WriteError(MountErrors.Plain(ErrorId.InvalidPath, ErrorCategory.InvalidArgument, Path,
                 "No mount point was given (the input has an empty MountPoint or Target).", "Give -Path, or pipe a mount that is attached."));
             return;
         }
@@ -101,7 +101,7 @@ public sealed class RemoveMountCommand : MountCmdlet, IDisposable
     {
         if (mount.State != StagedMountState.Attached || mount.Target is null)
         {
-            WriteError(MountErrors.Plain("MountNotAttached", ErrorCategory.InvalidOperation, mount.Source,
+            WriteError(MountErrors.Plain(ErrorId.MountNotAttached, ErrorCategory.InvalidOperation, mount.Source,
                 $"The mount of '{mount.Source}' is {mount.State.ToString().ToLowerInvariant()}, not attached; there is nothing to unmount.",
                 mount.State == StagedMountState.Staged ? "Dispose() it to dissolve a staged mount." : null));
             return;
@@ -122,7 +122,7 @@ public sealed class RemoveMountCommand : MountCmdlet, IDisposable
     {
         if (processId is not { } pid || startTime is not { } start || mountNamespaceId is not { } mntns)
         {
-            WriteError(MountErrors.Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, target,
+            WriteError(MountErrors.Plain(ErrorId.NamespaceDisposed, ErrorCategory.InvalidArgument, target,
                 $"The ContainerNamespace of PID {processId} has been disposed, and the object does not record the process's start time to find it again.",
                 "Get a new one with Get-ContainerNamespace and use -Path and -Namespace."));
             return null;
@@ -143,15 +143,15 @@ public sealed class RemoveMountCommand : MountCmdlet, IDisposable
         catch (ProcessChangedException ex)
         {
             WriteError(ex.Exited
-                ? MountErrors.Build(ex, "ContainerExited", ErrorCategory.ObjectNotFound, target, $"Cannot unmount '{target}': {ex.Message} Nothing was unmounted.",
+                ? MountErrors.Build(ex, ErrorId.ContainerExited, ErrorCategory.ObjectNotFound, target, $"Cannot unmount '{target}': {ex.Message} Nothing was unmounted.",
                     "The mount went with the container's mount namespace; start the container again and get a new object with Get-ContainerNamespace.")
-                : MountErrors.Build(ex, "MountNamespaceChanged", ErrorCategory.InvalidOperation, target, $"Cannot unmount '{target}': {ex.Message} Nothing was unmounted.",
+                : MountErrors.Build(ex, ErrorId.MountNamespaceChanged, ErrorCategory.InvalidOperation, target, $"Cannot unmount '{target}': {ex.Message} Nothing was unmounted.",
                     "Look at the process's mount table (Get-Mount -ProcessId); to unmount there, use -Path and -Namespace."));
             return null;
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, "PidfdOpenFailed", target, $"Could not pin PID {pid} again"));
+            WriteError(MountErrors.FromSyscall(ex, ErrorId.PidfdOpenFailed, target, $"Could not pin PID {pid} again"));
             return null;
         }
     }
@@ -189,7 +189,7 @@ public sealed class RemoveMountCommand : MountCmdlet, IDisposable
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, "UnmountFailed", path, $"Could not unmount '{path}'"));
+            WriteError(MountErrors.FromSyscall(ex, ErrorId.UnmountFailed, path, $"Could not unmount '{path}'"));
             return;
         }
 
@@ -282,13 +282,13 @@ public sealed class RemoveMountCommand : MountCmdlet, IDisposable
         }
         catch (ObjectDisposedException)
         {
-            WriteError(MountErrors.Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, path,
+            WriteError(MountErrors.Plain(ErrorId.NamespaceDisposed, ErrorCategory.InvalidArgument, path,
                 $"The ContainerNamespace of PID {ns?.ProcessId} has been disposed.", "Get a new one with Get-ContainerNamespace."));
             return null;
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, "PidfdOpenFailed", path, "Could not pin this process"));
+            WriteError(MountErrors.FromSyscall(ex, ErrorId.PidfdOpenFailed, path, "Could not pin this process"));
             return null;
         }
     }

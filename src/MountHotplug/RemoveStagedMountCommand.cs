@@ -33,7 +33,7 @@ public sealed class RemoveStagedMountCommand : PSCmdlet
         string? container = string.IsNullOrEmpty(Container) ? null : Container;
         if (Name is null && container is null)
         {
-            ThrowTerminatingError(MountErrors.Plain("StageNameRequired", ErrorCategory.InvalidArgument, null,
+            ThrowTerminatingError(MountErrors.Plain(ErrorId.StageNameRequired, ErrorCategory.InvalidArgument, null,
                 "Say which staged mounts to remove.", "Give -Name (wildcards allowed), or -Container for all of one container's."));
         }
 
@@ -62,8 +62,8 @@ public sealed class RemoveStagedMountCommand : PSCmdlet
         catch (Exception ex) when (ex is SyscallException or IOException or UnauthorizedAccessException)
         {
             WriteError(ex is SyscallException s
-                ? MountErrors.FromSyscall(s, "StageFailed", target, $"Could not remove the staged mount '{key}'")
-                : MountErrors.Plain("StageFailed", ErrorCategory.WriteError, target, $"Could not remove the staged mount '{key}': {ex.Message}"));
+                ? MountErrors.FromSyscall(s, ErrorId.StageFailed, target, $"Could not remove the staged mount '{key}'")
+                : MountErrors.Plain(ErrorId.StageFailed, ErrorCategory.WriteError, target, $"Could not remove the staged mount '{key}': {ex.Message}"));
         }
     }
 }

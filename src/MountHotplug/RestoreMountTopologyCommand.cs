@@ -74,13 +74,13 @@ public sealed class RestoreMountTopologyCommand : MountCmdlet
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? "ContainerExited" : "EnterNamespaceFailed", Destination,
+            WriteError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? ErrorId.ContainerExited : ErrorId.EnterNamespaceFailed, Destination,
                 $"Could not restore under '{Destination}' {where}"));
             return;
         }
         catch (ObjectDisposedException ex)
         {
-            WriteError(MountErrors.FromLocate(ex, "RestoreFailed", Destination, ns, "Namespace")!);
+            WriteError(MountErrors.FromLocate(ex, ErrorId.RestoreFailed, Destination, ns, "Namespace")!);
             return;
         }
 
@@ -100,7 +100,7 @@ public sealed class RestoreMountTopologyCommand : MountCmdlet
         MountTopology result = MountTopology.Export(mounts, TargetPath.Join(TargetPath.TrySplit(Destination, out _)!));
         if (!result.StructurallyEquals(Topology))
         {
-            WriteError(MountErrors.Plain("RestoreNotExact", ErrorCategory.InvalidResult, Destination,
+            WriteError(MountErrors.Plain(ErrorId.RestoreNotExact, ErrorCategory.InvalidResult, Destination,
                 $"The mounts restored under '{Destination}' differ from the topology.\nExpected:\n{Topology.Describe()}Found:\n{result.Describe()}",
                 "Something changed the namespace during the restore, or the layout needs an external master; the restored mounts are left for inspection."));
             return;
@@ -118,15 +118,15 @@ public sealed class RestoreMountTopologyCommand : MountCmdlet
 
     private static ErrorRecord ToError(RestoreException ex)
     {
-        string id = ex.Failure switch
+        ErrorId id = ex.Failure switch
         {
-            RestoreFailure.InvalidTopology => "InvalidTopology",
-            RestoreFailure.InvalidDestination => "InvalidDestination",
-            RestoreFailure.DestinationShared => "DestinationShared",
-            RestoreFailure.SourceNotFound => "SourceNotFound",
-            RestoreFailure.CreateFailed => "CreateMountFailed",
-            RestoreFailure.AttachFailed => "AttachFailed",
-            _ => "SharingFailed",
+            RestoreFailure.InvalidTopology => ErrorId.InvalidTopology,
+            RestoreFailure.InvalidDestination => ErrorId.InvalidDestination,
+            RestoreFailure.DestinationShared => ErrorId.DestinationShared,
+            RestoreFailure.SourceNotFound => ErrorId.SourceNotFound,
+            RestoreFailure.CreateFailed => ErrorId.CreateMountFailed,
+            RestoreFailure.AttachFailed => ErrorId.AttachFailed,
+            _ => ErrorId.SharingFailed,
         };
         ErrorCategory category = MountErrors.CategoryOf(ex.InnerException as SyscallException,
             ex.Failure switch

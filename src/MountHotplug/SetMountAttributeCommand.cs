@@ -95,7 +95,7 @@ public sealed class SetMountAttributeCommand : MountCmdlet
 
         if (changes.Count == 0)
         {
-            ThrowTerminatingError(MountErrors.Plain("NothingToChange", ErrorCategory.InvalidArgument, null,
+            ThrowTerminatingError(MountErrors.Plain(ErrorId.NothingToChange, ErrorCategory.InvalidArgument, null,
                 "Set-MountAttribute was given nothing to change.",
                 "Add -Propagation, or -ReadOnly, -NoSuid, -NoDev, -NoExec (with :$false to clear the flag)."));
         }
@@ -113,7 +113,7 @@ public sealed class SetMountAttributeCommand : MountCmdlet
         {
             mount = CmdletLookups.Open(this, path, ns);
         }
-        catch (Exception ex) when (MountErrors.FromLocate(ex, "MountNotFound", path, ns, "Mount point") is { } error)
+        catch (Exception ex) when (MountErrors.FromLocate(ex, ErrorId.MountNotFound, path, ns, "Mount point") is { } error)
         {
             WriteError(error);
             return;
@@ -130,13 +130,13 @@ public sealed class SetMountAttributeCommand : MountCmdlet
         string where = MountLocator.Where(ns);
         if (expectedId != 0 && mount.Mismatch(expectedId) is { } why)
         {
-            WriteError(MountErrors.Plain("MountChanged", ErrorCategory.InvalidOperation, path, why, "List the mounts again with Get-Mount."));
+            WriteError(MountErrors.Plain(ErrorId.MountChanged, ErrorCategory.InvalidOperation, path, why, "List the mounts again with Get-Mount."));
             return;
         }
 
         if (!mount.Stat().IsMountRoot)
         {
-            WriteError(MountErrors.Plain("NotAMountPoint", ErrorCategory.InvalidArgument, path,
+            WriteError(MountErrors.Plain(ErrorId.NotAMountPoint, ErrorCategory.InvalidArgument, path,
                 $"'{path}' {where} is not a mount point: it is a directory inside another mount, whose attributes would change for everything it shows.",
                 "Name a mount point; Get-Mount lists them."));
             return;
@@ -159,12 +159,12 @@ public sealed class SetMountAttributeCommand : MountCmdlet
         }
         catch (SyscallException ex) when (ex.Syscall is "setns" or "unshare")
         {
-            WriteError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? "ContainerExited" : "EnterNamespaceFailed", path, $"Could not enter the mount namespace of PID {ns?.ProcessId}"));
+            WriteError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? ErrorId.ContainerExited : ErrorId.EnterNamespaceFailed, path, $"Could not enter the mount namespace of PID {ns?.ProcessId}"));
             return;
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, "MountSetAttrFailed", path, $"Could not {_changes} on {subject}", Hint(ex.Errno)));
+            WriteError(MountErrors.FromSyscall(ex, ErrorId.MountSetAttrFailed, path, $"Could not {_changes} on {subject}", Hint(ex.Errno)));
             return;
         }
 

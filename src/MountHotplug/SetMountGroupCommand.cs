@@ -63,7 +63,7 @@ public sealed class SetMountGroupCommand : MountCmdlet
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, "SetGroupFailed", Target, $"Could not join {target.Description} to the peer group of {source.Description}"));
+            WriteError(MountErrors.FromSyscall(ex, ErrorId.SetGroupFailed, Target, $"Could not join {target.Description} to the peer group of {source.Description}"));
             return;
         }
 
@@ -91,25 +91,25 @@ public sealed class SetMountGroupCommand : MountCmdlet
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, "ReadMountTableFailed", Target, $"Could not read {target.Description} back"));
+            WriteError(MountErrors.FromSyscall(ex, ErrorId.ReadMountTableFailed, Target, $"Could not read {target.Description} back"));
         }
     }
 
-    internal static string ErrorIdOf(SetGroupCondition condition) => condition switch
+    internal static ErrorId ErrorIdOf(SetGroupCondition condition) => condition switch
     {
-        SetGroupCondition.SourceNotMounted or SetGroupCondition.TargetNotMounted => "SetGroupNotMounted",
-        SetGroupCondition.SourceNotMountRoot or SetGroupCondition.TargetNotMountRoot => "SetGroupNotMountRoot",
-        SetGroupCondition.DifferentFilesystem => "SetGroupDifferentFilesystem",
-        SetGroupCondition.RootNotInside => "SetGroupRootNotInside",
-        SetGroupCondition.TargetNotPrivate => "SetGroupTargetNotPrivate",
-        SetGroupCondition.SourcePrivate => "SetGroupSourcePrivate",
-        SetGroupCondition.LockedChildren => "SetGroupLockedChildren",
-        _ => "SetGroupFailed",
+        SetGroupCondition.SourceNotMounted or SetGroupCondition.TargetNotMounted => ErrorId.SetGroupNotMounted,
+        SetGroupCondition.SourceNotMountRoot or SetGroupCondition.TargetNotMountRoot => ErrorId.SetGroupNotMountRoot,
+        SetGroupCondition.DifferentFilesystem => ErrorId.SetGroupDifferentFilesystem,
+        SetGroupCondition.RootNotInside => ErrorId.SetGroupRootNotInside,
+        SetGroupCondition.TargetNotPrivate => ErrorId.SetGroupTargetNotPrivate,
+        SetGroupCondition.SourcePrivate => ErrorId.SetGroupSourcePrivate,
+        SetGroupCondition.LockedChildren => ErrorId.SetGroupLockedChildren,
+        _ => ErrorId.SetGroupFailed,
     };
 
     private MountPoint? OpenSide(MountReference reference, ContainerNamespace? explicitNamespace, string role)
     {
-        string notFoundId = role + "NotFound";
+        ErrorId notFoundId = role == "Source" ? ErrorId.SourceNotFound : ErrorId.TargetNotFound;
         if (reference.StagedMount is { } staged)
         {
             try
@@ -130,7 +130,7 @@ public sealed class SetMountGroupCommand : MountCmdlet
         {
             if (explicitNamespace is not null && explicitNamespace.ProcessId != listed.Namespace?.ProcessId)
             {
-                WriteError(MountErrors.Plain("NamespaceConflict", ErrorCategory.InvalidArgument, listed.MountPoint,
+                WriteError(MountErrors.Plain(ErrorId.NamespaceConflict, ErrorCategory.InvalidArgument, listed.MountPoint,
                     $"{role} is the mount at '{listed.MountPoint}' listed {MountLocator.Where(listed.Namespace)}, but -{role}Namespace names PID {explicitNamespace.ProcessId}.",
                     $"Leave out -{role}Namespace: a mount from Get-Mount carries its namespace."));
                 return null;
@@ -154,7 +154,7 @@ public sealed class SetMountGroupCommand : MountCmdlet
         if (reference.Mount is { } mount && opened.Mismatch(mount) is { } why)
         {
             opened.Dispose();
-            WriteError(MountErrors.Plain("MountChanged", ErrorCategory.InvalidOperation, path, $"{role}: {why}", "List the mounts again with Get-Mount."));
+            WriteError(MountErrors.Plain(ErrorId.MountChanged, ErrorCategory.InvalidOperation, path, $"{role}: {why}", "List the mounts again with Get-Mount."));
             return null;
         }
 

@@ -47,13 +47,13 @@ public sealed class WatchMountCommand : MountCmdlet, IDisposable
         }
         catch (ObjectDisposedException)
         {
-            ThrowTerminatingError(MountErrors.Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, ns,
+            ThrowTerminatingError(MountErrors.Plain(ErrorId.NamespaceDisposed, ErrorCategory.InvalidArgument, ns,
                 $"The ContainerNamespace of PID {ns.ProcessId} has been disposed.", "Pin the container again with Get-ContainerNamespace."));
             return;
         }
         catch (SyscallException ex)
         {
-            ThrowTerminatingError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? "ContainerExited" : "WatchFailed", ns,
+            ThrowTerminatingError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? ErrorId.ContainerExited : ErrorId.WatchFailed, ns,
                 $"Could not watch the mount namespace of PID {ns.ProcessId}"));
             return;
         }
@@ -73,7 +73,7 @@ public sealed class WatchMountCommand : MountCmdlet, IDisposable
                 {
                     if (e.Kind == MountEventKind.Overflow)
                     {
-                        WriteError(MountErrors.Plain("MountEventsLost", ErrorCategory.LimitsExceeded, ns,
+                        WriteError(MountErrors.Plain(ErrorId.MountEventsLost, ErrorCategory.LimitsExceeded, ns,
                             $"The kernel's event queue for the mount namespace of PID {ns.ProcessId} overflowed: some mount events were lost.",
                             "Compare with Get-Mount -Namespace to see the current state; filter less, or read faster."));
                         continue;
@@ -93,7 +93,7 @@ public sealed class WatchMountCommand : MountCmdlet, IDisposable
 
                 if (events.Count == 0 && !ns.IsAlive)
                 {
-                    WriteError(MountErrors.Plain("ContainerExited", ErrorCategory.ObjectNotFound, ns,
+                    WriteError(MountErrors.Plain(ErrorId.ContainerExited, ErrorCategory.ObjectNotFound, ns,
                         $"The process {ns.ProcessId} has exited: its mount namespace is gone, and with it the watch.", "Pin the container again once it runs."));
                     return;
                 }
@@ -101,7 +101,7 @@ public sealed class WatchMountCommand : MountCmdlet, IDisposable
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, "WatchFailed", ns, $"Watching the mount namespace of PID {ns.ProcessId} failed"));
+            WriteError(MountErrors.FromSyscall(ex, ErrorId.WatchFailed, ns, $"Watching the mount namespace of PID {ns.ProcessId} failed"));
         }
         finally
         {

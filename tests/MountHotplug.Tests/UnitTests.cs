@@ -161,9 +161,9 @@ public sealed class SetGroupDiagnosisTests
     public void EveryConditionHasItsOwnErrorId()
     {
         var ids = Enum.GetValues<SetGroupCondition>().Select(SetMountGroupCommand.ErrorIdOf).ToList();
-        Assert.All(ids, id => Assert.StartsWith("SetGroup", id));
-        Assert.Contains("SetGroupTargetNotPrivate", ids);
-        Assert.Contains("SetGroupSourcePrivate", ids);
+        Assert.All(ids, id => Assert.StartsWith("SetGroup", id.ToString()));
+        Assert.Contains(ErrorId.SetGroupTargetNotPrivate, ids);
+        Assert.Contains(ErrorId.SetGroupSourcePrivate, ids);
     }
 }
 
@@ -198,7 +198,7 @@ public sealed class ErrorMappingTests
     public void SyscallErrorRecordCarriesIdCategoryTargetErrnoAndHint()
     {
         var ex = SyscallException.Create("open_tree", (int)Errno.ENOENT, "/srv/none");
-        ErrorRecord record = MountErrors.FromSyscall(ex, "SourceNotFound", "/srv/none", "Could not clone '/srv/none'");
+        ErrorRecord record = MountErrors.FromSyscall(ex, ErrorId.SourceNotFound, "/srv/none", "Could not clone '/srv/none'");
         Assert.Equal("SourceNotFound", record.FullyQualifiedErrorId);
         Assert.Equal(ErrorCategory.ObjectNotFound, record.CategoryInfo.Category);
         Assert.Equal("/srv/none", record.TargetObject);

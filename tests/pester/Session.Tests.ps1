@@ -90,7 +90,7 @@ Describe 'Errors as pwsh shows them' -Tag Privileged {
         $run.StandardOutput | Should -Match '(?m)^FullyQualifiedErrorId\s*: SourceNotFound,MountHotplug\.NewStagedMountCommand\s*$'
         $run.StandardOutput | Should -Match "(?m)^CategoryInfo\s*: ObjectNotFound: \($([regex]::Escape($missing)):String\) \[New-StagedMount\]"
         $run.StandardOutput | Should -Match "(?m)^TargetObject\s*: $([regex]::Escape($missing))\s*$"
-        $run.StandardOutput | Should -Match '(?m)^Exception\s*: MountHotplug\.Native\.\w+Exception: open_tree'
+        $run.StandardOutput | Should -Match '(?m)^Exception\s*: MountHotplug\.\w+Exception: open_tree'
     }
 
     It 'the same record in this session carries the same id, category and target' {

@@ -29,7 +29,7 @@ internal static partial class MountSyscalls
         if (!IsAlive(pidfd))
         {
             ns.Dispose();
-            throw SyscallException.Create("open", (int)Errno.ESRCH, $"/proc/{pid}/ns/mnt");
+            throw Exited(pid, $"/proc/{pid}/ns/mnt");
         }
 
         return ns;
