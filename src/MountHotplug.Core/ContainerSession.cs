@@ -293,7 +293,7 @@ public sealed partial class ContainerSession : IDisposable
                     SyscallException.Create("move_mount", errno, null, path));
             }
 
-            Verify(root, components, path, mountInfo);
+            Verify(root, components, path, mountInfo, "the move was undone");
             return new AttachResult(path, mountInfo.MountId, resolved.CreatedPaths);
         }
         catch (Exception failure)
@@ -353,15 +353,8 @@ public sealed partial class ContainerSession : IDisposable
                 SyscallException.Create("umount2", errno, path));
         }
 
-        try
-        {
-            Verify(root, components, path, mountInfo);
-        }
-        catch (HotplugException ex)
-        {
-            // The old top is gone already; taking the new mount away too would leave the path empty. Say what is there.
-            throw new HotplugException(HotplugFailure.MoveNotVerified, path, ex.Message.Replace("; the move was undone.", "; the old mount was already detached, so the new one was left in place.", StringComparison.Ordinal), ex.Syscall);
-        }
+        // The old top is gone already; taking the new mount away too would leave the path empty. Say what is there.
+        Verify(root, components, path, mountInfo, "the old mount was already detached, so the new one was left in place");
 
         return new AttachResult(path, mountInfo.MountId, Array.Empty<string>(), oldTop);
     }
@@ -449,12 +442,13 @@ public sealed partial class ContainerSession : IDisposable
 
     // A move that cannot be seen at its place afterwards is not a success (LXD #18899: "silently succeeds but does
     // not show up"): look the path up again from the root and compare the mount id with the one that was moved.
-    private void Verify(SafeHandle root, IReadOnlyList<string> components, string path, StatxInfo mountInfo)
+    /// <param name="outcome">What the caller does when the check fails, for the message ("the move was undone").</param>
+    private void Verify(SafeHandle root, IReadOnlyList<string> components, string path, StatxInfo mountInfo, string outcome)
     {
         using SafePathHandle? again = MountSyscalls.TryOpenAt2(root, path, ContainerTarget.LastComponent, ContainerTarget.InRoot, out int errno);
         if (again is null)
         {
-            throw new HotplugException(HotplugFailure.MoveNotVerified, path, $"The mount was attached but '{path}' could not be looked up again.",
+            throw new HotplugException(HotplugFailure.MoveNotVerified, path, $"The mount was attached but '{path}' could not be looked up again; {outcome}.",
                 SyscallException.Create("openat2", errno, path));
         }
 
@@ -463,7 +457,7 @@ public sealed partial class ContainerSession : IDisposable
         if (seen.MountId != mountInfo.MountId)
         {
             throw new HotplugException(HotplugFailure.MoveNotVerified, path,
-                $"After move_mount, '{path}' inside the container shows mount {seen.MountId}, not the moved mount {mountInfo.MountId}; the move was undone.");
+                $"After move_mount, '{path}' inside the container shows mount {seen.MountId}, not the moved mount {mountInfo.MountId}; {outcome}.");
         }
     }
 
