@@ -22,7 +22,7 @@ internal static class CmdletLookups
         catch (SyscallException ex)
         {
             // ESRCH from the pidfd check, or ENOENT from /proc/PID of a zombie: the process is gone either way.
-            ErrorId id = ex.Errno == Errno.ESRCH || (ex.Syscall == "open" && ex.Errno == Errno.ENOENT) ? ErrorId.ProcessNotFound : ErrorId.PidfdOpenFailed;
+            ErrorId id = ex.Errno == Errno.ESRCH || (ex.Syscall is "open" or "openat" && ex.Errno == Errno.ENOENT) ? ErrorId.ProcessNotFound : ErrorId.PidfdOpenFailed;
             int? process = ex.Syscall == "pidfd_open" ? ThreadGroupOf(processId) : null;
             cmdlet.WriteError(process is { } tgid && tgid != processId
                 ? MountErrors.FromSyscall(ex, id, processId, $"{processId} is a thread of process {tgid}, not a process, so it cannot be pinned",

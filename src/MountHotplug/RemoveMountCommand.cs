@@ -17,7 +17,9 @@ public sealed class RemoveMountCommand : MountCmdlet, IDisposable
     private ContainerNamespace? _self;
 
     // Containers pinned again for mounts whose ContainerNamespace was disposed or deserialized; disposed with the pipeline.
-    private readonly Dictionary<(int Pid, ulong StartTime, ulong MountNamespace), ContainerNamespace> _repinned = new();
+    private Repinner? _repins;
+
+    private Repinner Repins => _repins ??= new Repinner(this, "unmount", "Nothing was unmounted.");
 
     // Created directories left because they were not empty: in a batch made with one -CreateTarget parent, the first mount's
     // parent still holds the other mounts' targets. Tried again after each later removal and reported only at the end.
@@ -87,12 +89,7 @@ public sealed class RemoveMountCommand : MountCmdlet, IDisposable
     /// <summary>Releases what this pipeline pinned itself (the caller's namespace, containers pinned again).</summary>
     public void Dispose()
     {
-        foreach (ContainerNamespace repinned in _repinned.Values)
-        {
-            repinned.Dispose();
-        }
-
-        _repinned.Clear();
+        _repins?.Dispose();
         _self?.Dispose();
         _self = null;
     }
@@ -110,49 +107,10 @@ public sealed class RemoveMountCommand : MountCmdlet, IDisposable
         // The object may have outlived its ContainerNamespace (disposed by the script that made it, or lost when it was
         // serialized): the container is pinned again from what the object recorded, and Unmount then proves the mount id.
         ContainerNamespace? ns = mount.Namespace is { IsDisposed: false } live ? live
-            : Repin(mount.NamespaceProcessId, mount.NamespaceProcessStartTime, mount.MountNamespaceId, mount.Target);
+            : Repins.Repin(mount.NamespaceProcessId, mount.NamespaceProcessStartTime, mount.MountNamespaceId, mount.Target);
         if (ns is not null)
         {
             RemoveOne(mount.Target, ns, mount);
-        }
-    }
-
-    /// <summary>The container a mount was attached in, pinned again and proven the same; null after writing the error.</summary>
-    private ContainerNamespace? Repin(int? processId, ulong? startTime, ulong? mountNamespaceId, string target)
-    {
-        if (processId is not { } pid || startTime is not { } start || mountNamespaceId is not { } mntns)
-        {
-            WriteError(MountErrors.Plain(ErrorId.NamespaceDisposed, ErrorCategory.InvalidArgument, target,
-                $"The ContainerNamespace of PID {processId} has been disposed, and the object does not record the process's start time to find it again.",
-                "Get a new one with Get-ContainerNamespace and use -Path and -Namespace."));
-            return null;
-        }
-
-        if (_repinned.TryGetValue((pid, start, mntns), out ContainerNamespace? known))
-        {
-            return known;
-        }
-
-        try
-        {
-            ContainerNamespace ns = ContainerNamespace.Reopen(pid, start, mntns);
-            WriteVerbose($"Pinned PID {pid} again (start time {start}, mount namespace {mntns}): the object's ContainerNamespace was disposed or deserialized.");
-            _repinned[(pid, start, mntns)] = ns;
-            return ns;
-        }
-        catch (ProcessChangedException ex)
-        {
-            WriteError(ex.Exited
-                ? MountErrors.Build(ex, ErrorId.ContainerExited, ErrorCategory.ObjectNotFound, target, $"Cannot unmount '{target}': {ex.Message} Nothing was unmounted.",
-                    "The mount went with the container's mount namespace; start the container again and get a new object with Get-ContainerNamespace.")
-                : MountErrors.Build(ex, ErrorId.MountNamespaceChanged, ErrorCategory.InvalidOperation, target, $"Cannot unmount '{target}': {ex.Message} Nothing was unmounted.",
-                    "Look at the process's mount table (Get-Mount -ProcessId); to unmount there, use -Path and -Namespace."));
-            return null;
-        }
-        catch (SyscallException ex)
-        {
-            WriteError(MountErrors.FromSyscall(ex, ErrorId.PidfdOpenFailed, target, $"Could not pin PID {pid} again"));
-            return null;
         }
     }
 
@@ -265,7 +223,7 @@ public sealed class RemoveMountCommand : MountCmdlet, IDisposable
             if (ns is { IsDisposed: true })
             {
                 // A Get-Mount object that outlived its ContainerNamespace: the same container, proven by start time and namespace.
-                effective = Repin(ns.ProcessId, ns.ProcessStartTime, ns.MountNamespaceId, path);
+                effective = Repins.Repin(ns.ProcessId, ns.ProcessStartTime, ns.MountNamespaceId, path);
                 if (effective is null)
                 {
                     return null;

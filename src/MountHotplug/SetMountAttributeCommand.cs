@@ -8,7 +8,7 @@ namespace MountHotplug;
 /// </summary>
 [Cmdlet(VerbsCommon.Set, "MountAttribute", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = PathSet)]
 [OutputType(typeof(Mount))]
-public sealed class SetMountAttributeCommand : MountCmdlet
+public sealed class SetMountAttributeCommand : MountCmdlet, IDisposable
 {
     private const string PathSet = "Path";
     private const string MountSet = "Mount";
@@ -73,6 +73,9 @@ public sealed class SetMountAttributeCommand : MountCmdlet
     protected override void BeginProcessing()
     {
         Preconditions.Require(this, KernelFeature.MountSetAttr, KernelFeature.OpenAt2, KernelFeature.PidfdOpen);
+
+        // Parameters on the command line are bound before this runs; those from the pipeline's objects only later.
+        _namespaceOnCommandLine = MyInvocation.BoundParameters.ContainsKey(nameof(Namespace));
         var changes = new List<string>();
         foreach (var (parameter, flag, name) in Flags)
         {
@@ -108,6 +111,17 @@ public sealed class SetMountAttributeCommand : MountCmdlet
         bool byMount = ParameterSetName == MountSet;
         ContainerNamespace? ns = byMount ? Mount.Namespace : Namespace;
         string path = byMount ? Mount.MountPoint : Path;
+        if ((byMount || !_namespaceOnCommandLine) && ns is { IsDisposed: true } disposed)
+        {
+            // A Get-Mount object that outlived its ContainerNamespace: the same container, proven again. A -Namespace
+            // disposed by the caller and given on the command line stays an error.
+            ns = Repins.Repin(disposed.ProcessId, disposed.ProcessStartTime, disposed.MountNamespaceId, path);
+            if (ns is null)
+            {
+                return;
+            }
+        }
+
         MountPoint mount;
         try
         {
@@ -181,4 +195,11 @@ public sealed class SetMountAttributeCommand : MountCmdlet
         Errno.EINVAL => "The kernel refused the change for this mount; it may have been unmounted or moved meanwhile (Get-Mount shows the mounts now).",
         _ => null,
     };
+
+    private Repinner? _repins;
+    private bool _namespaceOnCommandLine;
+
+    private Repinner Repins => _repins ??= new Repinner(this, "change", "Nothing was changed.");
+
+    public void Dispose() => _repins?.Dispose();
 }

@@ -6,7 +6,7 @@ namespace MountHotplug;
 /// <summary>Set-MountGroup: adds a mount to the peer group of another (MOVE_MOUNT_SET_GROUP), also across namespaces.</summary>
 [Cmdlet(VerbsCommon.Set, "MountGroup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Mount))]
-public sealed class SetMountGroupCommand : MountCmdlet
+public sealed class SetMountGroupCommand : MountCmdlet, IDisposable
 {
     /// <summary>The mount whose peer group (or master) Target joins.</summary>
     [Parameter(Mandatory = true, Position = 0)]
@@ -140,6 +140,17 @@ public sealed class SetMountGroupCommand : MountCmdlet
         }
 
         string path = reference.Path!;
+        if (reference.Mount is not null && ns is { IsDisposed: true } disposed)
+        {
+            // A Get-Mount object that outlived its ContainerNamespace: the same container, proven again. A -SourceNamespace
+            // or -TargetNamespace disposed by the caller stays an error.
+            ns = Repins.Repin(disposed.ProcessId, disposed.ProcessStartTime, disposed.MountNamespaceId, path);
+            if (ns is null)
+            {
+                return null;
+            }
+        }
+
         MountPoint opened;
         try
         {
@@ -160,4 +171,10 @@ public sealed class SetMountGroupCommand : MountCmdlet
 
         return opened;
     }
+
+    private Repinner? _repins;
+
+    private Repinner Repins => _repins ??= new Repinner(this, "join", "Nothing was changed.");
+
+    public void Dispose() => _repins?.Dispose();
 }
