@@ -70,8 +70,10 @@ public sealed partial class ContainerMounter : IDisposable
     /// a mount point, and Linux 6.5; there is no fallback to stacking.
     /// </param>
     /// <param name="createOwner">Host uid and gid to give created entries (the container's root in its user namespace).</param>
+    /// <param name="expectedTop">With <paramref name="replace"/>: replace only if the mount on top at the target has this id (the kind
+    /// statx gives), so that a mount put there since the caller looked is never the one detached.</param>
     public AttachResult Attach(SafeMountHandle mount, StatxInfo mountInfo, string target, bool createTarget, bool allowStacking, bool replace = false,
-        (uint Uid, uint Gid)? createOwner = null)
+        (uint Uid, uint Gid)? createOwner = null, ulong? expectedTop = null)
     {
         IReadOnlyList<string> components = TargetPath.TrySplit(target, out string? reason)
             ?? throw new HotplugException(HotplugFailure.InvalidTarget, target ?? string.Empty, $"Invalid target '{target}': {reason}.");
@@ -102,7 +104,7 @@ public sealed partial class ContainerMounter : IDisposable
 
             if (replace)
             {
-                return Replace(mount, mountInfo, root, components, resolved);
+                return Replace(mount, mountInfo, root, components, resolved, expectedTop);
             }
 
             if (resolved.Info.IsMountRoot && !allowStacking)
@@ -142,13 +144,21 @@ public sealed partial class ContainerMounter : IDisposable
     // MOVE_MOUNT_BENEATH, then a lazy detach of the old top: a reader of the path sees the old mount, then the new
     // one, and never the directory underneath. The old top is detached lazily because programs may have files open
     // on it at this very moment; they keep them until they close them.
-    private AttachResult Replace(SafeMountHandle mount, StatxInfo mountInfo, SafeHandle root, IReadOnlyList<string> components, ContainerTarget resolved)
+    private AttachResult Replace(SafeMountHandle mount, StatxInfo mountInfo, SafeHandle root, IReadOnlyList<string> components, ContainerTarget resolved,
+        ulong? expectedTop)
     {
         string path = resolved.Path;
         if (!resolved.Info.IsMountRoot)
         {
             throw new HotplugException(HotplugFailure.ReplaceTargetNotMounted, path,
                 $"'{path}' is not a mount point inside the container, so there is nothing for -Replace to swap.");
+        }
+
+        // resolved.Handle is what the swap acts on (beneath it, then detaching it): checking its id checks the mount that goes.
+        if (expectedTop is { } expected && expected != resolved.Info.MountId)
+        {
+            throw new HotplugException(HotplugFailure.MountChanged, path,
+                $"The mount on top at '{path}' is mount {resolved.Info.MountId}, not mount {expected} that was to be replaced; nothing was changed.");
         }
 
         ulong oldTop = resolved.Info.MountId;
