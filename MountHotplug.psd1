@@ -24,6 +24,7 @@
         'Get-StagedMount'
         'Remove-StagedMount'
         'Watch-Mount'
+        'Sync-ContainerMount'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()
