@@ -52,18 +52,68 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
         public void Dispose() => _tree.Dispose();
     }
 
-    private static Dictionary<string, object?> Vars(SandboxContainer container, Sources sources, params (string Name, object? Value)[] more)
+    /// <summary>
+    /// What each test starts with: host sources, a sandbox container pinned as $ct in a PowerShell session, and the guard's
+    /// snapshot. <see cref="AssertClean"/> disposes $ct before the guard looks, since its pidfd is the test's own.
+    /// </summary>
+    private sealed class Rig : IDisposable
     {
-        var vars = new Dictionary<string, object?>
+        private readonly HostGuard _guard;
+
+        public Rig(SandboxKind kind = SandboxKind.PivotRoot, bool formatsTables = false)
         {
-            ["ctPid"] = container.Pid, ["a"] = sources.A, ["b"] = sources.B, ["file1"] = sources.File1, ["file2"] = sources.File2,
-        };
-        foreach ((string name, object? value) in more)
-        {
-            vars[name] = value;
+            Container = SandboxContainer.Start(kind);
+            Ps = new PowerShellSession();
+            if (formatsTables)
+            {
+                // The engine keeps a pipe open from the first table it formats (seen with any object): format one before the snapshot.
+                Ps.Run("[pscustomobject]@{ Warm = 1 } | Out-String -Width 200");
+            }
+
+            _guard = new HostGuard();
+            Vars = new Dictionary<string, object?>
+            {
+                ["ctPid"] = Container.Pid, ["a"] = Sources.A, ["b"] = Sources.B, ["file1"] = Sources.File1, ["file2"] = Sources.File2,
+            };
+            PipelineResult pinned = Run("$ct = Get-ContainerNamespace $ctPid");
+            Assert.True(pinned.Errors.Count == 0, pinned.Describe());
         }
 
-        return vars;
+        public Sources Sources { get; } = new();
+
+        public SandboxContainer Container { get; }
+
+        public PowerShellSession Ps { get; }
+
+        public Dictionary<string, object?> Vars { get; }
+
+        public PipelineResult Run(string script) => Ps.Run(script, Vars);
+
+        /// <summary>Sync-ContainerMount -Namespace $ct with <paramref name="arguments"/>.</summary>
+        public PipelineResult Sync(string arguments) => Run("Sync-ContainerMount -Namespace $ct " + arguments);
+
+        /// <summary>Like <see cref="Sync"/>, and fails the test on any error.</summary>
+        public List<SyncResult> SyncClean(string arguments)
+        {
+            PipelineResult result = Sync(arguments);
+            Assert.True(result.Errors.Count == 0, result.Describe());
+            return Results(result);
+        }
+
+        public string Table() => File.ReadAllText($"/proc/{Container.Pid}/mountinfo");
+
+        public void AssertClean()
+        {
+            Run("$ct.Dispose()");
+            _guard.AssertClean();
+        }
+
+        public void Dispose()
+        {
+            Ps.Dispose();
+            Container.Dispose();
+            Sources.Dispose();
+        }
     }
 
     private static List<SyncResult> Results(PipelineResult result) => result.Output.Select(o => (SyncResult)o.BaseObject).ToList();
@@ -86,49 +136,40 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
         return state.RootElement.GetProperty("mounts").EnumerateArray().Select(m => m.GetProperty("target").GetString()!).ToList();
     }
 
-    private static string Table(SandboxContainer container) => File.ReadAllText($"/proc/{container.Pid}/mountinfo");
-
     [SkippableTheory]
     [InlineData(SandboxKind.PivotRoot)]
     [InlineData(SandboxKind.Chroot)]
     public void EntriesAreAddedThenASecondRunIsInSyncAndChangesNothing(SandboxKind kind)
     {
         Privileged.Require();
-        using var sources = new Sources();
-        using var container = SandboxContainer.Start(kind);
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
-        const string Sync = """
-            $ct = Get-ContainerNamespace $ctPid
+        using var rig = new Rig(kind);
+        Assert.True(rig.Run("""
             $mounts = @(
                 @{ Path = $a; Target = '/srv/sync/a'; ReadOnly = $true; NoSuid = $true; NoDev = $true }
                 [pscustomobject]@{ Path = $b; Target = '/srv/sync/b'; NoExec = 'true'; Propagation = 'Unbindable' }
                 @{ Source = $file1; Target = '/etc/sync.conf'; ReadOnly = $true }
             )
-            """;
-        var vars = Vars(container, sources);
+            """).Errors.Count == 0);
 
-        PipelineResult first = ps.Run(Sync + "\nSync-ContainerMount -Namespace $ct -Mount $mounts", vars);
+        List<SyncResult> added = rig.SyncClean("-Mount $mounts");
 
-        Assert.True(first.Errors.Count == 0, first.Describe());
-        List<SyncResult> added = Results(first);
         Assert.Equal(["/srv/sync/a", "/srv/sync/b", "/etc/sync.conf"], added.Select(r => r.Target));
         Assert.All(added, r => Assert.Equal(SyncAction.Added, r.Action));
         Assert.All(added, r => Assert.Null(r.MountIdBefore));
         Assert.Equal(["ro,nosuid,nodev", "rw,noexec", "ro"], added.Select(r => r.Attributes));
+        SandboxContainer container = rig.Container;
         Assert.Equal("a\n", container.ExecOrThrow("cat", "/srv/sync/a/name.txt"));
         Assert.Equal("key=value\n", container.ExecOrThrow("cat", "/etc/sync.conf"));
-        MountInfo a = ContainerView.MountAt(container, "/srv/sync/a")!;
-        Assert.Equal(["ro", "nosuid", "nodev"], a.Options.Split(',').Take(3));
+        Assert.Equal(["ro", "nosuid", "nodev"], ContainerView.MountAt(container, "/srv/sync/a")!.Options.Split(',').Take(3));
         Assert.Contains("noexec", ContainerView.MountAt(container, "/srv/sync/b")!.Options.Split(','));
         Assert.Equal("unbindable", ContainerView.MountAt(container, "/srv/sync/b")!.PropagationText);
         Assert.True(ContainerView.MountAt(container, "/etc/sync.conf")!.IsReadOnly);
         Assert.Equal(["/etc/sync.conf", "/srv/sync/a", "/srv/sync/b"], RecordedTargets(container));
         string state = File.ReadAllText(StatePath(container));
         DateTime written = File.GetLastWriteTimeUtc(StatePath(container));
-        string table = Table(container);
+        string table = rig.Table();
 
-        PipelineResult second = ps.Run(Sync + "\nSync-ContainerMount -Namespace $ct -Mount $mounts -Verbose; $ct.Dispose()", vars);
+        PipelineResult second = rig.Sync("-Mount $mounts -Verbose");
 
         Assert.True(second.Errors.Count == 0, second.Describe());
         List<SyncResult> again = Results(second);
@@ -138,14 +179,14 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
 
         // The trace shows what was looked at, and no call that changes anything, nor an entry into the namespace.
         var calls = second.Verbose.Select(v => v.Message).ToList();
-        Assert.Contains(calls, c => c.StartsWith("statx(\"" + sources.A, StringComparison.Ordinal));
+        Assert.Contains(calls, c => c.StartsWith("statx(\"" + rig.Sources.A, StringComparison.Ordinal));
         Assert.Contains(calls, c => c.StartsWith("openat2(", StringComparison.Ordinal) && c.Contains("\"/srv/sync/b\"") && c.Contains("mount "));
         Assert.Contains(calls, c => c.StartsWith("statmount(", StringComparison.Ordinal));
         Assert.DoesNotContain(calls, c => ChangingCall().IsMatch(c));
-        Assert.Equal(table, Table(container));
+        Assert.Equal(table, rig.Table());
         Assert.Equal(state, File.ReadAllText(StatePath(container)));
         Assert.Equal(written, File.GetLastWriteTimeUtc(StatePath(container)));
-        guard.AssertClean();
+        rig.AssertClean();
         output.WriteLine(string.Join("\n", calls));
     }
 
@@ -153,52 +194,43 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     public void OtherFlagsAndPropagationAreUpdatedInPlaceAndTheMountStays()
     {
         Privileged.Require();
-        using var sources = new Sources();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
-        var vars = Vars(container, sources);
-        PipelineResult first = ps.Run("$ct = Get-ContainerNamespace $ctPid; Sync-ContainerMount -Namespace $ct -Mount @{ Path = $a; Target = '/srv/u'; ReadOnly = $true }", vars);
-        Assert.True(first.Errors.Count == 0, first.Describe());
+        using var rig = new Rig();
+        List<SyncResult> first = rig.SyncClean("-Mount @{ Path = $a; Target = '/srv/u'; ReadOnly = $true }");
 
-        PipelineResult update = ps.Run("Sync-ContainerMount -Namespace $ct -Mount @{ Path = $a; Target = '/srv/u'; NoSuid = 'yes'; Propagation = 'Shared' } -Verbose", vars);
+        PipelineResult update = rig.Sync("-Mount @{ Path = $a; Target = '/srv/u'; NoSuid = 'yes'; Propagation = 'Shared' } -Verbose");
 
         Assert.True(update.Errors.Count == 0, update.Describe());
         SyncResult updated = Assert.Single(Results(update));
         Assert.Equal(SyncAction.Updated, updated.Action);
-        Assert.Equal(Results(first)[0].MountIdAfter, updated.MountIdBefore);
+        Assert.Equal(first[0].MountIdAfter, updated.MountIdBefore);
         Assert.Equal(updated.MountIdBefore, updated.MountIdAfter);
-        MountInfo now = ContainerView.MountAt(container, "/srv/u")!;
+        MountInfo now = ContainerView.MountAt(rig.Container, "/srv/u")!;
         Assert.Equal(["rw", "nosuid"], now.Options.Split(',').Take(2));
         Assert.StartsWith("shared:", now.PropagationText);
-        Assert.Equal(1, ContainerView.CountAt(container, "/srv/u"));
+        Assert.Equal(1, ContainerView.CountAt(rig.Container, "/srv/u"));
         var calls = update.Verbose.Select(v => v.Message).ToList();
         Assert.Contains(calls, c => c.StartsWith("mount_setattr(", StringComparison.Ordinal) && c.EndsWith("inside the namespace = 0", StringComparison.Ordinal));
         Assert.DoesNotContain(calls, c => c.Contains("move_mount") || c.Contains("open_tree"));
 
-        PipelineResult third = ps.Run("Sync-ContainerMount -Namespace $ct -Mount @{ Path = $a; Target = '/srv/u'; NoSuid = $true; Propagation = 'Shared' }; $ct.Dispose()", vars);
-        Assert.Equal(SyncAction.InSync, Assert.Single(Results(third)).Action);
-        guard.AssertClean();
+        SyncResult third = Assert.Single(rig.SyncClean("-Mount @{ Path = $a; Target = '/srv/u'; NoSuid = $true; Propagation = 'Shared' }"));
+        Assert.Equal(SyncAction.InSync, third.Action);
+        rig.AssertClean();
     }
 
     [SkippableFact]
     public void AnotherSourceIsReplacedAtomicallyAndPruneUnplugsItAndWhatSyncCreated()
     {
         Privileged.Require();
-        using var sources = new Sources();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
-        var vars = Vars(container, sources);
-        PipelineResult first = ps.Run("$ct = Get-ContainerNamespace $ctPid; Sync-ContainerMount -Namespace $ct -Mount @{ Path = $a; Target = '/srv/r/dir'; ReadOnly = $true }, @{ Path = $file1; Target = '/srv/r/app.conf' }", vars);
-        Assert.True(first.Errors.Count == 0, first.Describe());
+        using var rig = new Rig();
+        SandboxContainer container = rig.Container;
+        List<SyncResult> first = rig.SyncClean("-Mount @{ Path = $a; Target = '/srv/r/dir'; ReadOnly = $true }, @{ Path = $file1; Target = '/srv/r/app.conf' }");
 
-        PipelineResult replace = ps.Run("Sync-ContainerMount -Namespace $ct -Mount @{ Path = $b; Target = '/srv/r/dir'; ReadOnly = $true }, @{ Path = $file2; Target = '/srv/r/app.conf' } -Verbose", vars);
+        PipelineResult replace = rig.Sync("-Mount @{ Path = $b; Target = '/srv/r/dir'; ReadOnly = $true }, @{ Path = $file2; Target = '/srv/r/app.conf' } -Verbose");
 
         Assert.True(replace.Errors.Count == 0, replace.Describe());
         List<SyncResult> replaced = Results(replace);
         Assert.All(replaced, r => Assert.Equal(SyncAction.Replaced, r.Action));
-        Assert.Equal(Results(first).Select(r => r.MountIdAfter), replaced.Select(r => r.MountIdBefore));
+        Assert.Equal(first.Select(r => r.MountIdAfter), replaced.Select(r => r.MountIdBefore));
         Assert.All(replaced, r => Assert.NotEqual(r.MountIdBefore, r.MountIdAfter));
         Assert.Equal("b\n", container.ExecOrThrow("cat", "/srv/r/dir/name.txt"));
         Assert.Equal("key=second\n", container.ExecOrThrow("cat", "/srv/r/app.conf"));
@@ -206,39 +238,33 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
         Assert.Equal(1, ContainerView.CountAt(container, "/srv/r/app.conf"));
         Assert.Equal(2, replace.Verbose.Count(v => v.Message.Contains("MOVE_MOUNT_BENEATH) = 0")));
 
-        PipelineResult prune = ps.Run("Sync-ContainerMount -Namespace $ct -Mount @() -Prune; $ct.Dispose()", vars);
+        List<SyncResult> removed = rig.SyncClean("-Mount @() -Prune");
 
-        Assert.True(prune.Errors.Count == 0, prune.Describe());
-        List<SyncResult> removed = Results(prune);
         Assert.Equal(["/srv/r/app.conf", "/srv/r/dir"], removed.Select(r => r.Target).Order());
         Assert.All(removed, r => Assert.Equal(SyncAction.Removed, r.Action));
         Assert.All(removed, r => Assert.Null(r.MountIdAfter));
         Assert.Null(ContainerView.MountAt(container, "/srv/r/dir"));
         Assert.NotEqual(0, container.Exec("test", "-e", "/srv/r").ExitCode);
         Assert.False(File.Exists(StatePath(container)));
-        guard.AssertClean();
+        rig.AssertClean();
     }
 
     [SkippableFact]
     public void AMountSyncDidNotPlaceIsAConflictAndForceTakesItOver()
     {
         Privileged.Require();
-        using var sources = new Sources();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
-        var vars = Vars(container, sources);
-        Assert.Empty(ps.Run("$ct = Get-ContainerNamespace $ctPid; New-StagedMount $a | Move-MountIntoNamespace -Namespace $ct -Target /srv/c -CreateTarget", vars).Errors);
-        string table = Table(container);
+        using var rig = new Rig();
+        SandboxContainer container = rig.Container;
+        Assert.Empty(rig.Run("New-StagedMount $a | Move-MountIntoNamespace -Namespace $ct -Target /srv/c -CreateTarget").Errors);
+        string table = rig.Table();
 
         // The same source with the same attributes is in sync whoever placed it; Sync does not claim it.
-        PipelineResult same = ps.Run("Sync-ContainerMount -Namespace $ct -Mount @{ Path = $a; Target = '/srv/c' }", vars);
-        Assert.Equal(SyncAction.InSync, Assert.Single(Results(same)).Action);
+        Assert.Equal(SyncAction.InSync, Assert.Single(rig.SyncClean("-Mount @{ Path = $a; Target = '/srv/c' }")).Action);
         Assert.Empty(RecordedTargets(container));
 
         foreach (string entry in new[] { "@{ Path = $b; Target = '/srv/c' }", "@{ Path = $a; Target = '/srv/c'; ReadOnly = $true }" })
         {
-            PipelineResult conflict = ps.Run($"Sync-ContainerMount -Namespace $ct -Mount {entry}", vars);
+            PipelineResult conflict = rig.Sync("-Mount " + entry);
 
             SyncResult row = Assert.Single(Results(conflict));
             Assert.Equal(SyncAction.Conflict, row.Action);
@@ -249,47 +275,35 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
             Assert.Equal("/srv/c", error.TargetObject);
             Assert.Contains("Sync did not place that mount", error.ErrorDetails!.Message);
             Assert.Contains("-Force", error.ErrorDetails.RecommendedAction);
-            Assert.Equal(table, Table(container));
+            Assert.Equal(table, rig.Table());
         }
 
-        PipelineResult forced = ps.Run("Sync-ContainerMount -Namespace $ct -Mount @{ Path = $b; Target = '/srv/c' } -Force", vars);
-        Assert.True(forced.Errors.Count == 0, forced.Describe());
-        Assert.Equal(SyncAction.Replaced, Assert.Single(Results(forced)).Action);
+        Assert.Equal(SyncAction.Replaced, Assert.Single(rig.SyncClean("-Mount @{ Path = $b; Target = '/srv/c' } -Force")).Action);
         Assert.Equal("b\n", container.ExecOrThrow("cat", "/srv/c/name.txt"));
         Assert.Equal(["/srv/c"], RecordedTargets(container));
 
         // Now it is Sync's: -Prune unplugs it.
-        PipelineResult prune = ps.Run("Sync-ContainerMount -Namespace $ct -Mount @() -Prune; $ct.Dispose()", vars);
-        Assert.Equal(SyncAction.Removed, Assert.Single(Results(prune)).Action);
+        Assert.Equal(SyncAction.Removed, Assert.Single(rig.SyncClean("-Mount @() -Prune")).Action);
         Assert.Null(ContainerView.MountAt(container, "/srv/c"));
-        guard.AssertClean();
+        rig.AssertClean();
     }
 
     [SkippableFact]
     public void PruneUnplugsOnlyWhatSyncPlacedAndIsStillThere()
     {
         Privileged.Require();
-        using var sources = new Sources();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
-        var vars = Vars(container, sources);
-        PipelineResult placed = ps.Run("""
-            $ct = Get-ContainerNamespace $ctPid
-            Sync-ContainerMount -Namespace $ct -Mount @(
-                @{ Path = $a; Target = '/srv/p/keep' }, @{ Path = $b; Target = '/srv/p/drop' }, @{ Path = $a; Target = '/srv/p/gone' }, @{ Path = $a; Target = '/srv/p/covered' })
-            New-StagedMount $b | Move-MountIntoNamespace -Namespace $ct -Target /srv/p/mine -CreateTarget
-            """, vars);
-        Assert.True(placed.Errors.Count == 0, placed.Describe());
+        using var rig = new Rig();
+        SandboxContainer container = rig.Container;
+        rig.SyncClean("-Mount @{ Path = $a; Target = '/srv/p/keep' }, @{ Path = $b; Target = '/srv/p/drop' }, @{ Path = $a; Target = '/srv/p/gone' }, @{ Path = $a; Target = '/srv/p/covered' }");
+        Assert.Empty(rig.Run("New-StagedMount $b | Move-MountIntoNamespace -Namespace $ct -Target /srv/p/mine -CreateTarget").Errors);
 
         // The container's root unmounts one of them, and covers another with a mount of its own.
         container.ExecOrThrow("umount", "/srv/p/gone");
         container.ExecOrThrow("mount", "-t", "tmpfs", "cover", "/srv/p/covered");
 
-        PipelineResult prune = ps.Run("Sync-ContainerMount -Namespace $ct -Mount @{ Path = $a; Target = '/srv/p/keep' } -Prune; $ct.Dispose()", vars);
+        List<SyncResult> pruned = rig.SyncClean("-Mount @{ Path = $a; Target = '/srv/p/keep' } -Prune");
 
-        Assert.True(prune.Errors.Count == 0, prune.Describe());
-        Assert.Equal([(SyncAction.InSync, "/srv/p/keep"), (SyncAction.Removed, "/srv/p/drop")], Results(prune).Select(r => (r.Action, r.Target)));
+        Assert.Equal([(SyncAction.InSync, "/srv/p/keep"), (SyncAction.Removed, "/srv/p/drop")], pruned.Select(r => (r.Action, r.Target)));
         Assert.Null(ContainerView.MountAt(container, "/srv/p/drop"));
         Assert.Equal("b\n", container.ExecOrThrow("cat", "/srv/p/mine/name.txt"));
         Assert.Equal(2, ContainerView.CountAt(container, "/srv/p/covered"));
@@ -297,36 +311,24 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
 
         // The record of the unmounted one names nothing and is gone; the covered one is still Sync's, under the other.
         Assert.Equal(["/srv/p/covered", "/srv/p/keep"], RecordedTargets(container));
-        guard.AssertClean();
+        rig.AssertClean();
     }
 
     [SkippableFact]
     public void WhatIfShowsThePlanAndChangesNothing()
     {
         Privileged.Require();
-        using var sources = new Sources();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
+        using var rig = new Rig(formatsTables: true);
+        rig.SyncClean("-Mount @{ Path = $a; Target = '/srv/w/upd'; ReadOnly = $true }, @{ Path = $a; Target = '/srv/w/rep' }, @{ Path = $a; Target = '/srv/w/old' }");
+        string table = rig.Table();
+        string state = File.ReadAllText(StatePath(rig.Container));
 
-        // The engine keeps a pipe open from the first table it formats (seen with any object): format one before the snapshot.
-        ps.Run("[pscustomobject]@{ Warm = 1 } | Out-String -Width 200");
-        var guard = new HostGuard();
-        var vars = Vars(container, sources);
-        PipelineResult setup = ps.Run("""
-            $ct = Get-ContainerNamespace $ctPid
-            Sync-ContainerMount -Namespace $ct -Mount @{ Path = $a; Target = '/srv/w/upd'; ReadOnly = $true }, @{ Path = $a; Target = '/srv/w/rep' }, @{ Path = $a; Target = '/srv/w/old' }
-            """, vars);
-        Assert.True(setup.Errors.Count == 0, setup.Describe());
-        string table = Table(container);
-        string state = File.ReadAllText(StatePath(container));
-
-        PipelineResult plan = ps.Run("""
+        PipelineResult plan = rig.Run("""
             $plan = Sync-ContainerMount -Namespace $ct -Prune -WhatIf -Mount @(
                 @{ Path = $a; Target = '/srv/w/upd' }, @{ Path = $b; Target = '/srv/w/rep' }, @{ Path = $a; Target = '/srv/w/new' })
             $plan
             ($plan | Out-String -Width 200)
-            $ct.Dispose()
-            """, vars);
+            """);
 
         Assert.True(plan.Errors.Count == 0, plan.Describe());
         List<SyncResult> rows = plan.Output.Take(4).Select(o => (SyncResult)o.BaseObject).ToList();
@@ -335,28 +337,23 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
         Assert.All(rows, r => Assert.Equal(r.MountIdBefore, r.MountIdAfter));
         foreach (string action in new[] { "Updated", "Replaced", "Added", "Removed" })
         {
-            Assert.Contains($"What if: {action}: ", ps.HostOutput);
+            Assert.Contains($"What if: {action}: ", rig.Ps.HostOutput);
         }
 
         Assert.Matches(@"(?m)^Added\?\s+/srv/w/new\s", (string)plan.Output[4].BaseObject);
-        Assert.Equal(table, Table(container));
-        Assert.Equal(state, File.ReadAllText(StatePath(container)));
-        Assert.NotEqual(0, container.Exec("test", "-e", "/srv/w/new").ExitCode);
-        guard.AssertClean();
+        Assert.Equal(table, rig.Table());
+        Assert.Equal(state, File.ReadAllText(StatePath(rig.Container)));
+        Assert.NotEqual(0, rig.Container.Exec("test", "-e", "/srv/w/new").ExitCode);
+        rig.AssertClean();
     }
 
     [SkippableFact]
     public void BadEntriesAreErrorsOfTheirOwnAndTheOthersAreSynced()
     {
         Privileged.Require();
-        using var sources = new Sources();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
-        var vars = Vars(container, sources);
+        using var rig = new Rig();
 
-        PipelineResult result = ps.Run("""
-            $ct = Get-ContainerNamespace $ctPid
+        PipelineResult result = rig.Run("""
             @(
                 @{ Path = $a }
                 @{ Path = $a; Target = 'srv/relative' }
@@ -367,12 +364,11 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
                 @{ Path = $a; Target = '/srv/bad/typo'; ReadOnyl = $true }
                 @{ Path = $a; Target = '/srv/bad/good'; ReadOnly = $true }
             ) | Sync-ContainerMount -Namespace $ct
-            $ct.Dispose()
-            """, vars);
+            """);
 
         Assert.Equal(
             [
-                ("TargetMissing", ErrorCategory.InvalidArgument, (object)sources.A),
+                ("TargetMissing", ErrorCategory.InvalidArgument, (object)rig.Sources.A),
                 ("InvalidTarget", ErrorCategory.InvalidArgument, "srv/relative"),
                 ("SourceNotFound", ErrorCategory.ObjectNotFound, "/srv/bad/missing"),
                 ("DuplicateTarget", ErrorCategory.InvalidArgument, "/srv/bad/dup"),
@@ -386,9 +382,9 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
         Assert.Contains("ReadOnyl", result.Errors[6].ErrorDetails!.Message);
         SyncResult good = Assert.Single(Results(result));
         Assert.Equal((SyncAction.Added, "/srv/bad/good"), (good.Action, good.Target));
-        Assert.Equal(["/srv/bad/good"], ContainerView.Mounts(container).Where(m => m.MountPoint.StartsWith("/srv/", StringComparison.Ordinal)).Select(m => m.MountPoint));
-        Assert.Equal("good", container.ExecOrThrow("ls", "/srv/bad").Trim());
-        guard.AssertClean();
+        Assert.Equal(["/srv/bad/good"], ContainerView.Mounts(rig.Container).Where(m => m.MountPoint.StartsWith("/srv/", StringComparison.Ordinal)).Select(m => m.MountPoint));
+        Assert.Equal("good", rig.Container.ExecOrThrow("ls", "/srv/bad").Trim());
+        rig.AssertClean();
     }
 
     [SkippableFact]
@@ -396,52 +392,46 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     public void AStateFileOfAnotherProcessOrContainerIsNeverUsed()
     {
         Privileged.Require();
-        using var sources = new Sources();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
-        var vars = Vars(container, sources);
-        PipelineResult hand = ps.Run("$ct = Get-ContainerNamespace $ctPid; New-StagedMount $a | Move-MountIntoNamespace -Namespace $ct -Target /srv/s -CreateTarget -PassThru | ForEach-Object MountId", vars);
+        using var rig = new Rig();
+        PipelineResult hand = rig.Run("New-StagedMount $a | Move-MountIntoNamespace -Namespace $ct -Target /srv/s -CreateTarget -PassThru | ForEach-Object MountId");
         Assert.True(hand.Errors.Count == 0, hand.Describe());
         ulong handPlaced = (ulong)hand.Output.Single().BaseObject;
         SyncStateKey own;
-        using (ContainerNamespace ns = ContainerNamespace.Open(container.Pid))
+        using (ContainerNamespace ns = ContainerNamespace.Open(rig.Container.Pid))
         {
             own = SyncStateKey.Of(ns);
         }
 
-        string table = Table(container);
+        string table = rig.Table();
 
         // What a file would claim: that Sync placed the mount at /srv/s, which Move-MountIntoNamespace did.
-        string Claim(SyncStateKey key) => JsonSerializer.Serialize(new
-        {
-            version = 1, mountNamespaceId = key.MountNamespaceId, processId = key.ProcessId, processStartTime = key.ProcessStartTime,
-            mounts = new[] { new { target = "/srv/s", mountId = handPlaced, source = sources.A } },
-        });
         string WriteState(SyncStateKey name, SyncStateKey says, UnixFileMode mode)
         {
             string path = Path.Combine(SyncStateStore.DefaultDirectory, name.FileStem + ".json");
-            File.WriteAllText(path, Claim(says));
+            File.WriteAllText(path, JsonSerializer.Serialize(new
+            {
+                version = 1, mountNamespaceId = says.MountNamespaceId, processId = says.ProcessId, processStartTime = says.ProcessStartTime,
+                mounts = new[] { new { target = "/srv/s", mountId = handPlaced, source = rig.Sources.A } },
+            }));
             File.SetUnixFileMode(path, mode);
             return path;
         }
 
         const UnixFileMode RootOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         Directory.CreateDirectory(SyncStateStore.DefaultDirectory);
-        var before = own with { ProcessStartTime = own.ProcessStartTime - 1 };
-        var other = own with { ProcessId = own.ProcessId + 1 };
+        SyncStateKey before = own with { ProcessStartTime = own.ProcessStartTime - 1 };
         string earlier = WriteState(before, before, RootOnly);
         try
         {
             // The same PID and namespace, another process start: its file is another file, and is not read.
-            PipelineResult conflict = ps.Run("Sync-ContainerMount -Namespace $ct -Mount @{ Path = $b; Target = '/srv/s' }", vars);
+            PipelineResult conflict = rig.Sync("-Mount @{ Path = $b; Target = '/srv/s' }");
             Assert.Equal(SyncAction.Conflict, Assert.Single(Results(conflict)).Action);
             Assert.Equal($"SyncConflict,{Command}", Assert.Single(conflict.Errors).FullyQualifiedErrorId);
-            Assert.Equal(table, Table(container));
+            Assert.Equal(table, rig.Table());
 
             // Under this container's name, but written for another (copied): refused whole, nothing done.
-            string copied = WriteState(own, other, RootOnly);
-            PipelineResult refused = ps.Run("Sync-ContainerMount -Namespace $ct -Mount @{ Path = $b; Target = '/srv/s' }, @{ Path = $b; Target = '/srv/s2' }", vars);
+            string copied = WriteState(own, own with { ProcessId = own.ProcessId + 1 }, RootOnly);
+            PipelineResult refused = rig.Sync("-Mount @{ Path = $b; Target = '/srv/s' }, @{ Path = $b; Target = '/srv/s2' }");
             ErrorRecord error = Assert.Single(refused.Errors);
             Assert.Equal($"SyncStateInvalid,{Command}", error.FullyQualifiedErrorId);
             Assert.Equal(ErrorCategory.InvalidData, error.CategoryInfo.Category);
@@ -451,53 +441,46 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
 
             // The right owner and content, but others may write it: not trusted either.
             WriteState(own, own, RootOnly | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite | UnixFileMode.OtherRead);
-            PipelineResult writable = ps.Run("Sync-ContainerMount -Namespace $ct -Mount @{ Path = $b; Target = '/srv/s' }", vars);
+            PipelineResult writable = rig.Sync("-Mount @{ Path = $b; Target = '/srv/s' }");
             Assert.Equal($"SyncStateInvalid,{Command}", Assert.Single(writable.Errors).FullyQualifiedErrorId);
             Assert.Contains("nobody else can write", writable.Errors[0].ErrorDetails!.Message);
-            Assert.Equal(table, Table(container));
-            Assert.NotEqual(0, container.Exec("test", "-e", "/srv/s2").ExitCode);
+            Assert.Equal(table, rig.Table());
+            Assert.NotEqual(0, rig.Container.Exec("test", "-e", "/srv/s2").ExitCode);
         }
         finally
         {
             File.Delete(earlier);
-            File.Delete(StatePath(container));
-            ps.Run("$ct.Dispose()");
+            File.Delete(StatePath(rig.Container));
         }
 
-        guard.AssertClean();
+        rig.AssertClean();
     }
 
     [SkippableFact]
     public void IdMappedEntriesStayInSyncAndAnIdMapThatGoesIsReplaced()
     {
         Privileged.Require();
-        using var sources = new Sources();
-        using var container = SandboxContainer.Start();
         using var userns = Process.Start(new ProcessStartInfo("unshare", ["--user", "--map-root-user", "sleep", "600"]) { UseShellExecute = false })!;
         try
         {
-            using var ps = new PowerShellSession();
-            var guard = new HostGuard();
+            using var rig = new Rig();
             string usernsPath = $"/proc/{userns.Id}/ns/user";
             Assert.True(Poll.Until(() => new FileInfo(usernsPath).LinkTarget != new FileInfo("/proc/self/ns/user").LinkTarget, TimeSpan.FromSeconds(10),
                 TimeSpan.FromMilliseconds(10)), "unshare --user did not get its own user namespace");
-            var vars = Vars(container, sources, ("u", usernsPath));
+            rig.Vars["u"] = usernsPath;
 
-            PipelineResult first = ps.Run("$ct = Get-ContainerNamespace $ctPid; Sync-ContainerMount -Namespace $ct -Mount @{ Path = $a; Target = '/srv/id'; IdMap = $u }, @{ Path = $a; Target = '/srv/own'; IdMap = $true }", vars);
+            PipelineResult first = rig.Sync("-Mount @{ Path = $a; Target = '/srv/id'; IdMap = $u }, @{ Path = $a; Target = '/srv/own'; IdMap = $true }");
 
             Assert.Equal(SyncAction.Added, Assert.Single(Results(first)).Action);
             Assert.Equal($"IdMapInitialNamespace,{Command}", Assert.Single(first.Errors).FullyQualifiedErrorId);
             Assert.Equal("/srv/own", first.Errors[0].TargetObject);
-            Assert.Contains("idmapped", ContainerView.MountAt(container, "/srv/id")!.Options.Split(','));
+            Assert.Contains("idmapped", ContainerView.MountAt(rig.Container, "/srv/id")!.Options.Split(','));
+            Assert.Equal(SyncAction.InSync, Assert.Single(rig.SyncClean("-Mount @{ Path = $a; Target = '/srv/id'; IdMap = $u }")).Action);
 
-            PipelineResult second = ps.Run("Sync-ContainerMount -Namespace $ct -Mount @{ Path = $a; Target = '/srv/id'; IdMap = $u }", vars);
-            Assert.Equal(SyncAction.InSync, Assert.Single(Results(second)).Action);
-
-            PipelineResult plain = ps.Run("Sync-ContainerMount -Namespace $ct -Mount @{ Path = $a; Target = '/srv/id' }; $ct.Dispose()", vars);
-            Assert.Equal(SyncAction.Replaced, Assert.Single(Results(plain)).Action);
-            Assert.DoesNotContain("idmapped", ContainerView.MountAt(container, "/srv/id")!.Options.Split(','));
-            Assert.Equal(1, ContainerView.CountAt(container, "/srv/id"));
-            guard.AssertClean();
+            Assert.Equal(SyncAction.Replaced, Assert.Single(rig.SyncClean("-Mount @{ Path = $a; Target = '/srv/id' }")).Action);
+            Assert.DoesNotContain("idmapped", ContainerView.MountAt(rig.Container, "/srv/id")!.Options.Split(','));
+            Assert.Equal(1, ContainerView.CountAt(rig.Container, "/srv/id"));
+            rig.AssertClean();
         }
         finally
         {
@@ -510,25 +493,19 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     public void AMountAddedUnderASharedParentIsMadeWhatTheEntrySaysSoTheNextRunIsInSync()
     {
         Privileged.Require();
-        using var sources = new Sources();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
-        container.ExecOrThrow("mkdir", "-p", "/mnt/shared");
-        container.ExecOrThrow("mount", "-t", "tmpfs", "shared", "/mnt/shared");
-        container.ExecOrThrow("mount", "--make-shared", "/mnt/shared");
-        var vars = Vars(container, sources);
+        using var rig = new Rig();
+        rig.Container.ExecOrThrow("mkdir", "-p", "/mnt/shared");
+        rig.Container.ExecOrThrow("mount", "-t", "tmpfs", "shared", "/mnt/shared");
+        rig.Container.ExecOrThrow("mount", "--make-shared", "/mnt/shared");
 
-        PipelineResult first = ps.Run("$ct = Get-ContainerNamespace $ctPid; Sync-ContainerMount -Namespace $ct -Mount @{ Path = $a; Target = '/mnt/shared/data' } -Verbose", vars);
+        PipelineResult first = rig.Sync("-Mount @{ Path = $a; Target = '/mnt/shared/data' } -Verbose");
 
         Assert.True(first.Errors.Count == 0, first.Describe());
         Assert.Equal(SyncAction.Added, Assert.Single(Results(first)).Action);
-        Assert.Contains(first.Verbose, v => v.Message.Contains("became shared:") && v.Message.Contains("= 0"));
-        Assert.Equal("private", ContainerView.MountAt(container, "/mnt/shared/data")!.PropagationText);
-
-        PipelineResult second = ps.Run("Sync-ContainerMount -Namespace $ct -Mount @{ Path = $a; Target = '/mnt/shared/data' }; $ct.Dispose()", vars);
-        Assert.Equal(SyncAction.InSync, Assert.Single(Results(second)).Action);
-        guard.AssertClean();
+        Assert.Contains(first.Verbose, v => v.Message.Contains("became shared:") && v.Message.EndsWith("= 0", StringComparison.Ordinal));
+        Assert.Equal("private", ContainerView.MountAt(rig.Container, "/mnt/shared/data")!.PropagationText);
+        Assert.Equal(SyncAction.InSync, Assert.Single(rig.SyncClean("-Mount @{ Path = $a; Target = '/mnt/shared/data' }")).Action);
+        rig.AssertClean();
     }
 
     [SkippableFact]
@@ -537,13 +514,15 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
         Privileged.Require();
         using var sources = new Sources();
         using var ps = new PowerShellSession();
+
+        // Before the container starts: its launcher's pipes go with it.
         var guard = new HostGuard();
         var container = SandboxContainer.Start();
-        var vars = Vars(container, sources);
-        Assert.Empty(ps.Run("$ct = Get-ContainerNamespace $ctPid", vars).Errors);
+        Assert.Empty(ps.Run("$ct = Get-ContainerNamespace $ctPid", new Dictionary<string, object?> { ["ctPid"] = container.Pid }).Errors);
         container.Dispose();
 
-        PipelineResult result = ps.Run("Sync-ContainerMount -Namespace $ct -Mount @{ Path = $a; Target = '/srv/x' }; $ct.Dispose()", vars);
+        PipelineResult result = ps.Run("Sync-ContainerMount -Namespace $ct -Mount @{ Path = $a; Target = '/srv/x' }; $ct.Dispose()",
+            new Dictionary<string, object?> { ["a"] = sources.A });
 
         ErrorRecord error = Assert.Single(result.Errors);
         Assert.Equal($"ContainerExited,{Command}", error.FullyQualifiedErrorId);
@@ -559,21 +538,14 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     public void ASecondRunOfTwentyEntriesChangesNothingAndItsTimeIsPrinted()
     {
         Privileged.Require();
-        using var sources = new Sources();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
-        var vars = Vars(container, sources);
-        PipelineResult first = ps.Run("""
-            $ct = Get-ContainerNamespace $ctPid
+        using var rig = new Rig();
+        Assert.Empty(rig.Run("""
             $mounts = foreach ($i in 1..20) { @{ Path = $(if ($i % 2) { $a } else { $b }); Target = "/srv/twenty/$i"; ReadOnly = ($i % 3 -eq 0); NoSuid = $true; NoDev = $true } }
-            Sync-ContainerMount -Namespace $ct -Mount $mounts
-            """, vars);
-        Assert.True(first.Errors.Count == 0, first.Describe());
-        Assert.Equal(20, Results(first).Count(r => r.Action == SyncAction.Added));
-        string table = Table(container);
+            """).Errors);
+        Assert.Equal(20, rig.SyncClean("-Mount $mounts").Count(r => r.Action == SyncAction.Added));
+        string table = rig.Table();
 
-        PipelineResult traced = ps.Run("Sync-ContainerMount -Namespace $ct -Mount $mounts -Verbose", vars);
+        PipelineResult traced = rig.Sync("-Mount $mounts -Verbose");
         Assert.Equal(20, Results(traced).Count(r => r.Action == SyncAction.InSync));
         int changing = traced.Verbose.Count(v => ChangingCall().IsMatch(v.Message));
         Assert.Equal(0, changing);
@@ -582,15 +554,14 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
         for (int run = 0; run < 15; run++)
         {
             var clock = Stopwatch.StartNew();
-            PipelineResult again = ps.Run("Sync-ContainerMount -Namespace $ct -Mount $mounts | Out-Null", vars);
+            PipelineResult again = rig.Sync("-Mount $mounts | Out-Null");
             clock.Stop();
             Assert.Empty(again.Errors);
             times.Add(clock.Elapsed.TotalMilliseconds);
         }
 
-        Assert.Equal(table, Table(container));
-        ps.Run("$ct.Dispose()");
-        guard.AssertClean();
+        Assert.Equal(table, rig.Table());
+        rig.AssertClean();
         times.Sort();
         output.WriteLine($"Second Sync of 20 entries: {traced.Verbose.Count} traced calls, {changing} that change anything; "
             + $"time over {times.Count} runs: median {times[times.Count / 2]:F2} ms, best {times[0]:F2} ms, worst {times[^1]:F2} ms");
