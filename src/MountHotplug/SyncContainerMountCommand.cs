@@ -215,6 +215,11 @@ public sealed class SyncContainerMountCommand : PSCmdlet, IDisposable
         Func<string, string> resolve = p => System.IO.Path.GetFullPath(p, directory);
         try
         {
+            if (!File.Exists(file))
+            {
+                throw new FileNotFoundException(null, file);
+            }
+
             return System.IO.Path.GetExtension(file).ToLowerInvariant() switch
             {
                 ".json" => DesiredMountParser.ParseAll(DesiredMountFile.ReadJson(File.ReadAllText(file)), resolve),
