@@ -111,8 +111,13 @@ public sealed class SyncStateStore : IDisposable
 
         try
         {
-            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(directory)!);
-            System.IO.Directory.CreateDirectory(directory, DirectoryMode);
+            // Only when missing: .NET's CreateDirectory calls mkdir even for a directory that exists, and a run that finds
+            // everything in sync is to make no call that could change anything.
+            if (!System.IO.Directory.Exists(directory))
+            {
+                System.IO.Directory.CreateDirectory(Path.GetDirectoryName(directory)!);
+                System.IO.Directory.CreateDirectory(directory, DirectoryMode);
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
