@@ -509,6 +509,32 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
+    public void TwoSyncsOfOneContainerAtOnceTakeTurns()
+    {
+        Privileged.Require();
+        using var rig = new Rig();
+        rig.Vars["manifest"] = PowerShellSession.ModuleManifestPath;
+
+        // Without the state lock both would plan Added for every target, and the slower one's attaches would fail.
+        PipelineResult both = rig.Run("""
+            $mounts = foreach ($i in 1..10) { @{ Path = $a; Target = "/srv/twice/$i"; ReadOnly = $true } }
+            1..2 | ForEach-Object -ThrottleLimit 2 -Parallel {
+                Import-Module $using:manifest
+                $ns = Get-ContainerNamespace -ProcessId $using:ctPid
+                try { Sync-ContainerMount -Namespace $ns -Mount $using:mounts } finally { $ns.Dispose() }
+            }
+            """);
+
+        Assert.True(both.Errors.Count == 0, both.Describe());
+        List<SyncResult> rows = Results(both);
+        Assert.Equal(10, rows.Count(r => r.Action == SyncAction.Added));
+        Assert.Equal(10, rows.Count(r => r.Action == SyncAction.InSync));
+        Assert.All(Enumerable.Range(1, 10), i => Assert.Equal(1, ContainerView.CountAt(rig.Container, $"/srv/twice/{i}")));
+        Assert.Equal(10, RecordedTargets(rig.Container).Count);
+        rig.AssertClean();
+    }
+
+    [SkippableFact]
     public void AContainerThatExitedStopsTheSyncWithContainerExited()
     {
         Privileged.Require();
