@@ -92,7 +92,10 @@ public sealed class SyncExecutor : IDisposable
         using SafeMountHandle clone = Clone(desired);
         StatxInfo info = MountSyscalls.Statx(clone, desired.Source);
         AttachResult result = Mounter.Attach(clone, info, desired.Target, createTarget: true, allowStacking: false, replace: false, createOwner: CreateOwner());
-        return RecordOf(desired, result.MountId, result.CreatedPaths);
+
+        // Put back after the container unmounted it: what Sync created the first time is still Sync's to remove.
+        IReadOnlyList<string> created = (step.Record?.CreatedPaths ?? Array.Empty<string>()).Concat(result.CreatedPaths).Distinct(StringComparer.Ordinal).ToList();
+        return RecordOf(desired, result.MountId, created);
     }
 
     /// <summary>Replaced: clones the source and swaps it in beneath the mount the plan saw on top, which is then detached.</summary>

@@ -315,6 +315,25 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
+    public void AMountTheContainerUnmountedIsAddedAgainAndPruneStillRemovesWhatSyncCreatedFirst()
+    {
+        Privileged.Require();
+        using var rig = new Rig();
+        List<SyncResult> first = rig.SyncClean("-Mount @{ Path = $a; Target = '/srv/heal/data'; ReadOnly = $true }");
+        rig.Container.ExecOrThrow("umount", "/srv/heal/data");
+
+        SyncResult again = Assert.Single(rig.SyncClean("-Mount @{ Path = $a; Target = '/srv/heal/data'; ReadOnly = $true }"));
+
+        Assert.Equal(SyncAction.Added, again.Action);
+        Assert.Null(again.MountIdBefore);
+        Assert.NotEqual(first[0].MountIdAfter, again.MountIdAfter);
+        Assert.Equal("a\n", rig.Container.ExecOrThrow("cat", "/srv/heal/data/name.txt"));
+        Assert.Equal(SyncAction.Removed, Assert.Single(rig.SyncClean("-Mount @() -Prune")).Action);
+        Assert.NotEqual(0, rig.Container.Exec("test", "-e", "/srv/heal").ExitCode);
+        rig.AssertClean();
+    }
+
+    [SkippableFact]
     public void WhatIfShowsThePlanAndChangesNothing()
     {
         Privileged.Require();
