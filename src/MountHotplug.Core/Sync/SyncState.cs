@@ -37,10 +37,10 @@ public readonly record struct SyncStateKey(ulong MountNamespaceId, int ProcessId
     /// <summary>"4026532175-15787-123456": the file name without its extension.</summary>
     public string FileStem => string.Create(CultureInfo.InvariantCulture, $"{MountNamespaceId}-{ProcessId}-{ProcessStartTime}");
 
-    /// <summary>The key a state file's name says, or null for a name that is not one.</summary>
+    /// <summary>The key a state file's (or lock file's) name says, or null for a name that is not one.</summary>
     public static SyncStateKey? FromFileName(string fileName)
     {
-        if (!fileName.EndsWith(".json", StringComparison.Ordinal))
+        if (!fileName.EndsWith(".json", StringComparison.Ordinal) && !fileName.EndsWith(".lock", StringComparison.Ordinal))
         {
             return null;
         }
@@ -95,8 +95,6 @@ public sealed class SyncStateStore : IDisposable
 
     /// <summary>The container's state file (it need not exist).</summary>
     public string FilePath => Path.Combine(Directory, Key.FileStem + ".json");
-
-    private string LockPath => LockPathOf(Directory, Key);
 
     private static string LockPathOf(string directory, SyncStateKey key) => Path.Combine(directory, key.FileStem + ".lock");
 
@@ -260,10 +258,11 @@ public sealed class SyncStateStore : IDisposable
 
     public void Dispose() => _lock.Dispose();
 
-    // A container that stopped leaves its file behind; its name can never match a running process again, so it is only clutter.
+    // A container that stopped leaves its files behind; their names can never match a running process again, so they are
+    // only clutter. Its lock file too: nobody syncs a container that is gone.
     private void RemoveStale()
     {
-        foreach (string file in System.IO.Directory.EnumerateFiles(Directory, "*.json"))
+        foreach (string file in System.IO.Directory.EnumerateFiles(Directory))
         {
             if (SyncStateKey.FromFileName(Path.GetFileName(file)) is not { } key || key == Key || IsRunning(key))
             {
@@ -273,7 +272,6 @@ public sealed class SyncStateStore : IDisposable
             try
             {
                 File.Delete(file);
-                File.Delete(LockPathOf(Directory, key));
                 _trace?.Invoke($"unlink(\"{file}\") (PID {key.ProcessId}, started at tick {key.ProcessStartTime}, is gone)");
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

@@ -252,7 +252,8 @@ public sealed class SyncPlannerTests
         var key = new SyncStateKey(4026532175, 15787, 1040395);
         Assert.Equal("4026532175-15787-1040395", key.FileStem);
         Assert.Equal(key, SyncStateKey.FromFileName(key.FileStem + ".json"));
-        Assert.Null(SyncStateKey.FromFileName(key.FileStem + ".lock"));
+        Assert.Equal(key, SyncStateKey.FromFileName(key.FileStem + ".lock"));
+        Assert.Null(SyncStateKey.FromFileName(key.FileStem + ".tmp"));
         Assert.Null(SyncStateKey.FromFileName(".4026532175-15787-1040395.77.tmp"));
         Assert.Null(SyncStateKey.FromFileName("4026532175-15787.json"));
         Assert.Null(SyncStateKey.FromFileName("4026532175--15787-1.json"));
