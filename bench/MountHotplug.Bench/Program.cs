@@ -289,7 +289,7 @@ internal static class Hotplug
                 using SafeMountHandle mount = MountSyscalls.OpenTree(null, source, OpenTreeFlags.Clone);
                 MountSyscalls.MountSetAttr(mount, MountAttributes.None, MountAttributes.None, MountPropagation.Private, recursive: false);
                 StatxInfo info = MountSyscalls.Statx(mount);
-                mounter.Attach(mount, info, $"{directory}/m{i}", createTarget: true, allowStacking: false);
+                mounter.Attach(mount, info, $"{directory}/m{i}", new AttachOptions { CreateTarget = true });
             }
         }
 

@@ -195,7 +195,7 @@ public sealed class ContainerNamespace : IDisposable
     }
 
     // The start time follows the command name, which may hold spaces and parentheses: count fields after its last ')'.
-    private static ulong StartTimeOf(int processId)
+    internal static ulong StartTimeOf(int processId)
     {
         string stat = File.ReadAllText($"/proc/{processId}/stat");
         string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');

@@ -27,6 +27,12 @@ public sealed record AttachOptions
 
     /// <summary>Host uid and gid to give created entries (the container's root in its user namespace).</summary>
     public (uint Uid, uint Gid)? CreateOwner { get; init; }
+
+    /// <summary>
+    /// With <see cref="Replace"/>: replace only if the mount on top at the target has this id (the kind statx gives), so that
+    /// a mount put there since the caller looked is never the one detached.
+    /// </summary>
+    public ulong? ExpectedTop { get; init; }
 }
 
 /// <summary>
@@ -226,7 +232,8 @@ public sealed partial class ContainerSession : IDisposable
                     info = MountSyscalls.Statx(sealedClone, mount.Source);
                 }
 
-                AttachResult result = AttachCore(handle, info, target, options.CreateTarget, options.AllowStacking, options.Replace, options.CreateOwner);
+                AttachResult result = AttachCore(handle, info, target, options.CreateTarget, options.AllowStacking, options.Replace, options.CreateOwner,
+                    options.ExpectedTop);
                 mount.MarkAttached(result.Target, _ns, result.CreatedPaths, result.ReplacedMountId, options.Seal);
                 return result;
             }
@@ -238,13 +245,13 @@ public sealed partial class ContainerSession : IDisposable
         });
     }
 
-    /// <summary>The same for a detached mount given by its descriptor and statx (what embedders and tests hold).</summary>
-    internal AttachResult Attach(SafeMountHandle mount, StatxInfo mountInfo, string target, bool createTarget, bool allowStacking, bool replace = false,
-        (uint Uid, uint Gid)? createOwner = null, Action<string>? trace = null) =>
-        Run(trace, () => AttachCore(mount, mountInfo, target, createTarget, allowStacking, replace, createOwner));
+    /// <summary>The same for a detached mount given by its descriptor and statx (a clone the caller made itself); no seal.</summary>
+    internal AttachResult Attach(SafeMountHandle mount, StatxInfo mountInfo, string target, AttachOptions options, Action<string>? trace = null) =>
+        Run(trace, () => AttachCore(mount, mountInfo, target, options.CreateTarget, options.AllowStacking, options.Replace, options.CreateOwner,
+            options.ExpectedTop));
 
     private AttachResult AttachCore(SafeMountHandle mount, StatxInfo mountInfo, string target, bool createTarget, bool allowStacking, bool replace,
-        (uint Uid, uint Gid)? createOwner)
+        (uint Uid, uint Gid)? createOwner, ulong? expectedTop)
     {
         IReadOnlyList<string> components = TargetPath.TrySplit(target, out string? reason)
             ?? throw new HotplugException(HotplugFailure.InvalidTarget, target ?? string.Empty, $"Invalid target '{target}': {reason}.");
@@ -274,7 +281,7 @@ public sealed partial class ContainerSession : IDisposable
 
             if (replace)
             {
-                return Replace(mount, mountInfo, root, components, resolved);
+                return Replace(mount, mountInfo, root, components, resolved, expectedTop);
             }
 
             if (resolved.Info.IsMountRoot && !allowStacking)
@@ -314,13 +321,21 @@ public sealed partial class ContainerSession : IDisposable
     // MOVE_MOUNT_BENEATH, then a lazy detach of the old top: a reader of the path sees the old mount, then the new
     // one, and never the directory underneath. The old top is detached lazily because programs may have files open
     // on it at this very moment; they keep them until they close them.
-    private AttachResult Replace(SafeMountHandle mount, StatxInfo mountInfo, SafeHandle root, IReadOnlyList<string> components, ContainerTarget resolved)
+    private AttachResult Replace(SafeMountHandle mount, StatxInfo mountInfo, SafeHandle root, IReadOnlyList<string> components, ContainerTarget resolved,
+        ulong? expectedTop)
     {
         string path = resolved.Path;
         if (!resolved.Info.IsMountRoot)
         {
             throw new HotplugException(HotplugFailure.ReplaceTargetNotMounted, path,
                 $"'{path}' is not a mount point inside the container, so there is nothing for -Replace to swap.");
+        }
+
+        // resolved.Handle is what the swap acts on (beneath it, then detaching it): checking its id checks the mount that goes.
+        if (expectedTop is { } expected && expected != resolved.Info.MountId)
+        {
+            throw new HotplugException(HotplugFailure.MountChanged, path,
+                $"The mount on top at '{path}' is mount {resolved.Info.MountId}, not mount {expected} that was to be replaced; nothing was changed.");
         }
 
         ulong oldTop = resolved.Info.MountId;
@@ -469,12 +484,12 @@ public sealed partial class ContainerSession
 {
     /// <summary>mount_setattr of a mount point opened in this container, on the namespace thread.</summary>
     internal void SetAttributes(MountPoint mount, MountAttributes set, MountAttributes clear, MountPropagation propagation, bool recursive,
-        Action<string>? trace) =>
+        Action<string>? trace, string? why) =>
         Run(trace, () =>
         {
             NamespaceWorker worker = EnterNamespace(mount.Path);
             int errno = worker.TryMountSetAttr(mount.Handle, set, clear, propagation, recursive);
-            Trace?.Invoke(mount.SetAttrTrace(set, clear, propagation, recursive, errno, worker.NativeThreadId));
+            Trace?.Invoke(mount.SetAttrTrace(set, clear, propagation, recursive, errno, worker.NativeThreadId, why));
             mount.ThrowIfFailed(errno);
             return 0;
         });

@@ -71,22 +71,27 @@ public sealed class MountPoint : IDisposable
     /// </summary>
     /// <exception cref="SyscallException">mount_setattr (or entering the namespace) failed.</exception>
     /// <exception cref="HotplugException">The container exited.</exception>
-    public void SetAttributes(MountAttributes set, MountAttributes clear, MountPropagation propagation, bool recursive, Action<string>? trace = null)
+    public void SetAttributes(MountAttributes set, MountAttributes clear, MountPropagation propagation, bool recursive, Action<string>? trace = null) =>
+        SetAttributes(set, clear, propagation, recursive, trace, why: null);
+
+    /// <param name="why">Said in the trace instead of the bare change (Sync: "became shared: …").</param>
+    internal void SetAttributes(MountAttributes set, MountAttributes clear, MountPropagation propagation, bool recursive, Action<string>? trace, string? why)
     {
         if (Namespace is null || Namespace.IsCallerNamespace)
         {
             using NamespaceWorker inline = NamespaceWorker.ForCallerNamespace();
             int errno = inline.TryMountSetAttr(Handle, set, clear, propagation, recursive);
-            trace?.Invoke(SetAttrTrace(set, clear, propagation, recursive, errno, workerThread: 0));
+            trace?.Invoke(SetAttrTrace(set, clear, propagation, recursive, errno, workerThread: 0, why));
             ThrowIfFailed(errno);
             return;
         }
 
-        Namespace.Session.SetAttributes(this, set, clear, propagation, recursive, trace);
+        Namespace.Session.SetAttributes(this, set, clear, propagation, recursive, trace, why);
     }
 
-    internal string SetAttrTrace(MountAttributes set, MountAttributes clear, MountPropagation propagation, bool recursive, int errno, int workerThread) =>
-        $"mount_setattr(fd {Handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{(recursive ? "|AT_RECURSIVE" : string.Empty)}, {{set {set}, clear {clear}, propagation {propagation}}})"
+    internal string SetAttrTrace(MountAttributes set, MountAttributes clear, MountPropagation propagation, bool recursive, int errno, int workerThread,
+        string? why) =>
+        $"mount_setattr(fd {Handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{(recursive ? "|AT_RECURSIVE" : string.Empty)}, {{{why ?? $"set {set}, clear {clear}, propagation {propagation}"}}})"
         + (workerThread == 0 ? string.Empty : $" on thread {workerThread} inside the namespace") + $" = {(errno == 0 ? "0" : ErrnoText.Name(errno))}";
 
     internal void ThrowIfFailed(int errno)

@@ -111,6 +111,16 @@ public enum ErrorId
     RestoreFailed,
     RestoreNotExact,
 
+    // Converging (Sync-ContainerMount).
+    SourceMissing,
+    DuplicateTarget,
+    InvalidEntry,
+    SyncConflict,
+    SyncStateInvalid,
+    SyncFileNotFound,
+    SyncFileInvalid,
+    SyncFailed,
+
     // Watching (Watch-Mount).
     WatchFailed,
     MountEventsLost,

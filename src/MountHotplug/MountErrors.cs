@@ -225,6 +225,54 @@ internal static class MountErrors
         return Build(ex, id, category, target, message, hint);
     }
 
+    /// <summary>An error for one entry of Sync-ContainerMount, whatever failed for it; the object is the entry's target or source.</summary>
+    internal static ErrorRecord FromSyncEntry(Exception ex, object subject, string source) => ex switch
+    {
+        Sync.SyncException sync => FromSync(sync),
+        HotplugException hotplug => FromHotplug(hotplug, subject),
+        IdMapException idmap => FromIdMap(idmap, subject),
+        SyscallException syscall => FromSyscall(syscall, syscall.Syscall switch
+        {
+            "open_tree" when syscall.Errno is Errno.ENOENT or Errno.ENOTDIR => ErrorId.SourceNotFound,
+            "open_tree" => ErrorId.OpenTreeFailed,
+            "mount_setattr" => ErrorId.MountSetAttrFailed,
+            _ => ErrorId.SyncFailed,
+        }, subject, syscall.Syscall == "open_tree" ? $"Could not clone '{source}'" : $"Could not sync '{subject}'"),
+        _ => Build(ex, ErrorId.SyncFailed, ErrorCategory.NotSpecified, subject, ex.Message, null),
+    };
+
+    /// <summary>An error for an entry Sync-ContainerMount refused or found in conflict.</summary>
+    internal static ErrorRecord FromSync(Sync.SyncException ex)
+    {
+        (ErrorId id, ErrorCategory category, string hint) = ex.Failure switch
+        {
+            Sync.SyncFailure.TargetMissing => (ErrorId.TargetMissing, ErrorCategory.InvalidArgument,
+                "Give each entry a Target: the absolute path inside the container."),
+            Sync.SyncFailure.InvalidTarget => (ErrorId.InvalidTarget, ErrorCategory.InvalidArgument,
+                "Give an absolute path inside the container, without '..' (for example /mnt/data)."),
+            Sync.SyncFailure.SourceMissing => (ErrorId.SourceMissing, ErrorCategory.InvalidArgument,
+                "Give each entry a Path (or Source): the host directory or file to mount."),
+            Sync.SyncFailure.SourceNotFound => (ErrorId.SourceNotFound, ErrorCategory.ObjectNotFound,
+                "Check the host path; the other entries were synced."),
+            Sync.SyncFailure.DuplicateTarget => (ErrorId.DuplicateTarget, ErrorCategory.InvalidArgument,
+                "Keep one entry per target."),
+            Sync.SyncFailure.InvalidEntry => (ErrorId.InvalidEntry, ErrorCategory.InvalidArgument,
+                "An entry has Path (or Source), Target, and optionally ReadOnly, NoSuid, NoDev, NoExec, Recurse (true/false), Propagation (Private, Shared, Slave, Unbindable) and IdMap (true, or a user namespace file)."),
+            Sync.SyncFailure.Conflict => (ErrorId.SyncConflict, ErrorCategory.ResourceExists,
+                "Unplug that mount (Remove-Mount), choose another target, or add -Force to replace it (Sync then counts it as its own)."),
+            Sync.SyncFailure.MountChanged => (ErrorId.MountChanged, ErrorCategory.InvalidOperation,
+                "Something changed the target while Sync ran; run Sync again."),
+            _ => (ErrorId.SyncFailed, ErrorCategory.NotSpecified, string.Empty),
+        };
+        string message = ex.InnerException is SyscallException cause && !ex.Message.Contains(cause.Message, StringComparison.Ordinal) ? $"{ex.Message} {cause.Message}" : ex.Message;
+        return Build(ex, id, category, ex.Subject, message, hint);
+    }
+
+    /// <summary>An error for a state file of Sync-ContainerMount that cannot be used; the run stops before it changes anything.</summary>
+    internal static ErrorRecord FromSyncState(Sync.SyncStateException ex) =>
+        Build(ex, ErrorId.SyncStateInvalid, ErrorCategory.InvalidData, ex.Path, ex.Message,
+            "Look at the file, then remove it: Sync then counts no mount in that container as its own, and -Prune unplugs none of them until Sync places them again.");
+
     /// <summary>An error that is not about a system call (bad input, wrong state).</summary>
     internal static ErrorRecord Plain(ErrorId errorId, ErrorCategory category, object? target, string message, string? hint = null) =>
         Build(new InvalidOperationException(message), errorId, category, target, message, hint);

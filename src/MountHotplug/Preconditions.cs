@@ -15,6 +15,13 @@ internal static class Requirements
     internal static readonly KernelFeature[] RemoveMount = [KernelFeature.OpenAt2, KernelFeature.PidfdOpen, KernelFeature.SetnsPidfd];
     internal static readonly KernelFeature[] WatchMount = [KernelFeature.MountNotifications, KernelFeature.StatMountListMount];
 
+    // Sync compares and records mounts by their unique ids (statx and statmount, 6.8) and replaces with MOVE_MOUNT_BENEATH.
+    internal static readonly KernelFeature[] SyncContainerMount =
+    [
+        KernelFeature.OpenTree, KernelFeature.MountSetAttr, KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.PidfdOpen,
+        KernelFeature.SetnsPidfd, KernelFeature.MoveMountBeneath, KernelFeature.StatMountListMount,
+    ];
+
     /// <summary>"New-StagedMount -Path", … for each feature: which commands stop without it.</summary>
     internal static IReadOnlyList<string> UsedBy(KernelFeature feature)
     {
@@ -29,6 +36,7 @@ internal static class Requirements
             ("Set-MountGroup", SetMountGroup),
             ("Remove-Mount", RemoveMount),
             ("Watch-Mount", WatchMount),
+            ("Sync-ContainerMount", SyncContainerMount),
         };
         return uses.Where(u => u.Features.Contains(feature)).Select(u => u.Command).ToList();
     }

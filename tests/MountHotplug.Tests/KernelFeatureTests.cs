@@ -24,6 +24,7 @@ public sealed class KernelFeatureTests
         ["Set-MountGroup"] = ("SetMountGroupCommand", "Set-MountGroup -Source /mnt/base -Target /mnt/base -SourceNamespace $ct -TargetNamespace $ct"),
         ["Remove-Mount"] = ("RemoveMountCommand", "Remove-Mount -Path /mnt/base -Namespace $ct"),
         ["Watch-Mount"] = ("WatchMountCommand", "Watch-Mount -Namespace $ct -Timeout 1"),
+        ["Sync-ContainerMount"] = ("SyncContainerMountCommand", "Sync-ContainerMount -Namespace $ct -Mount @{ Path = $src; Target = '/mnt/x' }"),
     };
 
     /// <summary>Every (command, feature) pair the module's requirements table has: each gets a test of its error.</summary>
@@ -55,6 +56,8 @@ public sealed class KernelFeatureTests
         Assert.Contains(("Remove-Mount", KernelFeature.SetnsPidfd), pairs);
         Assert.Contains(("Get-ContainerNamespace", KernelFeature.PidfdOpen), pairs);
         Assert.Contains(("Watch-Mount", KernelFeature.MountNotifications), pairs);
+        Assert.Contains(("Sync-ContainerMount", KernelFeature.StatMountListMount), pairs);
+        Assert.Contains(("Sync-ContainerMount", KernelFeature.MoveMountBeneath), pairs);
         Assert.All(pairs, p => Assert.True(Commands.ContainsKey(p.Item1), $"no script for {p.Item1}"));
         Assert.Equal(Commands.Keys.Order(), pairs.Select(p => p.Item1).Distinct().Order());
     }
@@ -124,7 +127,7 @@ public sealed class KernelFeatureTests
         }
 
         Assert.Contains("MOVE_MOUNT_BENEATH) = ENOENT", rows.Single(r => r.Feature == KernelFeature.MoveMountBeneath).Probe);
-        Assert.Equal(new[] { "Move-MountIntoNamespace -Replace" }, rows.Single(r => r.Feature == KernelFeature.MoveMountBeneath).UsedBy);
+        Assert.Equal(new[] { "Move-MountIntoNamespace -Replace", "Sync-ContainerMount" }, rows.Single(r => r.Feature == KernelFeature.MoveMountBeneath).UsedBy);
 
         // The table view renders, with the filter.
         PipelineResult table = ps.Run("Get-MountApiSupport -Feature MoveMountBeneath, FsOpen | Out-Default");

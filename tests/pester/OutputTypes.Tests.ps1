@@ -3,7 +3,8 @@
 # sandbox container.
 BeforeDiscovery {
     # The keys of $samples below: one object of each output type, and an attached StagedMount besides a staged one.
-    $sampleNames = @('MountHotplug.ContainerNamespace', 'MountHotplug.StagedMount', 'Attached MountHotplug.StagedMount', 'MountHotplug.Mount', 'MountHotplug.MountApiFeature')
+    $sampleNames = @('MountHotplug.ContainerNamespace', 'MountHotplug.StagedMount', 'Attached MountHotplug.StagedMount', 'MountHotplug.Mount', 'MountHotplug.MountApiFeature',
+        'MountHotplug.Sync.SyncResult')
 }
 
 BeforeAll {
@@ -19,6 +20,8 @@ BeforeAll {
         'Attached MountHotplug.StagedMount' = $attached
         'MountHotplug.Mount'              = Get-Mount -Namespace $ct -Path /mnt/data
         'MountHotplug.MountApiFeature'    = Get-MountApiSupport -Feature OpenTree
+        # The attached mount above, as Sync sees it: the same source and attributes, so InSync and nothing changed.
+        'MountHotplug.Sync.SyncResult'    = Sync-ContainerMount -Namespace $ct -Mount @{ Path = $tree.Data; Target = '/mnt/data'; ReadOnly = $true; NoSuid = $true }
     }
     $script:xml = Join-Path $tree.Root 'objects.xml'
 

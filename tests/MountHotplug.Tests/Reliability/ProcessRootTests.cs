@@ -43,7 +43,7 @@ public sealed class ProcessRootTests
             ContainerSession mounter = pinned.Session;
 
             using SafeMountHandle first = Stage(tree.Data);
-            mounter.Attach(first, MountSyscalls.Statx(first), oldTarget, createTarget: false, allowStacking: false);
+            mounter.Attach(first, MountSyscalls.Statx(first), oldTarget, new AttachOptions());
             Assert.Equal(MountSyscalls.Statx(first).MountId, MountIdAt($"/proc/{process.Id}/root{oldTarget}"));
 
             process.StandardInput.WriteLine("go");
@@ -52,7 +52,7 @@ public sealed class ProcessRootTests
 
             using SafeMountHandle second = Stage(tree.Data);
             StatxInfo secondInfo = MountSyscalls.Statx(second);
-            AttachResult result = mounter.Attach(second, secondInfo, "/srv", createTarget: false, allowStacking: false);
+            AttachResult result = mounter.Attach(second, secondInfo, "/srv", new AttachOptions());
 
             Assert.Equal("/srv", result.Target);
             Assert.Equal(secondInfo.MountId, MountIdAt($"/proc/{process.Id}/root/srv"));
