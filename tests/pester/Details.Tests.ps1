@@ -1,0 +1,42 @@
+# The smaller things a PowerShell user trips over (issue 13, item 10): what Get-Member lists, what Get-MountApiSupport
+# says a feature is for, where Get-Help -Online goes, how code spans read in Get-Help, and -WhatIf for keeping a mount.
+BeforeDiscovery {
+    Import-Module (Join-Path $PSScriptRoot '../../module/MountHotplug/MountHotplug.psd1')
+    $script:cmdletNames = (Get-Command -Module MountHotplug -CommandType Cmdlet).Name
+}
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'MhpTest.psm1') -Force
+    $script:tablesBefore = Get-MountTables
+    $script:tree = New-TestTree
+}
+
+AfterAll {
+    Remove-TestTree $script:tree
+    Get-MountTables | Should -Be $script:tablesBefore -Because 'a test file must leave the host and its own mount tables as it found them'
+}
+
+Describe 'Get-Help text of <_>' -ForEach $cmdletNames {
+    It 'shows code spans as plain text, without Markdown backticks' {
+        $help = Get-Help $_ -Full
+        $prose = @(
+            $help.Synopsis
+            $help.description.Text
+            $help.parameters.parameter.description.Text
+            $help.returnValues.returnValue.description.Text
+            $help.inputTypes.inputType.description.Text
+            $help.alertSet.alert.Text
+            # The remarks under an example; its code is PowerShell, where a backtick is an escape.
+            $help.examples.example.remarks.Text
+        ) | Where-Object { $_ }
+        $prose | Should -Not -BeNullOrEmpty
+        $prose | Where-Object { $_ -match '`' } | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'about_MountHotplug' {
+    It 'shows code spans as plain text, without Markdown backticks' {
+        $topic = (Get-Help about_MountHotplug | Out-String) -split "`n"
+        $topic | Where-Object { $_ -match '`' } | Should -BeNullOrEmpty
+    }
+}
