@@ -3,7 +3,7 @@ using System.Management.Automation;
 namespace MountHotplug;
 
 /// <summary>Export-MountTopology: a namespace's mount tree, or a subtree, with its sharing layout, as JSON.</summary>
-[Cmdlet(VerbsData.Export, "MountTopology", DefaultParameterSetName = CallerSet)]
+[Cmdlet(VerbsData.Export, "MountTopology", DefaultParameterSetName = CallerSet, HelpUri = HelpLinks.Docs + "Export-MountTopology.md")]
 [OutputType(typeof(string))]
 public sealed class ExportMountTopologyCommand : MountTableCommand
 {

@@ -40,7 +40,7 @@ public sealed class MountApiFeature
 }
 
 /// <summary>Get-MountApiSupport: which parts of the mount API the running kernel has, found by calling them.</summary>
-[Cmdlet(VerbsCommon.Get, "MountApiSupport")]
+[Cmdlet(VerbsCommon.Get, "MountApiSupport", HelpUri = HelpLinks.Docs + "Get-MountApiSupport.md")]
 [OutputType(typeof(MountApiFeature))]
 public sealed class GetMountApiSupportCommand : PSCmdlet
 {

@@ -4,7 +4,7 @@ using MountHotplug.Staging;
 namespace MountHotplug;
 
 /// <summary>Get-StagedMount: a fresh detached clone (open_tree) of a mount kept with New-StagedMount -StageName.</summary>
-[Cmdlet(VerbsCommon.Get, "StagedMount")]
+[Cmdlet(VerbsCommon.Get, "StagedMount", HelpUri = HelpLinks.Docs + "Get-StagedMount.md")]
 [OutputType(typeof(StagedMount))]
 public sealed class GetStagedMountCommand : PSCmdlet
 {

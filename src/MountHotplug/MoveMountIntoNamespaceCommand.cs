@@ -4,7 +4,7 @@ using System.Management.Automation;
 namespace MountHotplug;
 
 /// <summary>Move-MountIntoNamespace: attaches staged mounts at a path inside a running container.</summary>
-[Cmdlet(VerbsCommon.Move, "MountIntoNamespace", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = AttachSet)]
+[Cmdlet(VerbsCommon.Move, "MountIntoNamespace", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = AttachSet, HelpUri = HelpLinks.Docs + "Move-MountIntoNamespace.md")]
 [OutputType(typeof(StagedMount))]
 public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
 {

@@ -7,7 +7,7 @@ namespace MountHotplug;
 /// New-StagedMount: a detached mount with its attributes already set — a clone of a host path (open_tree), or a new
 /// filesystem instance (fsopen, fsconfig, fsmount).
 /// </summary>
-[Cmdlet(VerbsCommon.New, "StagedMount", DefaultParameterSetName = PathSet)]
+[Cmdlet(VerbsCommon.New, "StagedMount", DefaultParameterSetName = PathSet, HelpUri = HelpLinks.Docs + "New-StagedMount.md")]
 [OutputType(typeof(StagedMount))]
 public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
 {

@@ -7,7 +7,7 @@ namespace MountHotplug;
 /// thread inside that mount namespace, on the leaf name of an already resolved parent; a busy mount is refused with
 /// the processes that hold it, unless -Lazy.
 /// </summary>
-[Cmdlet(VerbsCommon.Remove, "Mount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = InputObjectSet)]
+[Cmdlet(VerbsCommon.Remove, "Mount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = InputObjectSet, HelpUri = HelpLinks.Docs + "Remove-Mount.md")]
 public sealed class RemoveMountCommand : PSCmdlet, IDisposable
 {
     private const string PathSet = "Path";

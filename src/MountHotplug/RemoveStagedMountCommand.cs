@@ -4,7 +4,7 @@ using MountHotplug.Staging;
 namespace MountHotplug;
 
 /// <summary>Remove-StagedMount: unmounts mounts kept with New-StagedMount -StageName, and the stage once it is empty.</summary>
-[Cmdlet(VerbsCommon.Remove, "StagedMount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsCommon.Remove, "StagedMount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Docs + "Remove-StagedMount.md")]
 public sealed class RemoveStagedMountCommand : PSCmdlet
 {
     /// <summary>

@@ -6,7 +6,7 @@ namespace MountHotplug;
 /// Restore-MountTopology: rebuilds an exported mount layout under a directory of a mount namespace, in the order of CRIU's
 /// mount-v2 (private mounts, the tree, then the sharing groups top-down with MOVE_MOUNT_SET_GROUP).
 /// </summary>
-[Cmdlet(VerbsData.Restore, "MountTopology", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsData.Restore, "MountTopology", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Docs + "Restore-MountTopology.md")]
 [OutputType(typeof(Mount))]
 public sealed class RestoreMountTopologyCommand : PSCmdlet
 {

@@ -6,7 +6,7 @@ namespace MountHotplug;
 /// Set-MountAttribute: changes the propagation and the read-only, nosuid, nodev and noexec flags of an attached mount, in any
 /// mount namespace, with mount_setattr.
 /// </summary>
-[Cmdlet(VerbsCommon.Set, "MountAttribute", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = PathSet)]
+[Cmdlet(VerbsCommon.Set, "MountAttribute", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = PathSet, HelpUri = HelpLinks.Docs + "Set-MountAttribute.md")]
 [OutputType(typeof(Mount))]
 public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
 {

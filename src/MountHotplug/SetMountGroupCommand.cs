@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace MountHotplug;
 
 /// <summary>Set-MountGroup: adds a mount to the peer group of another (MOVE_MOUNT_SET_GROUP), also across namespaces.</summary>
-[Cmdlet(VerbsCommon.Set, "MountGroup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsCommon.Set, "MountGroup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Docs + "Set-MountGroup.md")]
 [OutputType(typeof(Mount))]
 public sealed class SetMountGroupCommand : PSCmdlet
 {

@@ -16,6 +16,25 @@ AfterAll {
     Get-MountTables | Should -Be $script:tablesBefore -Because 'a test file must leave the host and its own mount tables as it found them'
 }
 
+Describe 'Get-Help -Online' {
+    BeforeAll {
+        # pwsh opens the address with xdg-open (through .NET's shell execute): a stand-in first in PATH writes it down.
+        $script:bin = [IO.Directory]::CreateDirectory((Join-Path $tree.Root 'bin')).FullName
+        $script:opened = Join-Path $tree.Root 'opened.txt'
+        Set-Content -LiteralPath (Join-Path $bin 'xdg-open') -Value "#!/bin/sh`nprintf '%s\n' `"`$1`" >> '$opened'"
+        & chmod +x (Join-Path $bin 'xdg-open')
+    }
+
+    It 'opens each cmdlet''s own page in the repository, which is also its HelpUri' {
+        $names = (Get-Command -Module MountHotplug -CommandType Cmdlet).Name
+        $run = Invoke-FreshPwsh -Script (($names | ForEach-Object { "Get-Help $_ -Online" }) -join '; ') -Environment @{ PATH = "$bin`:$env:PATH" }
+        $run.ExitCode | Should -Be 0 -Because $run.StandardError
+        $expected = $names | ForEach-Object { "https://github.com/MountHotplug/MountHotplug/blob/main/docs/$_.md" }
+        Get-Content -LiteralPath $opened | Should -Be $expected
+        $names | ForEach-Object { (Get-Command $_).HelpUri } | Should -Be $expected
+    }
+}
+
 Describe 'Get-Help text of <_>' -ForEach $cmdletNames {
     It 'shows code spans as plain text, without Markdown backticks' {
         $help = Get-Help $_ -Full
