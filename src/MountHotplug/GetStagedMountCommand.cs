@@ -26,7 +26,7 @@ public sealed class GetStagedMountCommand : PSCmdlet
     [AllowEmptyString]
     public string? Container { get; set; }
 
-    protected override void BeginProcessing() => Preconditions.Require(this, KernelFeature.OpenTree);
+    protected override void BeginProcessing() => Preconditions.Require(this, Requirements.GetStagedMount);
 
     protected override void ProcessRecord()
     {

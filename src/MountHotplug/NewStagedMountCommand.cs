@@ -108,6 +108,11 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
         _verbose = this.WantsVerbose();
         Preconditions.Require(this, ParameterSetName == FileSystemSet ? "-FileSystem" : "-Path",
             ParameterSetName == FileSystemSet ? Requirements.NewStagedMountFileSystem : Requirements.NewStagedMountPath);
+        if (IdMap is not null)
+        {
+            Preconditions.RequireFeatures(this, "-IdMap", Requirements.NewStagedMountIdMap);
+        }
+
         if (StageName is not null && !StageStore.IsValidName(StageName))
         {
             ThrowTerminatingError(MountErrors.Plain("InvalidStageName", ErrorCategory.InvalidArgument, StageName,

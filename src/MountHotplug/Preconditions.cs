@@ -7,6 +7,8 @@ internal static class Requirements
 {
     internal static readonly KernelFeature[] NewStagedMountPath = [KernelFeature.OpenTree, KernelFeature.MountSetAttr];
     internal static readonly KernelFeature[] NewStagedMountFileSystem = [KernelFeature.FsOpen, KernelFeature.MountSetAttr];
+    internal static readonly KernelFeature[] NewStagedMountIdMap = [KernelFeature.IdmappedMounts];
+    internal static readonly KernelFeature[] GetStagedMount = [KernelFeature.OpenTree];
     internal static readonly KernelFeature[] GetContainerNamespace = [KernelFeature.PidfdOpen];
     internal static readonly KernelFeature[] MoveMountIntoNamespace = [KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.PidfdOpen, KernelFeature.SetnsPidfd];
     internal static readonly KernelFeature[] MoveMountIntoNamespaceReplace = [KernelFeature.MoveMountBeneath];
@@ -14,6 +16,9 @@ internal static class Requirements
     internal static readonly KernelFeature[] SetMountGroup = [KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.MoveMountSetGroup];
     internal static readonly KernelFeature[] RemoveMount = [KernelFeature.OpenAt2, KernelFeature.PidfdOpen, KernelFeature.SetnsPidfd];
     internal static readonly KernelFeature[] WatchMount = [KernelFeature.MountNotifications, KernelFeature.StatMountListMount];
+    internal static readonly KernelFeature[] SetMountAttribute = [KernelFeature.MountSetAttr, KernelFeature.OpenAt2, KernelFeature.PidfdOpen];
+    internal static readonly KernelFeature[] RestoreMountTopology =
+        [KernelFeature.OpenTree, KernelFeature.MoveMount, KernelFeature.MountSetAttr, KernelFeature.OpenAt2, KernelFeature.PidfdOpen, KernelFeature.MoveMountSetGroup];
 
     /// <summary>"New-StagedMount -Path", … for each feature: which commands stop without it.</summary>
     internal static IReadOnlyList<string> UsedBy(KernelFeature feature)
@@ -22,6 +27,8 @@ internal static class Requirements
         {
             ("New-StagedMount -Path", NewStagedMountPath),
             ("New-StagedMount -FileSystem", NewStagedMountFileSystem),
+            ("New-StagedMount -IdMap", NewStagedMountIdMap),
+            ("Get-StagedMount", GetStagedMount),
             ("Get-ContainerNamespace", GetContainerNamespace),
             ("Move-MountIntoNamespace", MoveMountIntoNamespace),
             ("Move-MountIntoNamespace -Replace", MoveMountIntoNamespaceReplace),
@@ -29,6 +36,8 @@ internal static class Requirements
             ("Set-MountGroup", SetMountGroup),
             ("Remove-Mount", RemoveMount),
             ("Watch-Mount", WatchMount),
+            ("Set-MountAttribute", SetMountAttribute),
+            ("Restore-MountTopology", RestoreMountTopology),
         };
         return uses.Where(u => u.Features.Contains(feature)).Select(u => u.Command).ToList();
     }

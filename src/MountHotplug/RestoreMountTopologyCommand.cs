@@ -27,8 +27,7 @@ public sealed class RestoreMountTopologyCommand : PSCmdlet
     public SwitchParameter PassThru { get; set; }
 
     protected override void BeginProcessing() =>
-        Preconditions.Require(this, KernelFeature.OpenTree, KernelFeature.MoveMount, KernelFeature.MountSetAttr, KernelFeature.OpenAt2,
-            KernelFeature.PidfdOpen, KernelFeature.MoveMountSetGroup);
+        Preconditions.Require(this, Requirements.RestoreMountTopology);
 
     protected override void ProcessRecord()
     {

@@ -74,7 +74,7 @@ public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
 
     protected override void BeginProcessing()
     {
-        Preconditions.Require(this, KernelFeature.MountSetAttr, KernelFeature.OpenAt2, KernelFeature.PidfdOpen);
+        Preconditions.Require(this, Requirements.SetMountAttribute);
         var changes = new List<string>();
         foreach (var (parameter, flag, name) in Flags)
         {

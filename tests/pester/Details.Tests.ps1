@@ -16,6 +16,20 @@ AfterAll {
     Get-MountTables | Should -Be $script:tablesBefore -Because 'a test file must leave the host and its own mount tables as it found them'
 }
 
+Describe 'Get-MountApiSupport UsedBy' -Tag Privileged {
+    It 'names the commands that stop without idmapped mounts and without statmount/listmount' {
+        (Get-MountApiSupport -Feature IdmappedMounts).UsedBy | Should -Contain 'New-StagedMount -IdMap'
+        (Get-MountApiSupport -Feature StatMountListMount).UsedBy | Should -Contain 'Watch-Mount'
+        (Get-MountApiSupport -Feature MoveMountSetGroup).UsedBy | Should -Contain 'Restore-MountTopology'
+    }
+
+    It 'says so in the table when no command needs a feature, instead of leaving the column empty' {
+        $row = (Get-MountApiSupport -Feature OpenTreeAttr | Out-String -Width 200) -split "`n" | Where-Object { $_ -match '^open_tree_attr\b' }
+        (Get-MountApiSupport -Feature OpenTreeAttr).UsedBy | Should -BeNullOrEmpty -Because 'no command calls open_tree_attr yet'
+        $row | Should -Match '\(none\)\s*$'
+    }
+}
+
 Describe 'Get-Help -Online' {
     BeforeAll {
         # pwsh opens the address with xdg-open (through .NET's shell execute): a stand-in first in PATH writes it down.
