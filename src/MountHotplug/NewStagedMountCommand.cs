@@ -7,7 +7,7 @@ namespace MountHotplug;
 /// New-StagedMount: a detached mount with its attributes already set — a clone of a host path (open_tree), or a new
 /// filesystem instance (fsopen, fsconfig, fsmount).
 /// </summary>
-[Cmdlet(VerbsCommon.New, "StagedMount", DefaultParameterSetName = PathSet, HelpUri = HelpLinks.Docs + "New-StagedMount.md")]
+[Cmdlet(VerbsCommon.New, "StagedMount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = PathSet, HelpUri = HelpLinks.Docs + "New-StagedMount.md")]
 [OutputType(typeof(StagedMount))]
 public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
 {
@@ -341,6 +341,18 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
             WriteError(MountErrors.Plain("InvalidPath", ErrorCategory.InvalidArgument, path, $"The path {problem}.",
                 "Name the file or directory by a path the kernel can be given exactly."));
             return;
+        }
+
+        // Keeping a mount in the stage outlives the session, so it is the change -WhatIf and -Confirm are about; a mount that
+        // is only staged is dissolved with its object, and nothing is asked for it.
+        if (StageName is not null)
+        {
+            var key = new StageKey(Container, StageName);
+            if (!ShouldProcess($"keep a clone of '{source}' in the stage as '{key}' ({StageStore.EntryPath(key)}), for Get-StagedMount",
+                    $"Keep a clone of '{source}' in the stage as '{key}'?", "New-StagedMount"))
+            {
+                return;
+            }
         }
 
         OpenTreeFlags flags = OpenTreeFlags.Clone | (Recurse ? OpenTreeFlags.Recursive : OpenTreeFlags.None);

@@ -73,3 +73,14 @@ Describe 'about_MountHotplug' {
         $topic | Where-Object { $_ -match '`' } | Should -BeNullOrEmpty
     }
 }
+
+Describe 'New-StagedMount -StageName -WhatIf' -Tag Privileged {
+    It 'says what it would keep, and keeps and outputs nothing' {
+        $name = "whatif-$PID"
+        $run = Invoke-FreshPwsh -Script "`$m = New-StagedMount -Path '$($tree.Data)' -StageName $name -WhatIf; `"staged=`$(`$null -ne `$m)`""
+        $run.StandardError | Should -BeNullOrEmpty
+        $run.StandardOutput | Should -Match "What if: .*$([regex]::Escape($tree.Data)).*'$name'"
+        $run.StandardOutput | Should -Match '(?m)^staged=False\s*$'
+        Test-Path -LiteralPath "/run/mounthotplug/stage/$name" | Should -BeFalse
+    }
+}
