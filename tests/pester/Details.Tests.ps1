@@ -16,6 +16,37 @@ AfterAll {
     Get-MountTables | Should -Be $script:tablesBefore -Because 'a test file must leave the host and its own mount tables as it found them'
 }
 
+Describe 'Get-Member of the output types' -Tag Privileged {
+    BeforeAll {
+        # One object of each output type that can be made without a container; MountEvent is checked on its type below.
+        $script:staged = New-StagedMount -Path $tree.Data
+        $script:ownNamespace = Get-ContainerNamespace -ProcessId $PID -WarningAction SilentlyContinue
+        $topology = [MountHotplug.MountTopology]::Parse((Export-MountTopology -Path /proc))
+        $script:objects = [ordered]@{
+            Mount               = Get-Mount -Path /
+            MountTopology       = $topology
+            TopologyMount       = $topology.Mounts[0]
+            StagedMount         = $staged
+            ContainerNamespace  = $ownNamespace
+            MountApiFeature     = Get-MountApiSupport -Feature OpenTree
+        }
+    }
+
+    AfterAll {
+        Invoke-Cleanup { if ($script:staged) { $staged.Dispose() } }, { if ($script:ownNamespace) { $ownNamespace.Dispose() } }
+    }
+
+    It 'lists no compiler-made <Clone>$ method and no property a user could set, for <_>' -ForEach @('Mount', 'MountTopology', 'TopologyMount', 'StagedMount', 'ContainerNamespace', 'MountApiFeature') {
+        $members = $objects[$_] | Get-Member
+        $members.Name | Where-Object { $_ -like '<*' } | Should -BeNullOrEmpty
+        $members | Where-Object { $_.MemberType -eq 'Property' -and $_.Definition -match '\bset;' } | ForEach-Object Name | Should -BeNullOrEmpty
+    }
+
+    It 'gives MountEvent no public setter either' {
+        [MountHotplug.MountEvent].GetProperties() | Where-Object { $_.SetMethod -and $_.SetMethod.IsPublic } | ForEach-Object Name | Should -BeNullOrEmpty
+    }
+}
+
 Describe 'Get-MountApiSupport UsedBy' -Tag Privileged {
     It 'names the commands that stop without idmapped mounts and without statmount/listmount' {
         (Get-MountApiSupport -Feature IdmappedMounts).UsedBy | Should -Contain 'New-StagedMount -IdMap'
