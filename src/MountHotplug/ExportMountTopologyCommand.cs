@@ -10,6 +10,7 @@ public sealed class ExportMountTopologyCommand : MountTableCommand
     /// <summary>The directory whose mounts (itself, if it is a mount point, and every mount below it) are exported.</summary>
     [Parameter(Position = 0)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(NamespacePathCompleter))]
     public string Path { get; set; } = "/";
 
     /// <summary>Write the JSON to this file instead of the pipeline.</summary>

@@ -18,6 +18,7 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = PidSet)]
     [Alias("Pid", "Id")]
     [ValidateRange(1, int.MaxValue)]
+    [ArgumentCompleter(typeof(ProcessIdCompleter))]
     public int ProcessId { get; set; }
 
     /// <summary>The container's name in its runtime. Not positional: a Proxmox CT ID would otherwise bind as a PID.</summary>

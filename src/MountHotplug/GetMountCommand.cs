@@ -18,6 +18,7 @@ public sealed class GetMountCommand : MountTableCommand
     [Parameter]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(FileSystemTypeCompleter))]
     public string[]? FileSystemType { get; set; }
 
     protected override void BeginProcessing() => Preconditions.RequireLinux(this);

@@ -13,6 +13,7 @@ public sealed class GetStagedMountCommand : PSCmdlet
     [Alias("StageName")]
     [ValidateNotNullOrEmpty]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(StageNameCompleter))]
     public string[] Name { get; set; } = { "*" };
 
     /// <summary>
@@ -22,6 +23,7 @@ public sealed class GetStagedMountCommand : PSCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [Alias("StageContainer")]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(StageNameCompleter))]
     [AllowNull]
     [AllowEmptyString]
     public string? Container { get; set; }

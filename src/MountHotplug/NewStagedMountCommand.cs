@@ -82,6 +82,7 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
     /// <summary>Idmap the mount through this user namespace: a ContainerNamespace, or the path of a user namespace file.</summary>
     [Parameter]
     [ValidateNotNull]
+    [ArgumentCompleter(typeof(Runtimes.IdMapCompleter))]
     public IdMapSource? IdMap { get; set; }
 
     /// <summary>Also keep the mount attached in the stage under this name, for Get-StagedMount in another process.</summary>

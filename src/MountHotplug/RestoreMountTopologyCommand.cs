@@ -18,6 +18,7 @@ public sealed class RestoreMountTopologyCommand : PSCmdlet
     /// <summary>The existing directory that takes the place of the exported root.</summary>
     [Parameter(Mandatory = true, Position = 1)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(NamespacePathCompleter))]
     public string Destination { get; set; } = string.Empty;
 
     [Parameter]

@@ -11,11 +11,13 @@ public sealed class SetMountGroupCommand : PSCmdlet
     /// <summary>The mount whose peer group (or master) Target joins.</summary>
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNull]
+    [ArgumentCompleter(typeof(NamespacePathCompleter))]
     public MountReference Source { get; set; } = null!;
 
     /// <summary>The mount that joins; from the pipeline too (a path, a staged mount or a Get-Mount object).</summary>
     [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true)]
     [ValidateNotNull]
+    [ArgumentCompleter(typeof(NamespacePathCompleter))]
     public MountReference Target { get; set; } = null!;
 
     [Parameter]
