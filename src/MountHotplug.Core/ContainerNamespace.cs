@@ -18,8 +18,14 @@ public sealed class ContainerNamespace : IDisposable
 
     public int ProcessId { get; }
 
-    /// <summary>The runtime that named the container, when it was found by -Name (or listed); null when opened by PID.</summary>
-    public ContainerRuntime? Runtime { get; private set; }
+    // Typed for C# (GetRuntime); PowerShell sees the name, which JSON and CliXml keep as it is.
+    private ContainerRuntime? _runtime;
+
+    /// <summary>
+    /// The runtime that named the container ("Lxc", "Docker", …), when it was found by -Name (or listed); null when opened by
+    /// PID.
+    /// </summary>
+    public string? Runtime => _runtime?.ToString();
 
     /// <summary>The container's name in that runtime (an LXC name, a Proxmox CT ID, a docker or podman name, an OCI id, a machine name).</summary>
     public string? Name { get; private set; }
@@ -102,6 +108,9 @@ public sealed class ContainerNamespace : IDisposable
         }
     }
 
+    /// <summary>The runtime that named the container, typed; null when opened by PID.</summary>
+    public ContainerRuntime? GetRuntime() => _runtime;
+
     public void Dispose() => _pidfd.Dispose();
 
     /// <summary>
@@ -148,7 +157,7 @@ public sealed class ContainerNamespace : IDisposable
 
     internal void SetContainer(ContainerCandidate candidate)
     {
-        Runtime = candidate.Runtime;
+        _runtime = candidate.Runtime;
         Name = candidate.Name;
         ContainerId = candidate.Id;
     }

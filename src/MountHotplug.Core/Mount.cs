@@ -8,8 +8,10 @@ namespace MountHotplug;
 /// </summary>
 /// <remarks>
 /// A class of read-only properties over the entry, not a record deriving from it: what PowerShell shows of an output object
-/// (Get-Member, Format-List *, Export-Clixml) is its public surface, and a record's is a compiler-made clone method and
-/// setters for every property. C# callers that want the record read the table with <see cref="MountTable"/>.
+/// (Get-Member, Format-List *, Export-Clixml, ConvertTo-Json) is its public surface, and a record's is a compiler-made clone
+/// method and setters for every property. Its flags and states are names (strings), as PowerShell shows them, so that JSON
+/// and CliXml keep them as names and filters such as Where-Object Propagation -eq Shared still match after a round trip;
+/// C# callers get the typed record with <see cref="ToEntry"/>, or read the table with <see cref="MountTable"/>.
 /// </remarks>
 public sealed class Mount
 {
@@ -63,8 +65,8 @@ public sealed class Mount
     /// <inheritdoc cref="MountEntry.Source"/>
     public string Source => Entry.Source;
 
-    /// <inheritdoc cref="MountEntry.AttributeFlags"/>
-    public MountAttributes AttributeFlags => Entry.AttributeFlags;
+    /// <summary>The per-mount attributes by name: "ReadOnly, NoSuid, NoAtime" ("None" for rw,relatime).</summary>
+    public string AttributeFlags => Entry.AttributeFlags.ToString();
 
     public bool ReadOnly => Entry.ReadOnly;
 
@@ -81,7 +83,8 @@ public sealed class Mount
     /// <inheritdoc cref="MountEntry.IdMapped"/>
     public bool IdMapped => Entry.IdMapped;
 
-    public AtimeMode Atime => Entry.Atime;
+    /// <summary>"RelAtime", "NoAtime" or "StrictAtime".</summary>
+    public string Atime => Entry.Atime.ToString();
 
     /// <inheritdoc cref="MountEntry.Options"/>
     public string Options => Entry.Options;
@@ -89,8 +92,8 @@ public sealed class Mount
     /// <inheritdoc cref="MountEntry.SuperOptions"/>
     public string SuperOptions => Entry.SuperOptions;
 
-    /// <inheritdoc cref="MountEntry.Propagation"/>
-    public PropagationState Propagation => Entry.Propagation;
+    /// <summary>"Shared", "Slave", "Shared, Slave" (a slave that is shared too), "Unbindable", or "Private".</summary>
+    public string Propagation => Entry.Propagation.ToString();
 
     /// <inheritdoc cref="MountEntry.PeerGroup"/>
     public ulong PeerGroup => Entry.PeerGroup;
@@ -113,8 +116,11 @@ public sealed class Mount
     /// <inheritdoc cref="MountEntry.NamespaceId"/>
     public ulong NamespaceId => Entry.NamespaceId;
 
-    /// <inheritdoc cref="MountEntry.ReadWith"/>
-    public MountTableSource ReadWith => Entry.ReadWith;
+    /// <summary>"ListMount" (listmount and statmount) or "MountInfo" (/proc/PID/mountinfo).</summary>
+    public string ReadWith => Entry.ReadWith.ToString();
+
+    /// <summary>The mount as the table was read, with its flags and states typed.</summary>
+    public MountEntry ToEntry() => Entry;
 
     public override string ToString() => Entry.ToString();
 }

@@ -109,11 +109,11 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
 
     private void RemoveStaged(StagedMount mount)
     {
-        if (mount.State != StagedMountState.Attached || mount.Target is null)
+        if (mount.GetState() != StagedMountState.Attached || mount.Target is null)
         {
             WriteError(MountErrors.Plain("MountNotAttached", ErrorCategory.InvalidOperation, mount.Source,
-                $"The mount of '{mount.Source}' is {mount.State.ToString().ToLowerInvariant()}, not attached; there is nothing to unmount.",
-                mount.State == StagedMountState.Staged ? "Dispose() it to dissolve a staged mount." : null));
+                $"The mount of '{mount.Source}' is {mount.State.ToLowerInvariant()}, not attached; there is nothing to unmount.",
+                mount.GetState() == StagedMountState.Staged ? "Dispose() it to dissolve a staged mount." : null));
             return;
         }
 

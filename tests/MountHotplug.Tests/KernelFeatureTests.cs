@@ -114,7 +114,7 @@ public sealed class KernelFeatureTests
 
         Assert.True(result.Errors.Count == 0, result.Describe());
         var rows = result.Output.Select(o => (MountApiFeature)o.BaseObject).ToList();
-        Assert.Equal(KernelFeatures.All, rows.Select(r => r.Feature));
+        Assert.Equal(KernelFeatures.All, rows.Select(r => r.GetFeature()));
         Assert.Equal(new[] { "5.2", "5.2", "5.2", "5.3", "5.6", "5.8", "5.12", "5.12", "5.12", "5.15", "6.5", "6.8", "6.15", "6.15" }, rows.Select(r => r.IntroducedIn));
         string release = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
         Version running = Version.Parse(string.Join('.', release.Split('-')[0].Split('.').Take(2)));
@@ -132,8 +132,8 @@ public sealed class KernelFeatureTests
             }
         }
 
-        Assert.Contains("MOVE_MOUNT_BENEATH) = ENOENT", rows.Single(r => r.Feature == KernelFeature.MoveMountBeneath).Probe);
-        Assert.Equal(new[] { "Move-MountIntoNamespace -Replace" }, rows.Single(r => r.Feature == KernelFeature.MoveMountBeneath).UsedBy);
+        Assert.Contains("MOVE_MOUNT_BENEATH) = ENOENT", rows.Single(r => r.GetFeature() == KernelFeature.MoveMountBeneath).Probe);
+        Assert.Equal(new[] { "Move-MountIntoNamespace -Replace" }, rows.Single(r => r.GetFeature() == KernelFeature.MoveMountBeneath).UsedBy);
 
         // The table view renders, with the filter.
         PipelineResult table = ps.Run("Get-MountApiSupport -Feature MoveMountBeneath, FsOpen | Out-Default");
