@@ -83,6 +83,17 @@ function Stop-RuncContainer($Container) {
     }
 }
 
+<#
+.SYNOPSIS
+    A MountEvent as Watch-Mount writes it, made with Watch-Mount's own constructor from a MountWatchEvent, for tests of
+    how the object shows and serializes that need no mount event from the kernel.
+#>
+function New-MountEvent {
+    param([Parameter(Mandatory)] [MountHotplug.MountWatchEvent] $WatchEvent, [Parameter(Mandatory)] $Namespace)
+    $constructor = [MountHotplug.MountEvent].GetConstructors([Reflection.BindingFlags]'NonPublic, Instance')[0]
+    $constructor.Invoke([object[]] @($WatchEvent, $Namespace.PSObject.BaseObject))
+}
+
 <# .SYNOPSIS A temporary host directory with data/hello.txt, as the runbooks and the demo plug in. #>
 function New-TestTree {
     param([string] $Content = "hello from the host`n")

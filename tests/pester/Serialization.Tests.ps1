@@ -12,8 +12,7 @@ BeforeAll {
     $script:attached = New-StagedMount -Path $tree.Data -ReadOnly -NoSuid -Propagation Shared |
         Move-MountIntoNamespace -Namespace $ct -Target /mnt/i13s -CreateTarget -PassThru
     $watched = [MountHotplug.MountWatchEvent]::new([DateTimeOffset]::Now, 'Attached', $attached.MountId, 0, $null)
-    # Watch-Mount makes these from fanotify's events; the constructor is its, and the object the same.
-    $event = [MountHotplug.MountEvent].GetConstructors([Reflection.BindingFlags]'NonPublic, Instance')[0].Invoke([object[]] @($watched, $ct.PSObject.BaseObject))
+    $event = New-MountEvent $watched $ct
 
     # Each output type, with the values it shows by name and what those names are here.
     $script:samples = [ordered]@{
