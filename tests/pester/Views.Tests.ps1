@@ -51,7 +51,7 @@ BeforeAll {
             More = [ordered]@{} }
         TopologyMount = @{ Object = $topology.Mounts[0]
             Essential = [ordered]@{ Id = '1'; Path = 'i13v'; Type = $mount.FileSystemType; Source = $mount.Source; Options = 'ro,nosuid,relatime' }
-            More = [ordered]@{ Superblock = '1'; Unbindable = 'False'; Root = $source } }
+            More = [ordered]@{ Superblock = '1'; Device = $topology.Mounts[0].Device; Root = $source } }
     }
     $script:xml = Join-Path $tree.Root 'view.xml'
 
