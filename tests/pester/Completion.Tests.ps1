@@ -68,7 +68,7 @@ Describe 'Running containers for -ProcessId and -IdMap' -Tag Privileged {
         $match | Should -HaveCount 1
         $match.ListItemText | Should -Be "$($runc.Pid) $($runc.Name)"
         $match.ToolTip | Should -Match "Runc '$([regex]::Escape($runc.Name))'"
-        (Complete "$Command -ProcessId mhp-i13-").CompletionText | Should -Be "$($runc.Pid)" -Because 'a name puts its PID in'
+        (Complete "$Command -ProcessId mhp-i13-$PID").CompletionText | Should -Be "$($runc.Pid)" -Because 'a name puts its PID in'
     }
 
     It 'completes New-StagedMount -IdMap with the user namespaces of containers that have their own' {
