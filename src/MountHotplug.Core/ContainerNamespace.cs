@@ -18,8 +18,14 @@ public sealed class ContainerNamespace : IDisposable
 
     public int ProcessId { get; }
 
-    /// <summary>The runtime that named the container, when it was found by -Name (or listed); null when opened by PID.</summary>
-    public ContainerRuntime? Runtime { get; private set; }
+    // Typed for C# (GetRuntime); PowerShell sees the name, which JSON and CliXml keep as it is.
+    private ContainerRuntime? _runtime;
+
+    /// <summary>
+    /// The runtime that named the container ("Lxc", "Docker", …), when it was found by -Name (or listed); null when opened by
+    /// PID.
+    /// </summary>
+    public string? Runtime => _runtime?.ToString();
 
     /// <summary>The container's name in that runtime (an LXC name, a Proxmox CT ID, a docker or podman name, an OCI id, a machine name).</summary>
     public string? Name { get; private set; }
@@ -109,6 +115,10 @@ public sealed class ContainerNamespace : IDisposable
             throw;
         }
     }
+
+    /// <summary>The runtime that named the container, typed; null when opened by PID.</summary>
+    public ContainerRuntime? GetRuntime() => _runtime;
+
 
     private readonly object _sessionGate = new();
     private ContainerSession? _session;
@@ -204,7 +214,7 @@ public sealed class ContainerNamespace : IDisposable
 
     internal void SetContainer(ContainerCandidate candidate)
     {
-        Runtime = candidate.Runtime;
+        _runtime = candidate.Runtime;
         Name = candidate.Name;
         ContainerId = candidate.Id;
     }
@@ -251,7 +261,8 @@ public sealed class ContainerNamespace : IDisposable
         ? $"PID {ProcessId} ({ProcessName}), mount namespace {MountNamespaceId}"
         : $"{Runtime} '{Name}', PID {ProcessId} ({ProcessName}), mount namespace {MountNamespaceId}";
 
-    internal static ulong NamespaceInode(string path)
+    /// <summary>The inode number of a namespace file (/proc/PID/ns/mnt, .../user), as lsns and /proc show it.</summary>
+    public static ulong NamespaceInode(string path)
     {
         using SafePathHandle handle = MountSyscalls.Open(path, OpenFlags.Path);
         return MountSyscalls.Statx(handle, path).Inode;

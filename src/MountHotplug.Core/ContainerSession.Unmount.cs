@@ -22,9 +22,9 @@ public sealed partial class ContainerSession
     public UnmountResult Unmount(StagedMount mount, bool lazy, Action<string>? trace = null)
     {
         ArgumentNullException.ThrowIfNull(mount);
-        if (mount.State != StagedMountState.Attached || mount.Target is null)
+        if (mount.GetState() != StagedMountState.Attached || mount.Target is null)
         {
-            throw new InvalidOperationException($"The mount of '{mount.Source}' is {mount.State.ToString().ToLowerInvariant()}, not attached.");
+            throw new InvalidOperationException($"The mount of '{mount.Source}' is {mount.State.ToLowerInvariant()}, not attached.");
         }
 
         UnmountResult result = Unmount(mount.Target, lazy, mount.MountId, trace);

@@ -3,13 +3,14 @@ using System.Management.Automation;
 namespace MountHotplug;
 
 /// <summary>Export-MountTopology: a namespace's mount tree, or a subtree, with its sharing layout, as JSON.</summary>
-[Cmdlet(VerbsData.Export, "MountTopology", DefaultParameterSetName = CallerSet)]
+[Cmdlet(VerbsData.Export, "MountTopology", DefaultParameterSetName = CallerSet, HelpUri = HelpLinks.Docs + "Export-MountTopology.md")]
 [OutputType(typeof(string))]
 public sealed class ExportMountTopologyCommand : MountTableCommand
 {
     /// <summary>The directory whose mounts (itself, if it is a mount point, and every mount below it) are exported.</summary>
     [Parameter(Position = 0)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(NamespacePathCompleter))]
     public string Path { get; set; } = "/";
 
     /// <summary>Write the JSON to this file instead of the pipeline.</summary>

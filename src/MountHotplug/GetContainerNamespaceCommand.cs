@@ -7,7 +7,7 @@ namespace MountHotplug;
 /// Get-ContainerNamespace: pins a running container's init process with a pidfd: by PID, by the name a container
 /// runtime gives it, or, with no arguments, for every running container the runtimes know of.
 /// </summary>
-[Cmdlet(VerbsCommon.Get, "ContainerNamespace", DefaultParameterSetName = ListSet)]
+[Cmdlet(VerbsCommon.Get, "ContainerNamespace", DefaultParameterSetName = ListSet, HelpUri = HelpLinks.Docs + "Get-ContainerNamespace.md")]
 [OutputType(typeof(ContainerNamespace))]
 public sealed class GetContainerNamespaceCommand : PSCmdlet
 {
@@ -18,6 +18,7 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = PidSet)]
     [Alias("Pid", "Id")]
     [ValidateRange(1, int.MaxValue)]
+    [ArgumentCompleter(typeof(ProcessIdCompleter))]
     public int ProcessId { get; set; }
 
     /// <summary>The container's name in its runtime. Not positional: a Proxmox CT ID would otherwise bind as a PID.</summary>

@@ -3,7 +3,7 @@ using System.Management.Automation;
 namespace MountHotplug;
 
 /// <summary>Get-Mount: the mounts of a mount namespace (the caller's, a container's), with their attributes and propagation.</summary>
-[Cmdlet(VerbsCommon.Get, "Mount", DefaultParameterSetName = CallerSet)]
+[Cmdlet(VerbsCommon.Get, "Mount", DefaultParameterSetName = CallerSet, HelpUri = HelpLinks.Docs + "Get-Mount.md")]
 [OutputType(typeof(Mount))]
 public sealed class GetMountCommand : MountTableCommand
 {
@@ -18,6 +18,7 @@ public sealed class GetMountCommand : MountTableCommand
     [Parameter]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(FileSystemTypeCompleter))]
     public string[]? FileSystemType { get; set; }
 
     protected override void BeginProcessing() => Preconditions.RequireLinux(this);

@@ -4,7 +4,7 @@ using MountHotplug.Staging;
 namespace MountHotplug;
 
 /// <summary>Get-StagedMount: a fresh detached clone (open_tree) of a mount kept with New-StagedMount -StageName.</summary>
-[Cmdlet(VerbsCommon.Get, "StagedMount")]
+[Cmdlet(VerbsCommon.Get, "StagedMount", HelpUri = HelpLinks.Docs + "Get-StagedMount.md")]
 [OutputType(typeof(StagedMount))]
 public sealed class GetStagedMountCommand : MountCmdlet
 {
@@ -13,6 +13,7 @@ public sealed class GetStagedMountCommand : MountCmdlet
     [Alias("StageName")]
     [ValidateNotNullOrEmpty]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(StageNameCompleter))]
     public string[] Name { get; set; } = { "*" };
 
     /// <summary>
@@ -22,11 +23,12 @@ public sealed class GetStagedMountCommand : MountCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [Alias("StageContainer")]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(StageNameCompleter))]
     [AllowNull]
     [AllowEmptyString]
     public string? Container { get; set; }
 
-    protected override void BeginProcessing() => Preconditions.Require(this, KernelFeature.OpenTree);
+    protected override void BeginProcessing() => Preconditions.Require(this, Requirements.GetStagedMount);
 
     protected override void ProcessRecord()
     {

@@ -19,6 +19,7 @@ public abstract class MountTableCommand : MountCmdlet
     [Parameter(Mandatory = true, ParameterSetName = ProcessSet)]
     [Alias("Pid")]
     [ValidateRange(1, int.MaxValue)]
+    [ArgumentCompleter(typeof(Runtimes.ProcessIdCompleter))]
     public int ProcessId { get; set; }
 
     /// <summary>The namespace the parameters name (null: the caller's) and its mount table; false after writing the error.</summary>

@@ -4,7 +4,7 @@ using System.Management.Automation;
 namespace MountHotplug;
 
 /// <summary>Move-MountIntoNamespace: attaches staged mounts at a path inside a running container.</summary>
-[Cmdlet(VerbsCommon.Move, "MountIntoNamespace", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = AttachSet)]
+[Cmdlet(VerbsCommon.Move, "MountIntoNamespace", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = AttachSet, HelpUri = HelpLinks.Docs + "Move-MountIntoNamespace.md")]
 [OutputType(typeof(StagedMount))]
 public sealed class MoveMountIntoNamespaceCommand : MountCmdlet
 {
@@ -175,10 +175,10 @@ public sealed class MoveMountIntoNamespaceCommand : MountCmdlet
 
     private void AttachOne(StagedMount mount)
     {
-        if (mount.State != StagedMountState.Staged)
+        if (mount.GetState() != StagedMountState.Staged)
         {
             WriteError(MountErrors.Plain(ErrorId.MountNotStaged, ErrorCategory.InvalidOperation, mount,
-                $"The mount of '{mount.Source}' is {mount.State.ToString().ToLowerInvariant()}{(mount.Target is null ? string.Empty : $" at '{mount.Target}'")}; only a staged mount can be attached.",
+                $"The mount of '{mount.Source}' is {mount.State.ToLowerInvariant()}{(mount.Target is null ? string.Empty : $" at '{mount.Target}'")}; only a staged mount can be attached.",
                 "Stage it again with New-StagedMount."));
             return;
         }
@@ -194,10 +194,10 @@ public sealed class MoveMountIntoNamespaceCommand : MountCmdlet
 
         string what = mount.FileSystem is null ? $"the staged mount of {mount.Source}" : $"the new {mount.FileSystem} mount of {mount.Source}";
         string description = Replace
-            ? $"Replace the mount at {Target} with {what} ({mount.Attributes}, {mount.Propagation.ToString().ToLowerInvariant()}): "
+            ? $"Replace the mount at {Target} with {what} ({mount.Attributes}, {mount.Propagation.ToLowerInvariant()}): "
               + $"enter mount namespace {Namespace.MountNamespaceId} of PID {Namespace.ProcessId} ({Namespace.ProcessName}), "
               + "move it beneath the mount on top there (MOVE_MOUNT_BENEATH), then detach the old one"
-            : $"Attach {what} ({mount.Attributes}, {mount.Propagation.ToString().ToLowerInvariant()}): "
+            : $"Attach {what} ({mount.Attributes}, {mount.Propagation.ToLowerInvariant()}): "
               + $"enter mount namespace {Namespace.MountNamespaceId} of PID {Namespace.ProcessId} ({Namespace.ProcessName}), "
               + $"mount at {Target}{(CreateTarget ? " (creating what is missing)" : string.Empty)}{(Force ? " (stacking allowed)" : string.Empty)}";
         if (Seal)

@@ -7,7 +7,7 @@ namespace MountHotplug;
 /// New-StagedMount: a detached mount with its attributes already set — a clone of a host path (open_tree), or a new
 /// filesystem instance (fsopen, fsconfig, fsmount).
 /// </summary>
-[Cmdlet(VerbsCommon.New, "StagedMount", DefaultParameterSetName = PathSet)]
+[Cmdlet(VerbsCommon.New, "StagedMount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = PathSet, HelpUri = HelpLinks.Docs + "New-StagedMount.md")]
 [OutputType(typeof(StagedMount))]
 public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
 {
@@ -82,6 +82,7 @@ public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
     /// <summary>Idmap the mount through this user namespace: a ContainerNamespace, or the path of a user namespace file.</summary>
     [Parameter]
     [ValidateNotNull]
+    [ArgumentCompleter(typeof(Runtimes.IdMapCompleter))]
     public IdMapSource? IdMap { get; set; }
 
     /// <summary>Also keep the mount attached in the stage under this name, for Get-StagedMount in another process.</summary>
@@ -104,6 +105,11 @@ public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
     {
         Preconditions.Require(this, ParameterSetName == FileSystemSet ? "-FileSystem" : "-Path",
             ParameterSetName == FileSystemSet ? Requirements.NewStagedMountFileSystem : Requirements.NewStagedMountPath);
+        if (IdMap is not null)
+        {
+            Preconditions.RequireFeatures(this, "-IdMap", Requirements.NewStagedMountIdMap);
+        }
+
         if (StageName is not null && !StageStore.IsValidName(StageName))
         {
             ThrowTerminatingError(MountErrors.Plain(ErrorId.InvalidStageName, ErrorCategory.InvalidArgument, StageName,
@@ -314,6 +320,18 @@ public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
             WriteError(MountErrors.Plain(ErrorId.InvalidPath, ErrorCategory.InvalidArgument, path, $"The path {problem}.",
                 "Name the file or directory by a path the kernel can be given exactly."));
             return;
+        }
+
+        // Keeping a mount in the stage outlives the session, so it is the change -WhatIf and -Confirm are about; a mount that
+        // is only staged is dissolved with its object, and nothing is asked for it.
+        if (StageName is not null)
+        {
+            var key = new StageKey(Container, StageName);
+            if (!ShouldProcess($"keep a clone of '{source}' in the stage as '{key}' ({StageStore.EntryPath(key)}), for Get-StagedMount",
+                    $"Keep a clone of '{source}' in the stage as '{key}'?", "New-StagedMount"))
+            {
+                return;
+            }
         }
 
         StagedMount staged;

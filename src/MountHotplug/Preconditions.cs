@@ -7,6 +7,8 @@ internal static class Requirements
 {
     internal static readonly KernelFeature[] NewStagedMountPath = [KernelFeature.OpenTree, KernelFeature.MountSetAttr];
     internal static readonly KernelFeature[] NewStagedMountFileSystem = [KernelFeature.FsOpen, KernelFeature.MountSetAttr];
+    internal static readonly KernelFeature[] NewStagedMountIdMap = [KernelFeature.IdmappedMounts];
+    internal static readonly KernelFeature[] GetStagedMount = [KernelFeature.OpenTree];
     internal static readonly KernelFeature[] GetContainerNamespace = [KernelFeature.PidfdOpen];
     internal static readonly KernelFeature[] MoveMountIntoNamespace = [KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.PidfdOpen, KernelFeature.SetnsPidfd];
     internal static readonly KernelFeature[] MoveMountIntoNamespaceReplace = [KernelFeature.MoveMountBeneath];
@@ -14,6 +16,9 @@ internal static class Requirements
     internal static readonly KernelFeature[] SetMountGroup = [KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.MoveMountSetGroup];
     internal static readonly KernelFeature[] RemoveMount = [KernelFeature.OpenAt2, KernelFeature.PidfdOpen, KernelFeature.SetnsPidfd];
     internal static readonly KernelFeature[] WatchMount = [KernelFeature.MountNotifications, KernelFeature.StatMountListMount];
+    internal static readonly KernelFeature[] SetMountAttribute = [KernelFeature.MountSetAttr, KernelFeature.OpenAt2, KernelFeature.PidfdOpen];
+    internal static readonly KernelFeature[] RestoreMountTopology =
+        [KernelFeature.OpenTree, KernelFeature.MoveMount, KernelFeature.MountSetAttr, KernelFeature.OpenAt2, KernelFeature.PidfdOpen, KernelFeature.MoveMountSetGroup];
 
     // Sync compares and records mounts by their unique ids (statx and statmount, 6.8) and replaces with MOVE_MOUNT_BENEATH.
     internal static readonly KernelFeature[] SyncContainerMount =
@@ -29,6 +34,8 @@ internal static class Requirements
         {
             ("New-StagedMount -Path", NewStagedMountPath),
             ("New-StagedMount -FileSystem", NewStagedMountFileSystem),
+            ("New-StagedMount -IdMap", NewStagedMountIdMap),
+            ("Get-StagedMount", GetStagedMount),
             ("Get-ContainerNamespace", GetContainerNamespace),
             ("Move-MountIntoNamespace", MoveMountIntoNamespace),
             ("Move-MountIntoNamespace -Replace", MoveMountIntoNamespaceReplace),
@@ -37,6 +44,8 @@ internal static class Requirements
             ("Remove-Mount", RemoveMount),
             ("Watch-Mount", WatchMount),
             ("Sync-ContainerMount", SyncContainerMount),
+            ("Set-MountAttribute", SetMountAttribute),
+            ("Restore-MountTopology", RestoreMountTopology),
         };
         return uses.Where(u => u.Features.Contains(feature)).Select(u => u.Command).ToList();
     }

@@ -7,7 +7,7 @@ namespace MountHotplug;
 /// thread inside that mount namespace, on the leaf name of an already resolved parent; a busy mount is refused with
 /// the processes that hold it, unless -Lazy.
 /// </summary>
-[Cmdlet(VerbsCommon.Remove, "Mount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = InputObjectSet)]
+[Cmdlet(VerbsCommon.Remove, "Mount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = InputObjectSet, HelpUri = HelpLinks.Docs + "Remove-Mount.md")]
 public sealed class RemoveMountCommand : MountCmdlet, IDisposable
 {
     private const string PathSet = "Path";
@@ -96,11 +96,11 @@ public sealed class RemoveMountCommand : MountCmdlet, IDisposable
 
     private void RemoveStaged(StagedMount mount)
     {
-        if (mount.State != StagedMountState.Attached || mount.Target is null)
+        if (mount.GetState() != StagedMountState.Attached || mount.Target is null)
         {
             WriteError(MountErrors.Plain(ErrorId.MountNotAttached, ErrorCategory.InvalidOperation, mount.Source,
-                $"The mount of '{mount.Source}' is {mount.State.ToString().ToLowerInvariant()}, not attached; there is nothing to unmount.",
-                mount.State == StagedMountState.Staged ? "Dispose() it to dissolve a staged mount." : null));
+                $"The mount of '{mount.Source}' is {mount.State.ToLowerInvariant()}, not attached; there is nothing to unmount.",
+                mount.GetState() == StagedMountState.Staged ? "Dispose() it to dissolve a staged mount." : null));
             return;
         }
 

@@ -4,7 +4,7 @@ using MountHotplug.Staging;
 namespace MountHotplug;
 
 /// <summary>Remove-StagedMount: unmounts mounts kept with New-StagedMount -StageName, and the stage once it is empty.</summary>
-[Cmdlet(VerbsCommon.Remove, "StagedMount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsCommon.Remove, "StagedMount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Docs + "Remove-StagedMount.md")]
 public sealed class RemoveStagedMountCommand : PSCmdlet
 {
     /// <summary>
@@ -15,12 +15,14 @@ public sealed class RemoveStagedMountCommand : PSCmdlet
     [Alias("StageName")]
     [ValidateNotNullOrEmpty]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(StageNameCompleter))]
     public string[]? Name { get; set; }
 
     /// <summary>The container whose kept mounts to remove, matched exactly (a wildcard pattern case-sensitively). Without it: the mounts kept for no container.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [Alias("StageContainer")]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(StageNameCompleter))]
     [AllowNull]
     [AllowEmptyString]
     public string? Container { get; set; }

@@ -6,7 +6,7 @@ namespace MountHotplug;
 /// Restore-MountTopology: rebuilds an exported mount layout under a directory of a mount namespace, in the order of CRIU's
 /// mount-v2 (private mounts, the tree, then the sharing groups top-down with MOVE_MOUNT_SET_GROUP).
 /// </summary>
-[Cmdlet(VerbsData.Restore, "MountTopology", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsData.Restore, "MountTopology", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Docs + "Restore-MountTopology.md")]
 [OutputType(typeof(Mount))]
 public sealed class RestoreMountTopologyCommand : MountCmdlet
 {
@@ -18,6 +18,7 @@ public sealed class RestoreMountTopologyCommand : MountCmdlet
     /// <summary>The existing directory that takes the place of the exported root.</summary>
     [Parameter(Mandatory = true, Position = 1)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(NamespacePathCompleter))]
     public string Destination { get; set; } = string.Empty;
 
     [Parameter]
@@ -27,8 +28,7 @@ public sealed class RestoreMountTopologyCommand : MountCmdlet
     public SwitchParameter PassThru { get; set; }
 
     protected override void BeginProcessing() =>
-        Preconditions.Require(this, KernelFeature.OpenTree, KernelFeature.MoveMount, KernelFeature.MountSetAttr, KernelFeature.OpenAt2,
-            KernelFeature.PidfdOpen, KernelFeature.MoveMountSetGroup);
+        Preconditions.Require(this, Requirements.RestoreMountTopology);
 
     protected override void ProcessRecord()
     {

@@ -6,7 +6,7 @@ namespace MountHotplug;
 /// Set-MountAttribute: changes the propagation and the read-only, nosuid, nodev and noexec flags of an attached mount, in any
 /// mount namespace, with mount_setattr.
 /// </summary>
-[Cmdlet(VerbsCommon.Set, "MountAttribute", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = PathSet)]
+[Cmdlet(VerbsCommon.Set, "MountAttribute", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = PathSet, HelpUri = HelpLinks.Docs + "Set-MountAttribute.md")]
 [OutputType(typeof(Mount))]
 public sealed class SetMountAttributeCommand : MountCmdlet, IDisposable
 {
@@ -72,7 +72,7 @@ public sealed class SetMountAttributeCommand : MountCmdlet, IDisposable
 
     protected override void BeginProcessing()
     {
-        Preconditions.Require(this, KernelFeature.MountSetAttr, KernelFeature.OpenAt2, KernelFeature.PidfdOpen);
+        Preconditions.Require(this, Requirements.SetMountAttribute);
 
         // Parameters on the command line are bound before this runs; those from the pipeline's objects only later.
         _namespaceOnCommandLine = MyInvocation.BoundParameters.ContainsKey(nameof(Namespace));

@@ -4,18 +4,20 @@ using System.Runtime.InteropServices;
 namespace MountHotplug;
 
 /// <summary>Set-MountGroup: adds a mount to the peer group of another (MOVE_MOUNT_SET_GROUP), also across namespaces.</summary>
-[Cmdlet(VerbsCommon.Set, "MountGroup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsCommon.Set, "MountGroup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Docs + "Set-MountGroup.md")]
 [OutputType(typeof(Mount))]
 public sealed class SetMountGroupCommand : MountCmdlet, IDisposable
 {
     /// <summary>The mount whose peer group (or master) Target joins.</summary>
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNull]
+    [ArgumentCompleter(typeof(NamespacePathCompleter))]
     public MountReference Source { get; set; } = null!;
 
     /// <summary>The mount that joins; from the pipeline too (a path, a staged mount or a Get-Mount object).</summary>
     [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true)]
     [ValidateNotNull]
+    [ArgumentCompleter(typeof(NamespacePathCompleter))]
     public MountReference Target { get; set; } = null!;
 
     [Parameter]

@@ -7,7 +7,7 @@ namespace MountHotplug;
 /// Watch-Mount: streams the mount events of a container's mount namespace as they happen, from fanotify mount notifications
 /// (Linux 6.15). No thread enters the namespace: the mark is made on the namespace's descriptor.
 /// </summary>
-[Cmdlet(VerbsCommon.Watch, "Mount")]
+[Cmdlet(VerbsCommon.Watch, "Mount", HelpUri = HelpLinks.Docs + "Watch-Mount.md")]
 [OutputType(typeof(MountEvent))]
 public sealed class WatchMountCommand : MountCmdlet, IDisposable
 {

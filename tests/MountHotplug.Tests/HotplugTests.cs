@@ -30,7 +30,7 @@ try {
 
         Assert.True(result.Errors.Count == 0, result.Describe());
         var staged = Assert.IsType<StagedMount>(Assert.Single(result.Output).BaseObject);
-        Assert.Equal(StagedMountState.Attached, staged.State);
+        Assert.Equal(StagedMountState.Attached, staged.GetState());
         Assert.Equal("/mnt/data", staged.Target);
         Assert.Equal(container.Pid, staged.NamespaceProcessId);
 
@@ -351,7 +351,7 @@ $m.State
 $m | Move-MountIntoNamespace -Namespace $ct -Target /mnt/data -CreateTarget
 $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["src"] = tree.Data });
 
-        Assert.Equal(StagedMountState.Disposed, result.Output.Single().BaseObject);
+        Assert.Equal("Disposed", result.Output.Single().BaseObject);
         Assert.Equal(new[] { "MountNotStaged,MountHotplug.MoveMountIntoNamespaceCommand" }, result.ErrorIds);
         Assert.False(Directory.Exists(Path.Combine(container.RootfsPath, "mnt", "data")));
         guard.AssertClean();

@@ -34,7 +34,7 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
 
         Assert.True(result.Errors.Count == 0, result.Describe());
         Assert.Empty(result.Warnings);
-        Assert.Equal(new object[] { "/srv,/srv/plug,/srv/plug/data", tree.Content, StagedMountState.Removed, 0 }, result.Output.Select(o => o.BaseObject));
+        Assert.Equal(new object[] { "/srv,/srv/plug,/srv/plug/data", tree.Content, "Removed", 0 }, result.Output.Select(o => o.BaseObject));
         Assert.Null(ContainerView.MountAt(container, "/srv/plug/data"));
         Assert.Equal(before, ContainerView.Mounts(container).Count);
         Assert.False(Path.Exists(Path.Combine(container.RootfsPath, "srv")), "-RemoveTarget removes what Move-MountIntoNamespace created");
@@ -105,12 +105,12 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
         Assert.Contains("EBUSY", message);
         Assert.Contains("-Lazy", error.ErrorDetails.RecommendedAction); // the remedy, printed by ConciseView under the message
         Assert.NotNull(ContainerView.MountAt(container, "/mnt/data"));
-        Assert.Equal(StagedMountState.Attached, ps.Run("$m.State").Output.Single().BaseObject);
+        Assert.Equal("Attached", ps.Run("$m.State").Output.Single().BaseObject);
 
         PipelineResult lazy = ps.Run("$m | Remove-Mount -Lazy; $m.State; $ct.Dispose()");
 
         Assert.True(lazy.Errors.Count == 0, lazy.Describe());
-        Assert.Equal(StagedMountState.Removed, lazy.Output.Single().BaseObject);
+        Assert.Equal("Removed", lazy.Output.Single().BaseObject);
         string warning = Assert.Single(lazy.Warnings).Message;
         Assert.Contains("/mnt/data was detached lazily (MNT_DETACH)", warning);
         Assert.Contains("released only when the last process using it lets go", warning);
@@ -194,7 +194,7 @@ $m.State
 $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["src"] = tree.Data });
 
         Assert.True(result.Errors.Count == 0, result.Describe());
-        Assert.Equal(StagedMountState.Attached, result.Output.Single().BaseObject);
+        Assert.Equal("Attached", result.Output.Single().BaseObject);
         Assert.NotNull(ContainerView.MountAt(container, "/mnt/data"));
         Assert.Contains("What if: Unmount /mnt/data (mount ", ps.HostOutput);
         Assert.Contains($"of PID {container.Pid} (testinit), lazily (MNT_DETACH", ps.HostOutput);

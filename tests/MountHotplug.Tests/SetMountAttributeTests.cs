@@ -70,7 +70,7 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         var (first, second) = (Assert.IsType<Mount>(result.Output[0].BaseObject), Assert.IsType<Mount>(result.Output[1].BaseObject));
         Assert.Equal("/s/sub", first.MountPoint);
         Assert.True(first.ReadOnly && first.NoSuid && first.NoDev && first.NoExec);
-        Assert.Equal(PropagationState.Shared, first.Propagation);
+        Assert.Equal(PropagationState.Shared, first.ToEntry().Propagation);
         Assert.Equal(container.Pid, first.Namespace!.ProcessId);
         Assert.False(second.ReadOnly || second.NoExec);
         Assert.True(second.NoSuid && second.NoDev);
