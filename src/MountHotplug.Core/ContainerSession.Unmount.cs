@@ -120,8 +120,7 @@ public sealed partial class ContainerSession
                     : null));
         }
 
-        using (SafePathHandle? again = MountSyscalls.TryOpenAt2(parent, leaf, OpenFlags.Path | OpenFlags.NoFollow,
-                   ResolveFlags.Beneath | ResolveFlags.NoMagicLinks, out _))
+        using (SafePathHandle? again = InRootPath.TryOpenChild(parent, leaf, out _))
         {
             if (again is not null)
             {
@@ -173,8 +172,7 @@ public sealed partial class ContainerSession
         {
             SafePathHandle root = CurrentRoot(path);
             using SafePathHandle parent = OpenParent(root, components, path);
-            using SafePathHandle? leaf = MountSyscalls.TryOpenAt2(parent, components[^1], OpenFlags.Path | OpenFlags.NoFollow,
-                ResolveFlags.Beneath | ResolveFlags.NoMagicLinks, out int errno);
+            using SafePathHandle? leaf = InRootPath.TryOpenChild(parent, components[^1], out int errno);
             if (leaf is null)
             {
                 return new RemovedPath(path, errno == (int)Errno.ENOENT, errno == (int)Errno.ENOENT ? "already gone" : ErrnoText.Describe(errno));
@@ -247,7 +245,7 @@ public sealed partial class ContainerSession
     private static SafePathHandle OpenParent(SafeHandle root, IReadOnlyList<string> components, string path)
     {
         string parentPath = components.Count == 1 ? "." : TargetPath.Join(components.Take(components.Count - 1));
-        return MountSyscalls.TryOpenAt2(root, parentPath, OpenFlags.Path | OpenFlags.Directory, ContainerTarget.InRoot, out int errno)
+        return InRootPath.TryOpen(root, parentPath, OpenFlags.Path | OpenFlags.Directory, out int errno)
             ?? throw (errno == (int)Errno.ENOENT
                 ? new HotplugException(HotplugFailure.TargetNotFound, path, $"'{parentPath}' does not exist inside the namespace.",
                     SyscallException.Create("openat2", errno, parentPath))
@@ -256,7 +254,7 @@ public sealed partial class ContainerSession
     }
 
     private static SafePathHandle OpenLeaf(SafeHandle parent, string leaf, string path) =>
-        MountSyscalls.TryOpenAt2(parent, leaf, OpenFlags.Path | OpenFlags.NoFollow, ResolveFlags.Beneath | ResolveFlags.NoMagicLinks, out int errno)
+        InRootPath.TryOpenChild(parent, leaf, out int errno)
         ?? throw (errno == (int)Errno.ENOENT
             ? new HotplugException(HotplugFailure.TargetNotFound, path, $"'{path}' does not exist inside the namespace.",
                 SyscallException.Create("openat2", errno, path))

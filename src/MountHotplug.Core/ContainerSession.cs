@@ -126,7 +126,7 @@ public sealed partial class ContainerSession : IDisposable
         try
         {
             bool idle = Environment.TickCount64 - _lastUse >= (long)WorkerIdleTimeout.TotalMilliseconds;
-            if (_worker is null || _disposed)
+            if ((_worker is null && _root is null) || _disposed)
             {
                 return;
             }
@@ -147,6 +147,13 @@ public sealed partial class ContainerSession : IDisposable
         {
             Monitor.Exit(_gate);
         }
+    }
+
+    // Under _gate: something is kept (the thread, the root) until idle, exit or Dispose.
+    private void Keep()
+    {
+        WithWorker[this] = 0;
+        _idleTimer.Change(WorkerExitCheck, Timeout.InfiniteTimeSpan);
     }
 
     // Under _gate.
@@ -421,6 +428,7 @@ public sealed partial class ContainerSession : IDisposable
         }
 
         _root = root;
+        Keep();
         return root;
     }
 
@@ -440,8 +448,7 @@ public sealed partial class ContainerSession : IDisposable
         try
         {
             _worker = NamespaceWorker.Enter(_pidfd, $"mount namespace of PID {_pid}");
-            WithWorker[this] = 0;
-            _idleTimer.Change(WorkerExitCheck, Timeout.InfiniteTimeSpan);
+            Keep();
             Trace?.Invoke($"unshare(CLONE_FS) + setns(pidfd of PID {_pid}, CLONE_NEWNS) = 0 (thread {_worker.NativeThreadId})");
             return _worker;
         }
@@ -460,7 +467,7 @@ public sealed partial class ContainerSession : IDisposable
     /// <param name="outcome">What the caller does when the check fails, for the message ("the move was undone").</param>
     private void Verify(SafeHandle root, IReadOnlyList<string> components, string path, StatxInfo mountInfo, string outcome)
     {
-        using SafePathHandle? again = MountSyscalls.TryOpenAt2(root, path, ContainerTarget.LastComponent, ContainerTarget.InRoot, out int errno);
+        using SafePathHandle? again = InRootPath.TryOpen(root, path, InRootPath.LastComponent, out int errno);
         if (again is null)
         {
             throw new HotplugException(HotplugFailure.MoveNotVerified, path, $"The mount was attached but '{path}' could not be looked up again; {outcome}.",

@@ -63,6 +63,20 @@ internal static class InRootPath
         return handle;
     }
 
+    /// <summary>
+    /// openat2 of <paramref name="path"/> below <paramref name="root"/> with <see cref="InRoot"/> and the caller's open flags;
+    /// null with the errno when it fails (for callers that explain each errno themselves).
+    /// </summary>
+    internal static SafePathHandle? TryOpen(SafeHandle root, string path, OpenFlags flags, out int errno) =>
+        MountSyscalls.TryOpenAt2(root, path, flags, InRoot, out errno);
+
+    /// <summary>
+    /// One name inside an already resolved directory, never followed if it is a link, never leaving the directory
+    /// (RESOLVE_BENEATH): what the steps that act on a leaf use, so that no path string is looked up again.
+    /// </summary>
+    internal static SafePathHandle? TryOpenChild(SafeHandle directory, string name, out int errno) =>
+        MountSyscalls.TryOpenAt2(directory, name, OpenFlags.Path | OpenFlags.NoFollow, ResolveFlags.Beneath | ResolveFlags.NoMagicLinks, out errno);
+
     /// <summary>The one error for a symlink as the last component, wherever a path inside a container is acted on.</summary>
     internal static HotplugException SymlinkRefused(string path) =>
         new(HotplugFailure.TargetIsSymlink, path,

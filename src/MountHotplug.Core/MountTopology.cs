@@ -77,6 +77,8 @@ public sealed class MountTopology
     {
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        // Hand-written topologies (ConvertTo-Json of a hashtable) spell the names as PowerShell shows them.
+        PropertyNameCaseInsensitive = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 

@@ -246,7 +246,7 @@ public sealed class SyncExecutor : IDisposable
     // followed); the mount on top is then found in the table by its unique id, which is where its attributes are.
     private TargetView LookAtTarget(string target)
     {
-        using SafePathHandle? handle = MountSyscalls.TryOpenAt2(Root(), target, ContainerTarget.LastComponent, ContainerTarget.InRoot, out int errno);
+        using SafePathHandle? handle = InRootPath.TryOpen(Root(), target, InRootPath.LastComponent, out int errno);
         if (handle is null)
         {
             Trace?.Invoke($"openat2(/proc/{_ns.ProcessId}/root, \"{target}\", O_PATH|O_NOFOLLOW, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) = {ErrnoText.Name(errno)}");
