@@ -24,6 +24,7 @@
         'Get-StagedMount'
         'Remove-StagedMount'
         'Watch-Mount'
+        'Sync-ContainerMount'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()
@@ -33,7 +34,7 @@
             Tags       = @('Linux', 'Mount', 'Container', 'Namespace', 'LXC', 'Proxmox', 'Podman', 'Docker', 'CRIU', 'PSEdition_Core')
             LicenseUri = 'https://opensource.org/licenses/MIT'
             ProjectUri = 'https://github.com/MountHotplug/MountHotplug'
-            ReleaseNotes = '0.1.0: hot-plug host paths and new filesystems into running containers (LXC/Proxmox, LXD/Incus, runc, crun, podman, docker, nspawn), sealed read-only hot-plugs (-Seal), Watch-Mount (fanotify mount events), atomic replace, unplug, peer groups across namespaces, Get-Mount, Set-MountAttribute, mount topology export and restore, staged mounts per container for LXC hooks; name lookups that a hostile container cannot steer.'
+            ReleaseNotes = '0.1.0: hot-plug host paths and new filesystems into running containers (LXC/Proxmox, LXD/Incus, runc, crun, podman, docker, nspawn), sealed read-only hot-plugs (-Seal), Watch-Mount (fanotify mount events), Sync-ContainerMount (converging hot-plugs from a list, with -Prune), atomic replace, unplug, peer groups across namespaces, Get-Mount, Set-MountAttribute, mount topology export and restore, staged mounts per container for LXC hooks; name lookups that a hostile container cannot steer.'
         }
     }
 }

@@ -4,8 +4,9 @@
 # Per round, in a rotating order: LXD's REST device add (PATCH on the daemon's unix socket, curl), its CLI
 # `lxc config device add`, MountHotplug's one-shot `pwsh -NoProfile -c` and `./mhp -c`, bare `pwsh -NoProfile -c 1`
 # (the start-up floor); MountHotplug's warm pipeline is timed in one pwsh process after the rounds, per mount.
-# LXD is started by the recipe of ../shared/containers.md: LXD_DIR and LXD_CONF temporary, loopback proxies, no network
-# at all; the daemon is stopped and its directory removed on exit, whatever happens. Runs in a private mount namespace.
+# LXD is started as the tests' fixture tests/MountHotplug.Tests/Runtimes/LxdDaemon.cs starts it: LXD_DIR and LXD_CONF
+# temporary, loopback proxies, no network at all; the daemon is stopped and its directory removed on exit, whatever
+# happens. Runs in a private mount namespace.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 rounds=${1:-11}

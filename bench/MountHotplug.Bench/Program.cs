@@ -160,7 +160,7 @@ internal static class Hotplug
         report.Add("hot-plug", "C loop: open_tree + mkdir + move_mount (the issue's baseline), tmpfs target", cRaw, "µs/mount", cRaw, null);
         report.Add("hot-plug", "C loop making the native layer's system calls (staging, root check, IN_ROOT resolve, verify)", cSafeTotal, "µs/mount", cRaw, null);
         report.Add("hot-plug", "  the same, move_mount handed to a namespace thread (the native layer's design)", cThreadedTotal, "µs/mount", cRaw, null);
-        report.AddWithRatio("hot-plug", "Native C# API (ContainerMounter.Attach after an open_tree, private, statx)", nativeMedian, "µs/mount", Stats.Median(nativeOverRaw), 1.3);
+        report.AddWithRatio("hot-plug", "Native C# API (ContainerSession.Attach after an open_tree, private, statx)", nativeMedian, "µs/mount", Stats.Median(nativeOverRaw), 1.3);
         report.AddWithRatio("hot-plug", "Cmdlet pipeline New-StagedMount | Move-MountIntoNamespace -Target { … }", Stats.Median(pipeline), "µs/mount", Stats.Median(pipelineOverRaw), 3.0);
         report.Add("hot-plug", "  of which New-StagedMount alone", Stats.Median(stageOnly), "µs/mount", cRaw, null);
         report.Add("hot-plug", "  of which Move-MountIntoNamespace alone (pre-staged mounts)", Stats.Median(moveOnly), "µs/mount", cRaw, null);
@@ -168,7 +168,7 @@ internal static class Hotplug
         report.Add("hot-plug", "  engine only: the same with -Target { … } evaluated per mount", Stats.Median(whatIfScript), "µs/mount", cRaw, null);
 
         // The raw loop skips what makes a hot-plug safe and verified, and it setns'es its only thread, which a .NET
-        // process cannot (rule 4). Against a C loop that makes the same system calls with the same thread design, the
+        // process cannot (kernel-notes N6). Against a C loop that makes the same system calls with the same thread design, the
         // cost of .NET itself shows.
         double overThreaded = Stats.Median(nativeOverThreaded);
         report.Add("hot-plug", "Native C# API ÷ the C loop with the same system calls (median of paired ratios)", Stats.Median(nativeOverSafe), "×", null, null);
@@ -280,16 +280,16 @@ internal static class Hotplug
 
     internal static double NativeApi(int pid, string source, int count, string directory)
     {
-        using SafePidfdHandle pidfd = MountSyscalls.PidfdOpen(pid);
+        using ContainerNamespace ns = ContainerNamespace.Open(pid);
         var stopwatch = Stopwatch.StartNew();
-        using (var mounter = new ContainerMounter(pidfd, pid))
         {
+            ContainerSession mounter = ns.Session;
             for (int i = 0; i < count; i++)
             {
                 using SafeMountHandle mount = MountSyscalls.OpenTree(null, source, OpenTreeFlags.Clone);
                 MountSyscalls.MountSetAttr(mount, MountAttributes.None, MountAttributes.None, MountPropagation.Private, recursive: false);
                 StatxInfo info = MountSyscalls.Statx(mount);
-                mounter.Attach(mount, info, $"{directory}/m{i}", createTarget: true, allowStacking: false);
+                mounter.Attach(mount, info, $"{directory}/m{i}", new AttachOptions { CreateTarget = true });
             }
         }
 
@@ -297,13 +297,14 @@ internal static class Hotplug
     }
 
     /// <summary>
-    /// ContainerMounter.Attach's steps made one by one from the native layer's public parts (the same calls, in the same
+    /// ContainerSession.Attach's steps made one by one from the native layer's public parts (the same calls, in the same
     /// order, as hotplug_loop's safe mode), each timed: where a .NET hot-plug spends what the C loop does not.
     /// </summary>
     private static CSteps NativeSteps(SandboxContainer container, string source, int count, string directory)
     {
-        using SafePidfdHandle pidfd = MountSyscalls.PidfdOpen(container.Pid);
-        using SafePathHandle root = ContainerMounter.OpenProcessRoot(pidfd, container.Pid, directory);
+        using ContainerNamespace ns = ContainerNamespace.Open(container.Pid);
+        SafePidfdHandle pidfd = ns.Pidfd;
+        using SafePathHandle root = ContainerSession.OpenProcessRoot(ns, directory);
         StatxInfo rootInfo = MountSyscalls.Statx(root);
         string rootPath = $"/proc/{container.Pid}/root";
         using NamespaceWorker worker = NamespaceWorker.Enter(pidfd);

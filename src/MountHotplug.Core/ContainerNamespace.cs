@@ -18,8 +18,14 @@ public sealed class ContainerNamespace : IDisposable
 
     public int ProcessId { get; }
 
-    /// <summary>The runtime that named the container, when it was found by -Name (or listed); null when opened by PID.</summary>
-    public ContainerRuntime? Runtime { get; private set; }
+    // Typed for C# (GetRuntime); PowerShell sees the name, which JSON and CliXml keep as it is.
+    private ContainerRuntime? _runtime;
+
+    /// <summary>
+    /// The runtime that named the container ("Lxc", "Docker", …), when it was found by -Name (or listed); null when opened by
+    /// PID.
+    /// </summary>
+    public string? Runtime => _runtime?.ToString();
 
     /// <summary>The container's name in that runtime (an LXC name, a Proxmox CT ID, a docker or podman name, an OCI id, a machine name).</summary>
     public string? Name { get; private set; }
@@ -51,7 +57,7 @@ public sealed class ContainerNamespace : IDisposable
 
     public bool IsAlive => !_pidfd.IsClosed && MountSyscalls.IsAlive(_pidfd);
 
-    internal bool IsDisposed => _pidfd.IsClosed;
+    public bool IsDisposed => _pidfd.IsClosed;
 
     internal SafePidfdHandle Pidfd
     {
@@ -85,14 +91,22 @@ public sealed class ContainerNamespace : IDisposable
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
+            // Reading /proc/PID failed: said as the process's exit only when the pidfd says so; otherwise as it was.
+            bool alive = MountSyscalls.IsAlive(pidfd);
             pidfd.Dispose();
-            throw SyscallException.Create("open", (int)Errno.ESRCH, $"/proc/{processId}", detail: ex.Message);
+            if (!alive)
+            {
+                throw MountSyscalls.Exited(processId, $"/proc/{processId}");
+            }
+
+            throw;
         }
         catch (SyscallException ex) when (ex.Errno is Errno.ENOENT or Errno.ESRCH)
         {
             // A zombie still has a PID and a pidfd, even answers signal 0, but no namespaces left to read: it has exited.
+            // The call that failed is named with the errno it gave.
             pidfd.Dispose();
-            throw SyscallException.Create("open", (int)Errno.ESRCH, ex.Path,
+            throw SyscallException.Create(ex.Syscall, (int)ex.Errno, ex.Path,
                 detail: $"Process {processId} has exited (it is a zombie, or it ended while being read).");
         }
         catch
@@ -102,14 +116,66 @@ public sealed class ContainerNamespace : IDisposable
         }
     }
 
-    public void Dispose() => _pidfd.Dispose();
+    /// <summary>The runtime that named the container, typed; null when opened by PID.</summary>
+    public ContainerRuntime? GetRuntime() => _runtime;
+
+
+    private readonly object _sessionGate = new();
+    private ContainerSession? _session;
+
+    /// <summary>
+    /// The session that works inside this container (attach, unmount, change attributes, list, restore). Made on first use
+    /// and kept until this object is disposed, so that every pipeline that uses this object shares one namespace thread.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">This object was disposed.</exception>
+    public ContainerSession Session
+    {
+        get
+        {
+            lock (_sessionGate)
+            {
+                ObjectDisposedException.ThrowIf(_pidfd.IsClosed, this);
+                return _session ??= new ContainerSession(this);
+            }
+        }
+    }
+
+    /// <summary>Pins the calling process itself, so that its own mount namespace is worked on like any container's.</summary>
+    public static ContainerNamespace OpenCaller() => Open(Environment.ProcessId);
+
+    /// <summary>Ends the session (its namespace thread) and releases the pin.</summary>
+    public void Dispose()
+    {
+        lock (_sessionGate)
+        {
+            _session?.Dispose();
+            _session = null;
+            _pidfd.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The one check that the pinned process is still alive, made AFTER anything read through /proc/PID: if it is alive
+    /// then, /proc/PID was still it when it was read (a reused PID needs the pinned process dead first).
+    /// </summary>
+    /// <exception cref="HotplugException">ContainerExited: the process has exited.</exception>
+    /// <exception cref="ObjectDisposedException">This object was disposed: it no longer proves anything.</exception>
+    internal void Verify(string subject)
+    {
+        ObjectDisposedException.ThrowIf(_pidfd.IsClosed, this);
+        if (!IsAlive)
+        {
+            throw new HotplugException(HotplugFailure.ContainerExited, subject,
+                $"The container process {ProcessId} has exited; nothing was changed in its namespace.");
+        }
+    }
 
     /// <summary>
     /// Pins the process an earlier object described, proving it is the same one: the same start time (a reused PID has
     /// another) and still the same mount namespace.
     /// </summary>
     /// <exception cref="ProcessChangedException">The process has exited, its PID is another process's now, or it has moved to another mount namespace.</exception>
-    internal static ContainerNamespace Reopen(int processId, ulong startTime, ulong mountNamespaceId)
+    public static ContainerNamespace Reopen(int processId, ulong startTime, ulong mountNamespaceId)
     {
         ContainerNamespace ns;
         try
@@ -139,7 +205,7 @@ public sealed class ContainerNamespace : IDisposable
     }
 
     // The start time follows the command name, which may hold spaces and parentheses: count fields after its last ')'.
-    private static ulong StartTimeOf(int processId)
+    internal static ulong StartTimeOf(int processId)
     {
         string stat = File.ReadAllText($"/proc/{processId}/stat");
         string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
@@ -148,7 +214,7 @@ public sealed class ContainerNamespace : IDisposable
 
     internal void SetContainer(ContainerCandidate candidate)
     {
-        Runtime = candidate.Runtime;
+        _runtime = candidate.Runtime;
         Name = candidate.Name;
         ContainerId = candidate.Id;
     }
@@ -175,7 +241,7 @@ public sealed class ContainerNamespace : IDisposable
     }
 
     /// <summary>The uid and gid maps of the process's user namespace, read while the pidfd proves the PID.</summary>
-    internal IdMaps ReadIdMaps()
+    public IdMaps ReadIdMaps()
     {
         RequireAlive();
         IdMaps maps = IdMaps.Read(ProcessId);
@@ -187,7 +253,7 @@ public sealed class ContainerNamespace : IDisposable
     {
         if (!MountSyscalls.IsAlive(Pidfd))
         {
-            throw SyscallException.Create("pidfd_send_signal", (int)Errno.ESRCH, $"PID {ProcessId}");
+            throw MountSyscalls.Exited(ProcessId);
         }
     }
 
@@ -195,7 +261,8 @@ public sealed class ContainerNamespace : IDisposable
         ? $"PID {ProcessId} ({ProcessName}), mount namespace {MountNamespaceId}"
         : $"{Runtime} '{Name}', PID {ProcessId} ({ProcessName}), mount namespace {MountNamespaceId}";
 
-    internal static ulong NamespaceInode(string path)
+    /// <summary>The inode number of a namespace file (/proc/PID/ns/mnt, .../user), as lsns and /proc show it.</summary>
+    public static ulong NamespaceInode(string path)
     {
         using SafePathHandle handle = MountSyscalls.Open(path, OpenFlags.Path);
         return MountSyscalls.Statx(handle, path).Inode;

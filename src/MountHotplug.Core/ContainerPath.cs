@@ -6,7 +6,7 @@ namespace MountHotplug;
 /// </summary>
 public sealed class ContainerPath
 {
-    internal ContainerPath(string path, ContainerNamespace ns)
+    public ContainerPath(string path, ContainerNamespace ns)
     {
         Path = path;
         ProcessId = ns.ProcessId;

@@ -4,18 +4,11 @@ namespace MountHotplug;
 /// A target path resolved inside a container's root, held open as an O_PATH descriptor, with what was created
 /// to reach it so that a failed hot-plug can remove it again.
 /// </summary>
-public sealed class ContainerTarget : IDisposable
+internal sealed class ContainerTarget : IDisposable
 {
-    /// <summary>Symlinks (absolute or "..") stay inside the root; /proc/self/root style magic links are refused.</summary>
-    public const ResolveFlags InRoot = ResolveFlags.InRoot | ResolveFlags.NoMagicLinks;
+    internal const ResolveFlags InRoot = InRootPath.InRoot;
 
-    /// <summary>
-    /// How the last component is opened: a symlink there is not followed but opened itself (and then refused). The
-    /// container may swap the target directory for a link to /etc, or, in a chroot, to its root directory, which is
-    /// no mount point; following it would put the mount there, and a check that looks the path up again would follow
-    /// the same link and call it a success. move_mount does not follow a final link either without T_SYMLINKS.
-    /// </summary>
-    public const OpenFlags LastComponent = OpenFlags.Path | OpenFlags.NoFollow;
+    internal const OpenFlags LastComponent = InRootPath.LastComponent;
 
     // Every descriptor this target holds (closed by Dispose); the created entries and Parent only refer to them.
     private readonly List<SafePathHandle> _handles = new();

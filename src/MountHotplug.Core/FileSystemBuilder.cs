@@ -91,7 +91,7 @@ public static class FileSystemBuilder
     /// <param name="trace">Called with each system call made (for -Verbose).</param>
     /// <param name="messages">Called with the warnings and infos the kernel logged on success.</param>
     /// <exception cref="FileSystemException">A step failed; its message includes what the kernel logged.</exception>
-    public static SafeMountHandle Create(string fileSystem, string? source, IReadOnlyList<FileSystemOption> options, MountAttributes attributes,
+    internal static SafeMountHandle Create(string fileSystem, string? source, IReadOnlyList<FileSystemOption> options, MountAttributes attributes,
         Action<string>? trace = null, Action<FsContextMessage>? messages = null)
     {
         using SafeFsContextHandle context = MountSyscalls.TryFsOpen(fileSystem, out int errno)

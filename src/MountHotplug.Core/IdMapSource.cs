@@ -19,13 +19,16 @@ public sealed class IdMapSource
 }
 
 /// <summary>An opened user namespace, checked to be one and not the host's own.</summary>
-internal sealed class OpenedUserNamespace(SafePathHandle handle, ulong inode, string description) : IDisposable
+public sealed class OpenedUserNamespace(SafePathHandle handle, ulong inode, string description) : IDisposable
 {
     internal SafePathHandle Handle { get; } = handle;
 
-    internal ulong Inode { get; } = inode;
+    public ulong Inode { get; } = inode;
 
-    internal string Description { get; } = description;
+    /// <summary>The descriptor number, for traces.</summary>
+    public int DescriptorNumber => Handle.DescriptorNumber;
+
+    public string Description { get; } = description;
 
     public void Dispose() => Handle.Dispose();
 }

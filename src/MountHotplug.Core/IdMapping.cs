@@ -2,7 +2,7 @@
 namespace MountHotplug;
 
 /// <summary>Why an idmapped mount could not be made.</summary>
-internal enum IdMapFailure
+public enum IdMapFailure
 {
     NotUserNamespace,
     InitialNamespace,
@@ -11,18 +11,18 @@ internal enum IdMapFailure
     Failed,
 }
 
-internal sealed class IdMapException(IdMapFailure failure, string message, SyscallException? syscall = null) : Exception(message, syscall)
+public sealed class IdMapException(IdMapFailure failure, string message, SyscallException? syscall = null) : Exception(message, syscall)
 {
-    internal IdMapFailure Failure { get; } = failure;
+    public IdMapFailure Failure { get; } = failure;
 
-    internal SyscallException? Syscall => InnerException as SyscallException;
+    public SyscallException? Syscall => InnerException as SyscallException;
 }
 
 /// <summary>Idmapped mounts (MOUNT_ATTR_IDMAP): opening the user namespace, applying it, and explaining a refusal.</summary>
-internal static class IdMapping
+public static class IdMapping
 {
-    /// <summary>Opens the user namespace named by <paramref name="source"/> and checks it can idmap (rule 9).</summary>
-    internal static OpenedUserNamespace Open(IdMapSource source, Func<string, string> resolvePath)
+    /// <summary>Opens the user namespace named by <paramref name="source"/> and checks it can idmap (kernel-notes N12).</summary>
+    public static OpenedUserNamespace Open(IdMapSource source, Func<string, string> resolvePath)
     {
         SafePathHandle handle;
         string description;
@@ -122,7 +122,7 @@ internal static class IdMapping
     }
 
     /// <summary>The host id of the overflow user "nobody", as which unmapped ids show inside a user namespace.</summary>
-    internal static uint OverflowUid
+    public static uint OverflowUid
     {
         get
         {

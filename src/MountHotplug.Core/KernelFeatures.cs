@@ -62,6 +62,9 @@ public sealed record KernelFeatureProbe(KernelFeature Feature, bool? Supported, 
 /// </summary>
 public static class KernelFeatures
 {
+    /// <summary>Whether the calling process holds CAP_SYS_ADMIN in its user namespace (the mount API and setns need it).</summary>
+    public static bool HasCapSysAdmin() => MountSyscalls.HasCapSysAdmin();
+
     private const int IntMax = int.MaxValue;
     private const int CloneNewCgroup = 0x02000000;
 

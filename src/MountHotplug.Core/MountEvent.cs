@@ -4,10 +4,13 @@ namespace MountHotplug;
 /// <summary>One mount event of a watched mount namespace (Watch-Mount).</summary>
 public sealed class MountEvent
 {
-    internal MountEvent(MountWatchEvent e, ContainerNamespace ns)
+    // Typed for C# (GetKind); PowerShell sees the name, which JSON and CliXml keep as it is.
+    private readonly MountEventKind _kind;
+
+    public MountEvent(MountWatchEvent e, ContainerNamespace ns)
     {
         Time = e.Time;
-        Kind = e.Kind;
+        _kind = e.Kind;
         MountId = e.MountId;
         ProcessId = e.ProcessId;
         MountPoint = e.Entry?.MountPoint;
@@ -22,7 +25,8 @@ public sealed class MountEvent
     /// <summary>When the event was read.</summary>
     public DateTimeOffset Time { get; }
 
-    public MountEventKind Kind { get; }
+    /// <summary>"Attached", "Detached" or "Moved" (<see cref="GetKind"/>).</summary>
+    public string Kind => _kind.ToString();
 
     /// <summary>The mount's unique id (statmount, STATX_MNT_ID_UNIQUE); 0 for an overflow.</summary>
     public ulong MountId { get; }
@@ -46,6 +50,9 @@ public sealed class MountEvent
     public string? Container { get; }
 
     public ulong MountNamespaceId { get; }
+
+    /// <summary>What happened to the mount, typed.</summary>
+    public MountEventKind GetKind() => _kind;
 
     public override string ToString() => $"{Kind} {MountPoint ?? MountId.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 }

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace MountHotplug;
 
 /// <summary>Finds a mount again from a path and a namespace, or from a Get-Mount object; shared by the commands that change mounts.</summary>
-internal static class MountLocator
+public static class MountLocator
 {
     /// <summary>
     /// Opens <paramref name="path"/> as an O_PATH descriptor: in the caller's namespace through the PowerShell provider, or inside
@@ -25,26 +25,8 @@ internal static class MountLocator
             return MountSyscalls.Open(path, OpenFlags.Path);
         }
 
-        bool isRoot = path.Length > 0 && path.Trim('/').Length == 0;
-        IReadOnlyList<string>? components = isRoot ? Array.Empty<string>() : TargetPath.TrySplit(path, out string? reason)
-            ?? throw new HotplugException(HotplugFailure.InvalidTarget, path ?? string.Empty, $"Invalid path '{path}': {reason}.");
-        using SafePathHandle root = ContainerMounter.OpenProcessRoot(ns.Pidfd, ns.ProcessId, path!);
-        if (components.Count == 0)
-        {
-            return MountSyscalls.OpenAt2(root, ".", OpenFlags.Path | OpenFlags.Directory, ResolveFlags.Beneath, "/");
-        }
-
-        // A link in the last component is not followed, as Move-MountIntoNamespace does not: the container could point it
-        // at another of its mounts, and the command would change that one.
-        SafePathHandle handle = MountSyscalls.OpenAt2(root, TargetPath.Join(components), ContainerTarget.LastComponent, ContainerTarget.InRoot, path);
-        if (MountSyscalls.Statx(handle, path).IsSymlink)
-        {
-            handle.Dispose();
-            throw new HotplugException(HotplugFailure.TargetIsSymlink, path,
-                $"'{path}' is a symbolic link inside the container; a mount is never changed through a link in the last component, which the container could point at another mount.");
-        }
-
-        return handle;
+        using SafePathHandle root = ContainerSession.OpenProcessRoot(ns, path);
+        return InRootPath.Open(root, path, InRootMode.MountPoint);
     }
 
     /// <summary>Why <paramref name="handle"/> is no longer the mount <paramref name="mount"/> that was listed; null when it still is.</summary>
@@ -75,7 +57,7 @@ internal static class MountLocator
     }
 
     /// <summary>The namespace's mount table.</summary>
-    internal static IReadOnlyList<MountEntry> ReadTable(ContainerNamespace? ns, Action<string>? trace = null) =>
+    public static IReadOnlyList<MountEntry> ReadTable(ContainerNamespace? ns, Action<string>? trace = null) =>
         ns is null ? MountTable.Read() : MountTable.Read(ns.Pidfd, ns.ProcessId, trace: trace);
 
     /// <summary>The Get-Mount object of the mount <paramref name="handle"/> is on, read afresh; null if the table does not hold it.</summary>
@@ -83,5 +65,5 @@ internal static class MountLocator
         MountTable.FindMountOf(ReadTable(ns), handle) is { } entry ? new Mount(entry, ns) : null;
 
     /// <summary>"in this namespace", "in the mount namespace of PID 123".</summary>
-    internal static string Where(ContainerNamespace? ns) => ns is null ? "in this namespace" : $"in the mount namespace of PID {ns.ProcessId}";
+    public static string Where(ContainerNamespace? ns) => ns is null ? "in this namespace" : $"in the mount namespace of PID {ns.ProcessId}";
 }

@@ -44,7 +44,7 @@ public static class MountTable
     {
         if (!MountSyscalls.IsAlive(pidfd))
         {
-            throw SyscallException.Create("pidfd_send_signal", (int)Errno.ESRCH, $"PID {pid}");
+            throw MountSyscalls.Exited(pid);
         }
 
         ulong namespaceId;
@@ -72,7 +72,7 @@ public static class MountTable
         string text = File.ReadAllText($"/proc/{pid}/mountinfo");
         if (!MountSyscalls.IsAlive(pidfd))
         {
-            throw SyscallException.Create("open", (int)Errno.ESRCH, $"/proc/{pid}/mountinfo");
+            throw MountSyscalls.Exited(pid, $"/proc/{pid}/mountinfo");
         }
 
         trace?.Invoke($"read /proc/{pid}/mountinfo");
@@ -146,14 +146,19 @@ public static class MountTable
         {
             root = new FileInfo($"/proc/{pid}/root").LinkTarget;
         }
-        catch (IOException ex)
+        catch (IOException) when (!MountSyscalls.IsAlive(pidfd))
         {
-            throw SyscallException.Create("readlink", (int)Errno.ESRCH, $"/proc/{pid}/root", detail: ex.Message);
+            throw MountSyscalls.Exited(pid, $"/proc/{pid}/root");
         }
 
-        if (root is null || !MountSyscalls.IsAlive(pidfd))
+        if (!MountSyscalls.IsAlive(pidfd))
         {
-            throw SyscallException.Create("readlink", (int)Errno.ESRCH, $"/proc/{pid}/root");
+            throw MountSyscalls.Exited(pid, $"/proc/{pid}/root");
+        }
+
+        if (root is null)
+        {
+            throw new IOException($"/proc/{pid}/root is not a link (this /proc is not the one of this pid namespace).");
         }
 
         return root;

@@ -8,43 +8,59 @@ namespace MountHotplug;
 /// One mount of a <see cref="MountTopology"/>. Ids, superblocks and peer groups are labels local to the topology (1, 2, …),
 /// so that a topology says which mounts share a filesystem or a peer group without carrying the kernel's numbers.
 /// </summary>
-public sealed record TopologyMount
+/// <remarks>
+/// Setters are internal, so that PowerShell shows a topology read-only; [JsonInclude] lets the JSON reader set them anyway.
+/// </remarks>
+public sealed class TopologyMount
 {
     /// <summary>1, 2, … in the order the mounts were created (unique mount id order).</summary>
-    public int Id { get; init; }
+    [JsonInclude]
+    public int Id { get; internal init; }
 
     /// <summary>The parent's <see cref="Id"/>; null when the parent is outside the topology (the mount is at its top).</summary>
-    public int? Parent { get; init; }
+    [JsonInclude]
+    public int? Parent { get; internal init; }
 
     /// <summary>The mount point relative to the topology's root: "" for the root itself, "a/b" below it.</summary>
-    public string Path { get; init; } = string.Empty;
+    [JsonInclude]
+    public string Path { get; internal init; } = string.Empty;
 
-    public string FileSystemType { get; init; } = string.Empty;
+    [JsonInclude]
+    public string FileSystemType { get; internal init; } = string.Empty;
 
-    public string Source { get; init; } = "none";
+    [JsonInclude]
+    public string Source { get; internal init; } = "none";
 
     /// <summary>The directory of the filesystem the mount shows.</summary>
-    public string Root { get; init; } = "/";
+    [JsonInclude]
+    public string Root { get; internal init; } = "/";
 
     /// <summary>Label of the superblock: mounts with the same label show the same filesystem.</summary>
-    public int Superblock { get; init; }
+    [JsonInclude]
+    public int Superblock { get; internal init; }
 
     /// <summary>"major:minor" of the superblock where it was exported; used to find an existing source for a bind mount.</summary>
-    public string Device { get; init; } = string.Empty;
+    [JsonInclude]
+    public string Device { get; internal init; } = string.Empty;
 
     /// <summary>Per-mount options as mountinfo shows them ("ro,nosuid,relatime").</summary>
-    public string Options { get; init; } = "rw,relatime";
+    [JsonInclude]
+    public string Options { get; internal init; } = "rw,relatime";
 
     /// <summary>Superblock options as mountinfo shows them ("rw,size=1024k,mode=755").</summary>
-    public string SuperOptions { get; init; } = "rw";
+    [JsonInclude]
+    public string SuperOptions { get; internal init; } = "rw";
 
     /// <summary>Label of the peer group of a shared mount; null when it is not shared.</summary>
-    public int? PeerGroup { get; init; }
+    [JsonInclude]
+    public int? PeerGroup { get; internal init; }
 
     /// <summary>Label of the peer group a slave receives from; null when it is no slave.</summary>
-    public int? Master { get; init; }
+    [JsonInclude]
+    public int? Master { get; internal init; }
 
-    public bool Unbindable { get; init; }
+    [JsonInclude]
+    public bool Unbindable { get; internal init; }
 }
 
 /// <summary>
@@ -61,15 +77,20 @@ public sealed class MountTopology
     {
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        // Hand-written topologies (ConvertTo-Json of a hashtable) spell the names as PowerShell shows them.
+        PropertyNameCaseInsensitive = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
-    public string Format { get; init; } = CurrentFormat;
+    [JsonInclude]
+    public string Format { get; internal init; } = CurrentFormat;
 
     /// <summary>The path that was exported, as its namespace saw it.</summary>
-    public string Root { get; init; } = "/";
+    [JsonInclude]
+    public string Root { get; internal init; } = "/";
 
-    public IReadOnlyList<TopologyMount> Mounts { get; init; } = Array.Empty<TopologyMount>();
+    [JsonInclude]
+    public IReadOnlyList<TopologyMount> Mounts { get; internal init; } = Array.Empty<TopologyMount>();
 
     /// <summary>
     /// The mounts of <paramref name="table"/> at or below <paramref name="path"/> (a mount point or any directory), in the

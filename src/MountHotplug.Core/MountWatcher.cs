@@ -36,7 +36,11 @@ public sealed class MountWatcher : IDisposable
     private readonly byte[] _buffer = new byte[64 * 1024];
 
     /// <exception cref="SyscallException">The process has exited, or the kernel refused the group or the mark.</exception>
-    public MountWatcher(SafePidfdHandle pidfd, int pid)
+    public MountWatcher(ContainerNamespace container) : this(container.Pidfd, container.ProcessId)
+    {
+    }
+
+    internal MountWatcher(SafePidfdHandle pidfd, int pid)
     {
         using (SafeNamespaceHandle ns = MountSyscalls.OpenMountNamespace(pidfd, pid))
         {

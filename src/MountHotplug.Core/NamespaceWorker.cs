@@ -9,18 +9,18 @@ namespace MountHotplug;
 /// accepts only from inside it (move_mount onto a path there, umount2, mount_setattr and open_tree of its mounts).
 /// <para>
 /// Why a thread of its own: setns(CLONE_NEWNS) is refused in a multithreaded process unless the thread first
-/// unshares its fs_struct (rule 4), and setns with several flags from a thread that did not would move every
-/// thread of the process (rule 5). So this thread calls unshare(CLONE_FS), then setns(pidfd, CLONE_NEWNS) with
+/// unshares its fs_struct (kernel-notes N6), and setns with several flags from a thread that did not would move every
+/// thread of the process (kernel-notes N6). So this thread calls unshare(CLONE_FS), then setns(pidfd, CLONE_NEWNS) with
 /// that one flag, and is never returned to a pool: Dispose ends it.
 /// </para>
 /// <para>
 /// Why so little runs on it: once inside, paths resolve in the container's filesystem, so a library or assembly
-/// loaded there would be read from the container — a hostile root could plant it (rule 13). Everything the thread
+/// loaded there would be read from the container — a hostile root could plant it (kernel-notes N7). Everything the thread
 /// executes is compiled and bound before it enters, it only passes descriptors opened by the caller to system
 /// calls, and it returns errno values; exceptions and messages are made on the calling thread.
 /// </para>
 /// </summary>
-public sealed class NamespaceWorker : IDisposable
+internal sealed class NamespaceWorker : IDisposable
 {
     private enum Operation { None, MoveMount, Unmount, MountSetAttr, CloneTree, StatMount, Exit }
 

@@ -20,10 +20,14 @@ public enum StagedMountState
 /// A detached mount made by New-StagedMount (a clone of a host path, or a new filesystem). It owns the mount's descriptor: disposing a still-staged mount
 /// dissolves it, so nothing is ever left mounted by an object that was dropped.
 /// </summary>
-public sealed class StagedMount : IDisposable
+public sealed partial class StagedMount : IDisposable
 {
     // Null for a description rebuilt from a deserialized object (FromDeserialized): it owns no descriptor.
     private readonly SafeMountHandle? _handle;
+
+    // Typed for C# (GetPropagation, GetState); PowerShell sees the names, which JSON and CliXml keep as they are.
+    private readonly MountPropagation _propagation;
+    private StagedMountState _state;
 
     internal StagedMount(string source, SafeMountHandle? handle, StatxInfo info, bool recurse, MountAttributes attributes, MountPropagation propagation,
         ulong? idMapUserNamespace = null, string? stageName = null, string? stageContainer = null)
@@ -36,7 +40,7 @@ public sealed class StagedMount : IDisposable
         Info = info;
         Recurse = recurse;
         AttributeFlags = attributes;
-        Propagation = propagation;
+        _propagation = propagation;
     }
 
     /// <summary>The host path that was cloned; for a new filesystem, its -Source (a device, or a name), else its type.</summary>
@@ -63,7 +67,8 @@ public sealed class StagedMount : IDisposable
 
     public bool NoExec => AttributeFlags.HasFlag(MountAttributes.NoExec);
 
-    public MountPropagation Propagation { get; }
+    /// <summary>"Private", "Shared", "Slave" or "Unbindable": the propagation it was staged with (<see cref="GetPropagation"/>).</summary>
+    public string Propagation => _propagation.ToString();
 
     /// <summary>Whether files show with ids mapped through a container's user namespace (MOUNT_ATTR_IDMAP).</summary>
     public bool IdMapped => IdMapUserNamespaceId is not null;
@@ -80,7 +85,8 @@ public sealed class StagedMount : IDisposable
     /// <summary>"ro,nosuid,nodev,noexec" — the attributes this object set, as mount options read.</summary>
     public string Attributes => FormatAttributes(AttributeFlags) + (IdMapped ? ",idmapped" : string.Empty);
 
-    public StagedMountState State { get; private set; }
+    /// <summary>"Staged", "Attached", "Disposed" or "Removed" (<see cref="GetState"/>).</summary>
+    public string State => _state.ToString();
 
     /// <summary>
     /// Where it was attached, inside the container; while it is staged, the target its input row named (Import-Csv, a
@@ -122,14 +128,17 @@ public sealed class StagedMount : IDisposable
 
     internal StatxInfo Info { get; }
 
+    /// <summary>What statx said of the mount when it was made (its owner, kind and mount id).</summary>
+    public StatxInfo Stat() => Info;
+
     /// <summary>The descriptor of a still-staged mount.</summary>
     internal SafeMountHandle Handle
     {
         get
         {
-            if (State != StagedMountState.Staged || _handle is null || _handle.IsClosed)
+            if (_state != StagedMountState.Staged || _handle is null || _handle.IsClosed)
             {
-                throw new InvalidOperationException($"The staged mount of '{Source}' is {State.ToString().ToLowerInvariant()}; stage it again with New-StagedMount.");
+                throw new InvalidOperationException($"The staged mount of '{Source}' is {State.ToLowerInvariant()}; stage it again with New-StagedMount.");
             }
 
             return _handle;
@@ -138,7 +147,7 @@ public sealed class StagedMount : IDisposable
 
     internal void MarkAttached(string target, ContainerNamespace ns, IReadOnlyList<string>? createdPaths = null, ulong? replacedMountId = null, bool sealedMount = false)
     {
-        State = StagedMountState.Attached;
+        _state = StagedMountState.Attached;
         Sealed = sealedMount;
         Target = target;
         CreatedPaths = createdPaths ?? Array.Empty<string>();
@@ -166,7 +175,7 @@ public sealed class StagedMount : IDisposable
         return new StagedMount(record.Source, handle: null, info, record.Recurse, record.Attributes, record.Propagation,
             stageName: record.StageName, stageContainer: record.StageContainer)
         {
-            State = record.State,
+            _state = record.State,
             Target = record.Target,
             NamespaceProcessId = record.NamespaceProcessId,
             NamespaceProcessStartTime = record.NamespaceProcessStartTime,
@@ -179,7 +188,7 @@ public sealed class StagedMount : IDisposable
     /// <summary>Remove-Mount unmounted it; what -RemoveTarget removed is no longer listed.</summary>
     internal void MarkRemoved(IReadOnlyList<string> stillPresent)
     {
-        State = StagedMountState.Removed;
+        _state = StagedMountState.Removed;
         CreatedPaths = stillPresent;
     }
 
@@ -188,19 +197,25 @@ public sealed class StagedMount : IDisposable
 
     public void Dispose()
     {
-        if (State == StagedMountState.Staged)
+        if (_state == StagedMountState.Staged)
         {
-            State = StagedMountState.Disposed;
+            _state = StagedMountState.Disposed;
         }
 
         _handle?.Dispose();
     }
 
-    public override string ToString() => State switch
+    /// <summary>The propagation it was staged with, typed.</summary>
+    public MountPropagation GetPropagation() => _propagation;
+
+    /// <summary>Where in its life it is, typed.</summary>
+    public StagedMountState GetState() => _state;
+
+    public override string ToString() => _state switch
     {
         StagedMountState.Attached => $"{Source} -> {Target} in PID {NamespaceProcessId} ({Attributes})",
         StagedMountState.Removed => $"{Source} (removed from {Target} in PID {NamespaceProcessId})",
-        _ => $"{Source} ({State.ToString().ToLowerInvariant()}, {Attributes})",
+        _ => $"{Source} ({State.ToLowerInvariant()}, {Attributes})",
     };
 
     internal static string FormatAttributes(MountAttributes attributes)

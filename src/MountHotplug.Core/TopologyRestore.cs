@@ -53,7 +53,7 @@ public static class TopologyRestore
     /// directories made at the destination are removed.
     /// </summary>
     /// <returns>The unique mount ids of the restored mounts, in topology order.</returns>
-    public static IReadOnlyList<ulong> Restore(MountTopology topology, NamespaceWorker worker, SafeHandle root, string destination,
+    internal static IReadOnlyList<ulong> Restore(MountTopology topology, NamespaceWorker worker, SafeHandle root, string destination,
         IReadOnlyList<MountEntry> table, Action<string>? trace = null, Action<string>? warning = null)
     {
         // A topology need not come from Parse: one with a path such as "../etc" would be attached outside the destination.
@@ -190,7 +190,7 @@ public static class TopologyRestore
             IReadOnlyList<string> components = TargetPath.TrySplit(_destination, out string? reason)
                 ?? throw new RestoreException(RestoreFailure.InvalidDestination, _destination ?? string.Empty, $"Invalid destination '{_destination}': {reason}.");
             string path = TargetPath.Join(components);
-            using SafePathHandle? handle = MountSyscalls.TryOpenAt2(_root, path, OpenFlags.Path | OpenFlags.Directory, ContainerTarget.InRoot, out int errno);
+            using SafePathHandle? handle = InRootPath.TryOpen(_root, path, OpenFlags.Path | OpenFlags.Directory, out int errno);
             if (handle is null)
             {
                 throw new RestoreException(RestoreFailure.InvalidDestination, path, $"The destination '{path}' is not a directory that can be resolved in the namespace.",
@@ -273,7 +273,7 @@ public static class TopologyRestore
 
             string below = root == source.Root ? string.Empty : root[(source.Root == "/" ? 1 : source.Root.Length + 1)..];
             string path = source.MountPoint == "/" ? "/" + below : below.Length == 0 ? source.MountPoint : $"{source.MountPoint}/{below}";
-            using SafePathHandle? at = MountSyscalls.TryOpenAt2(_root, path, OpenFlags.Path, ContainerTarget.InRoot, out int errno);
+            using SafePathHandle? at = InRootPath.TryOpen(_root, path, OpenFlags.Path, out int errno);
             if (at is null)
             {
                 throw new RestoreException(RestoreFailure.SourceNotFound, Display(m), $"The source '{path}' for '{Display(m)}' cannot be opened in the namespace.",

@@ -22,6 +22,9 @@ internal sealed class AboutTopicConverter
     private const int Width = 80;
     private const string BodyIndent = "    ";
 
+    // Around code spans while a paragraph is wrapped, so that none is split over two lines; not in the output.
+    private const char CodeMark = '\u0001';
+
     private readonly string _file;
     private readonly DiagnosticBag _diagnostics;
     private readonly List<string> _lines = [];
@@ -137,7 +140,7 @@ internal sealed class AboutTopicConverter
                     break;
                 case ParagraphBlock paragraph:
                     Blank();
-                    Wrap(MarkdownText.NormalizeSpaces(MarkdownText.InlineText(paragraph.Inline)), indent, indent);
+                    Wrap(MarkdownText.NormalizeSpaces(MarkdownText.InlineText(paragraph.Inline, CodeMark)), indent, indent);
                     break;
                 case ListBlock list:
                     Blank();
@@ -181,7 +184,7 @@ internal sealed class AboutTopicConverter
             {
                 if (first && child is ParagraphBlock paragraph)
                 {
-                    Wrap(MarkdownText.NormalizeSpaces(MarkdownText.InlineText(paragraph.Inline)), indent + bullet, hanging);
+                    Wrap(MarkdownText.NormalizeSpaces(MarkdownText.InlineText(paragraph.Inline, CodeMark)), indent + bullet, hanging);
                 }
                 else if (child is ListBlock nested)
                 {
@@ -197,7 +200,7 @@ internal sealed class AboutTopicConverter
         }
     }
 
-    /// <summary>Splits at spaces, but never inside a `code span` such as `mount --bind -o ro`.</summary>
+    /// <summary>Splits at spaces, but never inside a code span such as `mount --bind -o ro` (marked with <see cref="CodeMark"/>).</summary>
     private static IEnumerable<string> Words(string text)
     {
         var current = new StringBuilder();
@@ -210,7 +213,7 @@ internal sealed class AboutTopicConverter
             }
 
             current.Append(piece);
-            if (piece.Count(c => c == '`') % 2 == 1)
+            if (piece.Count(c => c == CodeMark) % 2 == 1)
             {
                 inCode = !inCode;
             }
@@ -249,9 +252,9 @@ internal sealed class AboutTopicConverter
             bool empty = true;
             foreach (string word in Words(hardLine))
             {
-                if (!empty && line.Length + 1 + word.Length > Width)
+                if (!empty && Visible(line.ToString()).Length + 1 + Visible(word).Length > Width)
                 {
-                    _lines.Add(line.ToString());
+                    _lines.Add(Visible(line.ToString()));
                     line.Clear().Append(indent);
                     empty = true;
                 }
@@ -265,8 +268,10 @@ internal sealed class AboutTopicConverter
                 empty = false;
             }
 
-            _lines.Add(line.ToString().TrimEnd());
+            _lines.Add(Visible(line.ToString()).TrimEnd());
             prefix = indent;
         }
     }
+
+    private static string Visible(string text) => text.Replace(CodeMark.ToString(), string.Empty, StringComparison.Ordinal);
 }

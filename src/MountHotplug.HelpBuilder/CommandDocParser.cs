@@ -590,7 +590,7 @@ internal sealed partial class CommandDocParser
 
             foreach (LinkInline link in links)
             {
-                string text = MarkdownText.InlineText(link, keepCodeTicks: false).Trim();
+                string text = MarkdownText.InlineText(link).Trim();
                 string url = link.Url ?? string.Empty;
                 if (text.Length == 0 && url.Length == 0)
                 {

@@ -103,7 +103,7 @@ internal static class MarkdownText
 
     private static bool IsComment(HtmlBlock html) => html.Type == HtmlBlockType.Comment;
 
-    public static string HeadingText(HeadingBlock heading) => InlineText(heading.Inline, keepCodeTicks: false).Trim();
+    public static string HeadingText(HeadingBlock heading) => InlineText(heading.Inline).Trim();
 
     public static IEnumerable<string> CodeLines(LeafBlock block)
     {
@@ -135,17 +135,24 @@ internal static class MarkdownText
 
     /// <summary>
     /// Plain text of inlines, as Get-Help shows it: soft line breaks become spaces, emphasis marks
-    /// are dropped, `code` keeps its backticks (the convention of PowerShell's own help), a link
-    /// to a web page keeps its address in parentheses, a link to another .md keeps its text only.
+    /// are dropped, `code` loses its backticks (a console shows them as they are, and in PowerShell
+    /// text a backtick reads as an escape), a link to a web page keeps its address in parentheses,
+    /// a link to another .md keeps its text only.
     /// </summary>
-    public static string InlineText(ContainerInline? container, bool keepCodeTicks = true)
+    public static string InlineText(ContainerInline? container) => InlineText(container, codeMark: null);
+
+    /// <summary>
+    /// The same, with each code span between two <paramref name="codeMark"/> characters, for a caller that must not wrap a
+    /// line inside one (`mount --bind -o ro`) and removes the marks afterwards.
+    /// </summary>
+    public static string InlineText(ContainerInline? container, char? codeMark)
     {
         var sb = new StringBuilder();
-        AppendInlines(sb, container, keepCodeTicks);
+        AppendInlines(sb, container, codeMark);
         return sb.ToString();
     }
 
-    private static void AppendInlines(StringBuilder sb, ContainerInline? container, bool keepCodeTicks)
+    private static void AppendInlines(StringBuilder sb, ContainerInline? container, char? codeMark)
     {
         if (container is null)
         {
@@ -159,8 +166,8 @@ internal static class MarkdownText
                 case LiteralInline literal:
                     sb.Append(literal.Content.ToString());
                     break;
-                case CodeInline code when keepCodeTicks:
-                    sb.Append('`').Append(code.Content).Append('`');
+                case CodeInline code when codeMark is { } mark:
+                    sb.Append(mark).Append(code.Content).Append(mark);
                     break;
                 case CodeInline code:
                     sb.Append(code.Content);
@@ -169,7 +176,7 @@ internal static class MarkdownText
                     sb.Append(autolink.Url);
                     break;
                 case LinkInline link:
-                    AppendLink(sb, link, keepCodeTicks);
+                    AppendLink(sb, link, codeMark);
                     break;
                 case LineBreakInline lineBreak:
                     sb.Append(lineBreak.IsHard ? "\n" : " ");
@@ -182,10 +189,10 @@ internal static class MarkdownText
                     break;
                 case DelimiterInline delimiter:
                     sb.Append(delimiter.ToLiteral());
-                    AppendInlines(sb, delimiter, keepCodeTicks);
+                    AppendInlines(sb, delimiter, codeMark);
                     break;
                 case ContainerInline nested:
-                    AppendInlines(sb, nested, keepCodeTicks);
+                    AppendInlines(sb, nested, codeMark);
                     break;
                 default:
                     sb.Append(inline.ToString());
@@ -194,9 +201,9 @@ internal static class MarkdownText
         }
     }
 
-    private static void AppendLink(StringBuilder sb, LinkInline link, bool keepCodeTicks)
+    private static void AppendLink(StringBuilder sb, LinkInline link, char? codeMark)
     {
-        string text = InlineText(link, keepCodeTicks);
+        string text = InlineText(link, codeMark);
         string url = link.Url ?? string.Empty;
         if (link.IsAutoLink || text.Length == 0)
         {

@@ -44,7 +44,7 @@ foreach (string file in markdownFiles)
             aboutTopics[name + ".help.txt"] = about;
         }
     }
-    else if (name.Contains('-', StringComparison.Ordinal))
+    else if (name.Contains('-', StringComparison.Ordinal) && char.IsUpper(name[0]))
     {
         CommandHelp? help = CommandDocParser.Parse(file, text, diagnostics);
         if (help is not null)
@@ -54,7 +54,7 @@ foreach (string file in markdownFiles)
     }
     else
     {
-        // README.md and the like are not help.
+        // README.md, kernel-notes.md and the like are not help: a cmdlet's name starts with its capitalized verb.
         Console.WriteLine($"MountHotplug.HelpBuilder: skipping {file} (neither Verb-Noun.md nor about_*.md)");
     }
 }

@@ -9,7 +9,7 @@ public static class Busybox
     private const string HostBusybox = "/bin/busybox";
     private const string Package = "busybox-static";
 
-    // Exactly the init of /work/shared/containers.md: PID 1 of a pid namespace only receives SIGTERM from
+    // The init kernel-notes N22 calls for: PID 1 of a pid namespace only receives SIGTERM from
     // outside once it has a handler, and `sleep & wait` lets the trap run at once instead of after a sleep.
     private const string TestInit =
         "#!/bin/sh\n" +

@@ -9,13 +9,8 @@ internal static class CmdletLookups
     /// Opens <paramref name="path"/> as an O_PATH descriptor: in the caller's namespace through the PowerShell provider (so
     /// that relative paths follow the session's location), or inside the container's root.
     /// </summary>
-    internal static SafePathHandle Open(PSCmdlet cmdlet, string path, ContainerNamespace? ns, out string shown)
-    {
-        shown = ns is null ? cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath(path) : path;
-        return MountLocator.Open(shown, ns);
-    }
-
-    internal static SafePathHandle Open(PSCmdlet cmdlet, string path, ContainerNamespace? ns) => Open(cmdlet, path, ns, out _);
+    internal static MountPoint Open(PSCmdlet cmdlet, string path, ContainerNamespace? ns) =>
+        MountPoint.Open(ns is null ? cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath(path) : path, ns);
 
     /// <summary>Pins <paramref name="processId"/> for a command's -ProcessId; null after writing the error.</summary>
     internal static ContainerNamespace? TryOpenProcess(PSCmdlet cmdlet, int processId)
@@ -26,7 +21,8 @@ internal static class CmdletLookups
         }
         catch (SyscallException ex)
         {
-            string id = ex.Errno == Errno.ESRCH ? "ProcessNotFound" : "PidfdOpenFailed";
+            // ESRCH from the pidfd check, or ENOENT from /proc/PID of a zombie: the process is gone either way.
+            ErrorId id = ex.Errno == Errno.ESRCH || (ex.Syscall is "open" or "openat" && ex.Errno == Errno.ENOENT) ? ErrorId.ProcessNotFound : ErrorId.PidfdOpenFailed;
             int? process = ex.Syscall == "pidfd_open" ? ThreadGroupOf(processId) : null;
             cmdlet.WriteError(process is { } tgid && tgid != processId
                 ? MountErrors.FromSyscall(ex, id, processId, $"{processId} is a thread of process {tgid}, not a process, so it cannot be pinned",
@@ -60,12 +56,12 @@ internal static class CmdletLookups
         }
         catch (SyscallException ex)
         {
-            cmdlet.WriteError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? "ContainerExited" : "ReadMountTableFailed", ns?.ProcessId,
+            cmdlet.WriteError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? ErrorId.ContainerExited : ErrorId.ReadMountTableFailed, ns?.ProcessId,
                 $"Could not read the mount table {MountLocator.Where(ns)}"));
         }
         catch (ObjectDisposedException ex)
         {
-            cmdlet.WriteError(MountErrors.FromLocate(ex, "ReadMountTableFailed", string.Empty, ns, "Namespace")!);
+            cmdlet.WriteError(MountErrors.FromLocate(ex, ErrorId.ReadMountTableFailed, string.Empty, ns, "Namespace")!);
         }
 
         return null;

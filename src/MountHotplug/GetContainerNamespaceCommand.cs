@@ -7,7 +7,7 @@ namespace MountHotplug;
 /// Get-ContainerNamespace: pins a running container's init process with a pidfd: by PID, by the name a container
 /// runtime gives it, or, with no arguments, for every running container the runtimes know of.
 /// </summary>
-[Cmdlet(VerbsCommon.Get, "ContainerNamespace", DefaultParameterSetName = ListSet)]
+[Cmdlet(VerbsCommon.Get, "ContainerNamespace", DefaultParameterSetName = ListSet, HelpUri = HelpLinks.Docs + "Get-ContainerNamespace.md")]
 [OutputType(typeof(ContainerNamespace))]
 public sealed class GetContainerNamespaceCommand : PSCmdlet
 {
@@ -18,6 +18,7 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = PidSet)]
     [Alias("Pid", "Id")]
     [ValidateRange(1, int.MaxValue)]
+    [ArgumentCompleter(typeof(ProcessIdCompleter))]
     public int ProcessId { get; set; }
 
     /// <summary>The container's name in its runtime. Not positional: a Proxmox CT ID would otherwise bind as a PID.</summary>
@@ -88,9 +89,7 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
         ContainerNamespace ns;
         try
         {
-            (ContainerCandidate candidate, ContainerResolver resolver) = lookup.Find(Name);
-            ns = ContainerLookup.Pin(candidate, resolver, WriteVerbose);
-            WriteVerbose($"'{Name}' is {candidate.Describe()}{(RequestedRuntime is null ? $": matched by {candidate.Runtime}" : string.Empty)}; mount namespace {ns.MountNamespaceId}");
+            ns = lookup.Open(Name);
         }
         catch (ContainerLookupException ex)
         {
@@ -99,7 +98,7 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? "ContainerChanged" : "PidfdOpenFailed", Name,
+            WriteError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? ErrorId.ContainerChanged : ErrorId.PidfdOpenFailed, Name,
                 $"Could not pin container '{Name}'"));
             return;
         }
@@ -112,29 +111,35 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
         ContainerLookup lookup = ContainerLookup.For(RequestedRuntime, ResolvedLxcPath, Project);
         lookup.Trace = WriteVerbose;
         var unavailable = new List<string>();
-        IReadOnlyList<ContainerCandidate> candidates = lookup.ListCandidates(unavailable);
+        IReadOnlyList<ContainerNamespace> pinned = lookup.OpenAll(unavailable);
         if (RequestedRuntime is not null && unavailable.Count > 0)
         {
-            WriteError(MountErrors.Plain("RuntimeUnavailable", ErrorCategory.ResourceUnavailable, RequestedRuntime,
+            foreach (ContainerNamespace ns in pinned)
+            {
+                ns.Dispose();
+            }
+
+            WriteError(MountErrors.Plain(ErrorId.RuntimeUnavailable, ErrorCategory.ResourceUnavailable, RequestedRuntime,
                 $"Cannot list the containers of {unavailable[0]}.", "Install the runtime's tools, or start its daemon (DOCKER_HOST, CONTAINER_HOST)."));
             return;
         }
 
-        foreach (ContainerCandidate candidate in candidates)
+        for (int i = 0; i < pinned.Count; i++)
         {
-            ContainerNamespace ns;
             try
             {
-                ns = ContainerLookup.Pin(candidate, lookup.Resolvers.First(r => r.Runtime == candidate.Runtime), WriteVerbose);
+                Emit(pinned[i]);
             }
-            catch (Exception ex) when (ex is ContainerLookupException or SyscallException)
+            catch
             {
-                // Stopped between the listing and the pin: it is no longer a running container to list.
-                WriteVerbose($"{candidate.Describe()}: skipped, {ex.Message}");
-                continue;
-            }
+                // Stopped downstream: the ones not written are nobody's.
+                foreach (ContainerNamespace rest in pinned.Skip(i + 1))
+                {
+                    rest.Dispose();
+                }
 
-            Emit(ns);
+                throw;
+            }
         }
     }
 

@@ -7,7 +7,7 @@ public sealed class MountApiFeature
 {
     internal MountApiFeature(KernelFeatureProbe probe, string kernel)
     {
-        Feature = probe.Feature;
+        _feature = probe.Feature;
         Name = KernelFeatures.SyscallName(probe.Feature);
         Supported = probe.Supported;
         IntroducedIn = KernelFeatures.IntroducedIn(probe.Feature);
@@ -16,7 +16,11 @@ public sealed class MountApiFeature
         Kernel = kernel;
     }
 
-    public KernelFeature Feature { get; }
+    // Typed for C# (GetFeature); PowerShell sees the name, which JSON and CliXml keep as it is.
+    private readonly KernelFeature _feature;
+
+    /// <summary>The feature's name, as -Feature takes it: "MoveMountBeneath" (<see cref="GetFeature"/>).</summary>
+    public string Feature => _feature.ToString();
 
     /// <summary>The system call or flag, e.g. "move_mount(MOVE_MOUNT_BENEATH)".</summary>
     public string Name { get; }
@@ -36,11 +40,14 @@ public sealed class MountApiFeature
     /// <summary>The running kernel's release (uname -r).</summary>
     public string Kernel { get; }
 
+    /// <summary>The feature, typed.</summary>
+    public KernelFeature GetFeature() => _feature;
+
     public override string ToString() => $"{Name}: {(Supported is null ? "unknown" : Supported.Value ? "yes" : "no")} (Linux {IntroducedIn})";
 }
 
 /// <summary>Get-MountApiSupport: which parts of the mount API the running kernel has, found by calling them.</summary>
-[Cmdlet(VerbsCommon.Get, "MountApiSupport")]
+[Cmdlet(VerbsCommon.Get, "MountApiSupport", HelpUri = HelpLinks.Docs + "Get-MountApiSupport.md")]
 [OutputType(typeof(MountApiFeature))]
 public sealed class GetMountApiSupportCommand : PSCmdlet
 {

@@ -3,7 +3,7 @@ using System.Management.Automation;
 namespace MountHotplug;
 
 /// <summary>Get-Mount: the mounts of a mount namespace (the caller's, a container's), with their attributes and propagation.</summary>
-[Cmdlet(VerbsCommon.Get, "Mount", DefaultParameterSetName = CallerSet)]
+[Cmdlet(VerbsCommon.Get, "Mount", DefaultParameterSetName = CallerSet, HelpUri = HelpLinks.Docs + "Get-Mount.md")]
 [OutputType(typeof(Mount))]
 public sealed class GetMountCommand : MountTableCommand
 {
@@ -18,6 +18,7 @@ public sealed class GetMountCommand : MountTableCommand
     [Parameter]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(FileSystemTypeCompleter))]
     public string[]? FileSystemType { get; set; }
 
     protected override void BeginProcessing() => Preconditions.RequireLinux(this);
@@ -45,7 +46,7 @@ public sealed class GetMountCommand : MountTableCommand
 
         foreach (Filter missing in paths?.Where(p => p.IsLiteral && !p.Matched) ?? Enumerable.Empty<Filter>())
         {
-            WriteError(MountErrors.Plain("MountNotFound", ErrorCategory.ObjectNotFound, missing.Text,
+            WriteError(MountErrors.Plain(ErrorId.MountNotFound, ErrorCategory.ObjectNotFound, missing.Text,
                 $"No mount point is '{missing.Text}' {MountLocator.Where(ns)}.", "List the mount points with Get-Mount, or use a wildcard."));
         }
     }

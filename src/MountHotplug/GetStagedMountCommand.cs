@@ -4,15 +4,16 @@ using MountHotplug.Staging;
 namespace MountHotplug;
 
 /// <summary>Get-StagedMount: a fresh detached clone (open_tree) of a mount kept with New-StagedMount -StageName.</summary>
-[Cmdlet(VerbsCommon.Get, "StagedMount")]
+[Cmdlet(VerbsCommon.Get, "StagedMount", HelpUri = HelpLinks.Docs + "Get-StagedMount.md")]
 [OutputType(typeof(StagedMount))]
-public sealed class GetStagedMountCommand : PSCmdlet
+public sealed class GetStagedMountCommand : MountCmdlet
 {
     /// <summary>Names of kept mounts, matched exactly; a wildcard pattern matches case-sensitively. All of them when omitted.</summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("StageName")]
     [ValidateNotNullOrEmpty]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(StageNameCompleter))]
     public string[] Name { get; set; } = { "*" };
 
     /// <summary>
@@ -22,11 +23,12 @@ public sealed class GetStagedMountCommand : PSCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [Alias("StageContainer")]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(StageNameCompleter))]
     [AllowNull]
     [AllowEmptyString]
     public string? Container { get; set; }
 
-    protected override void BeginProcessing() => Preconditions.Require(this, KernelFeature.OpenTree);
+    protected override void BeginProcessing() => Preconditions.Require(this, Requirements.GetStagedMount);
 
     protected override void ProcessRecord()
     {
@@ -42,20 +44,7 @@ public sealed class GetStagedMountCommand : PSCmdlet
         StagedMount staged;
         try
         {
-            (SafeMountHandle clone, StageRecord? record) = StageStore.Open(key);
-            try
-            {
-                StatxInfo info = MountSyscalls.Statx(clone, StageStore.EntryPath(key));
-                WriteVerbose($"open_tree(\"{StageStore.EntryPath(key)}\", OPEN_TREE_CLONE{(record?.Recurse ?? true ? "|AT_RECURSIVE" : string.Empty)}) = fd {clone.DescriptorNumber}");
-                staged = new StagedMount(record?.Source ?? StageStore.EntryPath(key), clone, info, record?.Recurse ?? true,
-                    record?.AttributeFlags ?? MountAttributes.None, record?.PropagationValue ?? MountPropagation.Private, record?.IdMapUserNamespace,
-                    key.Name, key.Container);
-            }
-            catch
-            {
-                clone.Dispose();
-                throw;
-            }
+            staged = StagedMount.OpenStaged(key, Trace);
         }
         catch (StageException ex)
         {
@@ -64,7 +53,7 @@ public sealed class GetStagedMountCommand : PSCmdlet
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, "StageFailed", key.ToString(), $"Could not clone the staged mount '{key}'"));
+            WriteError(MountErrors.FromSyscall(ex, ErrorId.StageFailed, key.ToString(), $"Could not clone the staged mount '{key}'"));
             return;
         }
 

@@ -16,34 +16,12 @@ public sealed class MountPointCompleter : IArgumentCompleter
         CommandAst commandAst, IDictionary fakeBoundParameters)
     {
         string word = wordToComplete.Trim('\'', '"');
-        try
-        {
-            IReadOnlyList<MountEntry> table;
-            if (CompletionHelpers.Bound(fakeBoundParameters, "Namespace") is ContainerNamespace ns)
-            {
-                table = MountTable.Read(ns.Pidfd, ns.ProcessId);
-            }
-            else if (CompletionHelpers.Bound(fakeBoundParameters, "ProcessId") is int pid)
-            {
-                using SafePidfdHandle pidfd = MountSyscalls.PidfdOpen(pid);
-                table = MountTable.Read(pidfd, pid);
-            }
-            else
-            {
-                table = MountTable.Read();
-            }
-
-            return table.Select(m => m.MountPoint)
-                .Where(p => p.StartsWith(word, StringComparison.Ordinal))
-                .Distinct()
-                .Order(StringComparer.Ordinal)
-                .Take(MaxResults)
-                .Select(p => new CompletionResult(CompletionHelpers.Quote(p), p, CompletionResultType.ParameterValue, p))
-                .ToList();
-        }
-        catch (Exception ex) when (ex is SyscallException or IOException or UnauthorizedAccessException or ObjectDisposedException)
-        {
-            return Array.Empty<CompletionResult>();
-        }
+        return CompletionHelpers.ReadMountTable(fakeBoundParameters).Select(m => m.MountPoint)
+            .Where(p => p.StartsWith(word, StringComparison.Ordinal))
+            .Distinct()
+            .Order(StringComparer.Ordinal)
+            .Take(MaxResults)
+            .Select(p => new CompletionResult(CompletionHelpers.Quote(p), p, CompletionResultType.ParameterValue, p))
+            .ToList();
     }
 }

@@ -6,7 +6,7 @@ namespace MountHotplug;
 /// A command that reads the mount table of one namespace: the caller's by default, a container's with -Namespace, or a
 /// process's with -ProcessId. Get-Mount and Export-MountTopology share the parameters and the way errors are reported.
 /// </summary>
-public abstract class MountTableCommand : PSCmdlet
+public abstract class MountTableCommand : MountCmdlet
 {
     private protected const string CallerSet = "Caller";
     private protected const string NamespaceSet = "Namespace";
@@ -19,6 +19,7 @@ public abstract class MountTableCommand : PSCmdlet
     [Parameter(Mandatory = true, ParameterSetName = ProcessSet)]
     [Alias("Pid")]
     [ValidateRange(1, int.MaxValue)]
+    [ArgumentCompleter(typeof(Runtimes.ProcessIdCompleter))]
     public int ProcessId { get; set; }
 
     /// <summary>The namespace the parameters name (null: the caller's) and its mount table; false after writing the error.</summary>

@@ -4,14 +4,14 @@ using System.Management.Automation;
 namespace MountHotplug;
 
 /// <summary>Move-MountIntoNamespace: attaches staged mounts at a path inside a running container.</summary>
-[Cmdlet(VerbsCommon.Move, "MountIntoNamespace", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = AttachSet)]
+[Cmdlet(VerbsCommon.Move, "MountIntoNamespace", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = AttachSet, HelpUri = HelpLinks.Docs + "Move-MountIntoNamespace.md")]
 [OutputType(typeof(StagedMount))]
-public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
+public sealed class MoveMountIntoNamespaceCommand : MountCmdlet
 {
     private const string AttachSet = "Attach";
     private const string ReplaceSet = "Replace";
 
-    private ContainerMounter? _mounter;
+    private ContainerSession? _session;
     private int _attached;
     private int _failed;
 
@@ -72,25 +72,23 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             if (!Namespace.HasOwnUserNamespace)
             {
                 // Root of the host's user namespace can clear any flag on any mount: there is nobody to seal against.
-                ThrowTerminatingError(MountErrors.Plain("SealNeedsOwnUserNamespace", ErrorCategory.InvalidOperation, Namespace,
+                ThrowTerminatingError(MountErrors.Plain(ErrorId.SealNeedsOwnUserNamespace, ErrorCategory.InvalidOperation, Namespace,
                     $"PID {Namespace.ProcessId} runs in the host's user namespace (a privileged container): its root holds every capability the host's root does, so no mount flag can be locked against it.",
                     "Drop -Seal, or run the container unprivileged (its own user namespace, e.g. lxc.idmap)."));
             }
         }
 
-        SafePidfdHandle pidfd;
         try
         {
-            pidfd = Namespace.Pidfd;
+            _session = Namespace.Session;
         }
         catch (ObjectDisposedException)
         {
-            ThrowTerminatingError(MountErrors.Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, Namespace,
+            ThrowTerminatingError(MountErrors.Plain(ErrorId.NamespaceDisposed, ErrorCategory.InvalidArgument, Namespace,
                 $"The ContainerNamespace of PID {Namespace.ProcessId} has been disposed.", "Get a new one with Get-ContainerNamespace."));
             return;
         }
 
-        _mounter = new ContainerMounter(pidfd, Namespace.ProcessId) { Trace = this.WantsVerbose() ? WriteVerbose : null };
         if (Namespace.HasOwnUserNamespace)
         {
             try
@@ -123,25 +121,11 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             // The last count, which the throttled updates may have skipped, goes with the completion.
             WriteProgress(new ProgressRecord(ProgressActivityId, "Move-MountIntoNamespace", ProgressStatus()) { RecordType = ProgressRecordType.Completed });
         }
-
-        Dispose();
     }
 
     private const int ProgressActivityId = 0x6d68;
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(100);
     private long _lastProgress;
-
-    // No StopProcessing: it runs on another thread while ProcessRecord may be inside Attach, and ending the namespace
-    // thread under it left created directories and unreported mounts behind (and a second thread started afterwards
-    // was never ended). Every step here is a short system call, and the next WriteVerbose, WriteObject or ShouldProcess
-    // throws PipelineStoppedException; Attach undoes what it had begun, and the engine then calls Dispose.
-
-    /// <summary>Ends the namespace thread: it is never reused for another pipeline.</summary>
-    public void Dispose()
-    {
-        _mounter?.Dispose();
-        _mounter = null;
-    }
 
     private void Fail(ErrorRecord error)
     {
@@ -179,22 +163,22 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
             return $"Files at {target} owned by host ids that PID {Namespace.ProcessId}'s user namespace does not map will show as nobody ({IdMapping.OverflowUid}); stage with New-StagedMount -IdMap to map them.";
         }
 
-        bool uidMapped = IdMaps.FromHost(_maps.Uid, mount.Info.Uid) is not null;
-        bool gidMapped = IdMaps.FromHost(_maps.Gid, mount.Info.Gid) is not null;
+        bool uidMapped = IdMaps.FromHost(_maps.Uid, mount.Stat().Uid) is not null;
+        bool gidMapped = IdMaps.FromHost(_maps.Gid, mount.Stat().Gid) is not null;
         if (uidMapped && gidMapped)
         {
             return null;
         }
 
-        return $"Files at {target} will show as nobody ({IdMapping.OverflowUid}) inside PID {Namespace.ProcessId}: its source is owned by host uid {mount.Info.Uid}, gid {mount.Info.Gid}, which its user namespace (uid_map {_maps.UidText}) does not map, so root in the container cannot write there. Stage it with New-StagedMount -IdMap to have the container's root own it.";
+        return $"Files at {target} will show as nobody ({IdMapping.OverflowUid}) inside PID {Namespace.ProcessId}: its source is owned by host uid {mount.Stat().Uid}, gid {mount.Stat().Gid}, which its user namespace (uid_map {_maps.UidText}) does not map, so root in the container cannot write there. Stage it with New-StagedMount -IdMap to have the container's root own it.";
     }
 
     private void AttachOne(StagedMount mount)
     {
-        if (mount.State != StagedMountState.Staged)
+        if (mount.GetState() != StagedMountState.Staged)
         {
-            WriteError(MountErrors.Plain("MountNotStaged", ErrorCategory.InvalidOperation, mount,
-                $"The mount of '{mount.Source}' is {mount.State.ToString().ToLowerInvariant()}{(mount.Target is null ? string.Empty : $" at '{mount.Target}'")}; only a staged mount can be attached.",
+            WriteError(MountErrors.Plain(ErrorId.MountNotStaged, ErrorCategory.InvalidOperation, mount,
+                $"The mount of '{mount.Source}' is {mount.State.ToLowerInvariant()}{(mount.Target is null ? string.Empty : $" at '{mount.Target}'")}; only a staged mount can be attached.",
                 "Stage it again with New-StagedMount."));
             return;
         }
@@ -202,7 +186,7 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         // Null only from a staged mount whose row had no target; an explicit -Target '' stays an InvalidTarget.
         if (Target is null)
         {
-            Fail(MountErrors.Plain("TargetMissing", ErrorCategory.InvalidArgument, mount.Source,
+            Fail(MountErrors.Plain(ErrorId.TargetMissing, ErrorCategory.InvalidArgument, mount.Source,
                 $"No target for the staged mount of '{mount.Source}': -Target was not given, and the mount's input row had no Target; it was not attached.",
                 "Give the row a Target column, or give -Target (a script block computes one per mount)."));
             return;
@@ -210,10 +194,10 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
 
         string what = mount.FileSystem is null ? $"the staged mount of {mount.Source}" : $"the new {mount.FileSystem} mount of {mount.Source}";
         string description = Replace
-            ? $"Replace the mount at {Target} with {what} ({mount.Attributes}, {mount.Propagation.ToString().ToLowerInvariant()}): "
+            ? $"Replace the mount at {Target} with {what} ({mount.Attributes}, {mount.Propagation.ToLowerInvariant()}): "
               + $"enter mount namespace {Namespace.MountNamespaceId} of PID {Namespace.ProcessId} ({Namespace.ProcessName}), "
               + "move it beneath the mount on top there (MOVE_MOUNT_BENEATH), then detach the old one"
-            : $"Attach {what} ({mount.Attributes}, {mount.Propagation.ToString().ToLowerInvariant()}): "
+            : $"Attach {what} ({mount.Attributes}, {mount.Propagation.ToLowerInvariant()}): "
               + $"enter mount namespace {Namespace.MountNamespaceId} of PID {Namespace.ProcessId} ({Namespace.ProcessName}), "
               + $"mount at {Target}{(CreateTarget ? " (creating what is missing)" : string.Empty)}{(Force ? " (stacking allowed)" : string.Empty)}";
         if (Seal)
@@ -231,26 +215,27 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
 
         if (Seal && !mount.ReadOnly)
         {
-            Fail(MountErrors.Plain("SealNeedsReadOnly", ErrorCategory.InvalidArgument, mount.Source,
+            Fail(MountErrors.Plain(ErrorId.SealNeedsReadOnly, ErrorCategory.InvalidArgument, mount.Source,
                 $"The staged mount of '{mount.Source}' is not read-only; -Seal locks a read-only mount against the container's root.",
                 "Stage it with New-StagedMount -ReadOnly (and -NoSuid, -NoDev, -NoExec to lock those too)."));
             return;
         }
 
-        SafeMountHandle? sealedClone = null;
         AttachResult result;
         try
         {
-            if (Seal)
-            {
-                sealedClone = Sealer.Seal(mount.Handle, Namespace.Pidfd, $"'{mount.Source}'");
-                WriteVerbose($"Sealed '{mount.Source}' through user namespace {Namespace.UserNamespaceId} (mhp-seal): fd {sealedClone.DescriptorNumber}");
-            }
-
             // Created directories belong to the container's root, as Proxmox does it: owned by host root they would show
-            // as nobody inside a user namespace, and its root could not use them.
-            result = _mounter!.Attach(sealedClone ?? mount.Handle, sealedClone is null ? mount.Info : MountSyscalls.Statx(sealedClone, mount.Source),
-                Target!, CreateTarget, Force, Replace, CreateTarget ? _maps?.RootOnHost : null);
+            // as nobody inside a user namespace, and its root could not use them. The session records where the mount
+            // went in the staged mount before it returns: from here on the object says where its mount is, whatever
+            // happens to the rest of the pipeline (WriteProgress throws on Ctrl+C).
+            result = _session!.Attach(mount, Target!, new AttachOptions
+            {
+                CreateTarget = CreateTarget,
+                AllowStacking = Force,
+                Replace = Replace,
+                Seal = Seal,
+                CreateOwner = CreateTarget ? _maps?.RootOnHost : null,
+            }, Trace);
         }
         catch (SealException ex)
         {
@@ -267,27 +252,21 @@ public sealed class MoveMountIntoNamespaceCommand : PSCmdlet, IDisposable
         }
         catch (SyscallException ex)
         {
-            Fail(MountErrors.FromSyscall(ex, "MoveMountFailed", mount.Source, $"Could not attach '{mount.Source}' at '{Target}'"));
+            Fail(MountErrors.FromSyscall(ex, ErrorId.MoveMountFailed, mount.Source, $"Could not attach '{mount.Source}' at '{Target}'"));
             return;
         }
         catch (ObjectDisposedException) when (Namespace.IsDisposed)
         {
             // Disposed by the pipeline itself (or another runspace) after BeginProcessing checked it: without its
             // pidfd nothing proves the process is still the container, so no further item is attached.
-            Fail(MountErrors.Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, mount.Source,
+            Fail(MountErrors.Plain(ErrorId.NamespaceDisposed, ErrorCategory.InvalidArgument, mount.Source,
                 $"The ContainerNamespace of PID {Namespace.ProcessId} was disposed while this pipeline still used it; '{mount.Source}' was not attached.",
                 "Dispose the ContainerNamespace after the pipeline that uses it, and get a new one with Get-ContainerNamespace."));
             return;
         }
-        finally
-        {
-            // Attached, its descriptor is no longer needed; not attached, closing it dissolves the sealed clone.
-            sealedClone?.Dispose();
-        }
 
         // Recorded before anything that talks to the engine (WriteProgress throws on Ctrl+C): from here on the object
         // says where its mount is, whatever happens to the rest of the pipeline.
-        mount.MarkAttached(result.Target, Namespace, result.CreatedPaths, result.ReplacedMountId, Seal);
         _attached++;
         ReportProgress();
         if (Namespace.HasOwnUserNamespace)

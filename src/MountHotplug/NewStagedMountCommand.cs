@@ -7,9 +7,9 @@ namespace MountHotplug;
 /// New-StagedMount: a detached mount with its attributes already set — a clone of a host path (open_tree), or a new
 /// filesystem instance (fsopen, fsconfig, fsmount).
 /// </summary>
-[Cmdlet(VerbsCommon.New, "StagedMount", DefaultParameterSetName = PathSet)]
+[Cmdlet(VerbsCommon.New, "StagedMount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = PathSet, HelpUri = HelpLinks.Docs + "New-StagedMount.md")]
 [OutputType(typeof(StagedMount))]
-public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
+public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
 {
     private const string PathSet = "Path";
     private const string FileSystemSet = "FileSystem";
@@ -82,6 +82,7 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
     /// <summary>Idmap the mount through this user namespace: a ContainerNamespace, or the path of a user namespace file.</summary>
     [Parameter]
     [ValidateNotNull]
+    [ArgumentCompleter(typeof(Runtimes.IdMapCompleter))]
     public IdMapSource? IdMap { get; set; }
 
     /// <summary>Also keep the mount attached in the stage under this name, for Get-StagedMount in another process.</summary>
@@ -100,36 +101,37 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
 
     private OpenedUserNamespace? _userns;
 
-    // Whether the per-mount system-call traces are built at all (see CmdletPreferences.WantsVerbose).
-    private bool _verbose;
-
     protected override void BeginProcessing()
     {
-        _verbose = this.WantsVerbose();
         Preconditions.Require(this, ParameterSetName == FileSystemSet ? "-FileSystem" : "-Path",
             ParameterSetName == FileSystemSet ? Requirements.NewStagedMountFileSystem : Requirements.NewStagedMountPath);
+        if (IdMap is not null)
+        {
+            Preconditions.RequireFeatures(this, "-IdMap", Requirements.NewStagedMountIdMap);
+        }
+
         if (StageName is not null && !StageStore.IsValidName(StageName))
         {
-            ThrowTerminatingError(MountErrors.Plain("InvalidStageName", ErrorCategory.InvalidArgument, StageName,
+            ThrowTerminatingError(MountErrors.Plain(ErrorId.InvalidStageName, ErrorCategory.InvalidArgument, StageName,
                 $"'{StageName}' is not a valid stage name.", "Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."));
         }
 
         if (Container is not null && StageName is null)
         {
-            ThrowTerminatingError(MountErrors.Plain("StageContainerWithoutName", ErrorCategory.InvalidArgument, Container,
+            ThrowTerminatingError(MountErrors.Plain(ErrorId.StageContainerWithoutName, ErrorCategory.InvalidArgument, Container,
                 $"-Container '{Container}' says which container a kept mount is for, but no -StageName keeps one.",
                 "Add -StageName to keep the mount in the stage for the container, or drop -Container."));
         }
 
         if (Container is not null && !StageStore.IsValidName(Container))
         {
-            ThrowTerminatingError(MountErrors.Plain("InvalidStageName", ErrorCategory.InvalidArgument, Container,
+            ThrowTerminatingError(MountErrors.Plain(ErrorId.InvalidStageName, ErrorCategory.InvalidArgument, Container,
                 $"'{Container}' is not a valid container name for the stage.", "Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."));
         }
 
         if (StageName is not null && Propagation == MountPropagation.Unbindable)
         {
-            ThrowTerminatingError(MountErrors.Plain("StageUnbindable", ErrorCategory.InvalidArgument, StageName,
+            ThrowTerminatingError(MountErrors.Plain(ErrorId.StageUnbindable, ErrorCategory.InvalidArgument, StageName,
                 "An unbindable mount cannot be cloned, so it cannot be kept in the stage for Get-StagedMount.",
                 "Choose another -Propagation, or drop -StageName."));
         }
@@ -139,7 +141,7 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
             try
             {
                 _userns = IdMapping.Open(IdMap, p => SessionState.Path.GetUnresolvedProviderPathFromPSPath(p));
-                WriteVerbose($"open({_userns.Description}) = fd {_userns.Handle.DescriptorNumber}, user namespace {_userns.Inode}");
+                WriteVerbose($"open({_userns.Description}) = fd {_userns.DescriptorNumber}, user namespace {_userns.Inode}");
             }
             catch (IdMapException ex)
             {
@@ -149,8 +151,6 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
     }
 
     protected override void EndProcessing() => Dispose();
-
-    protected override void StopProcessing() => Dispose();
 
     public void Dispose()
     {
@@ -171,7 +171,7 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
             (string? path, string? target) = PipelineRow.Read(InputObject);
             if (string.IsNullOrEmpty(path))
             {
-                WriteError(MountErrors.Plain("InputWithoutPath", ErrorCategory.InvalidArgument, InputObject,
+                WriteError(MountErrors.Plain(ErrorId.InputWithoutPath, ErrorCategory.InvalidArgument, InputObject,
                     $"The input '{InputObject}' names no path: it is not a string or a file, and it has no Path, Source or FullName.",
                     "Give each row a Path (or Source) column with the host path to stage."));
                 return;
@@ -184,7 +184,7 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
         List<string> paths = ParameterSetName == LiteralPathSet ? LiteralPath.ToList() : ExpandWildcards(Path);
         if (StageName is not null && paths.Count > 1)
         {
-            WriteError(MountErrors.Plain("StageNeedsOnePath", ErrorCategory.InvalidArgument, string.Join(", ", paths),
+            WriteError(MountErrors.Plain(ErrorId.StageNeedsOnePath, ErrorCategory.InvalidArgument, string.Join(", ", paths),
                 $"-StageName '{StageName}' names one staged mount, but {paths.Count} paths were given.", "Stage one path per name."));
             return;
         }
@@ -222,7 +222,7 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
 
             if (matches.Count == 0)
             {
-                WriteError(MountErrors.Plain("SourceNotFound", ErrorCategory.ObjectNotFound, pattern,
+                WriteError(MountErrors.Plain(ErrorId.SourceNotFound, ErrorCategory.ObjectNotFound, pattern,
                     $"Nothing on the host matches '{pattern}'; nothing was staged for it.",
                     "Check the pattern; use -LiteralPath for a name that contains '[', ']', '*' or '?'."));
                 continue;
@@ -243,7 +243,7 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
             FileSystemOption? option = FileSystemOption.TryParse(text, out string? reason);
             if (option is null)
             {
-                WriteError(MountErrors.Plain("InvalidOption", ErrorCategory.InvalidArgument, text, $"Invalid -Option: {reason}.",
+                WriteError(MountErrors.Plain(ErrorId.InvalidOption, ErrorCategory.InvalidArgument, text, $"Invalid -Option: {reason}.",
                     "Give each option as key=value or as a bare flag name, one per element: -Option size=64m, mode=0755."));
                 return;
             }
@@ -252,10 +252,10 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
         }
 
         string target = Source ?? FileSystem;
-        SafeMountHandle handle;
+        StagedMount staged;
         try
         {
-            handle = FileSystemBuilder.Create(FileSystem, Source, options, Attributes, WriteVerbose, message =>
+            staged = StagedMount.CreateFileSystem(FileSystem, Source, options, Attributes, Propagation, WriteVerbose, message =>
             {
                 if (message.Kind == FsMessageKind.Warning)
                 {
@@ -272,25 +272,9 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
             WriteError(MountErrors.FromFileSystem(ex, target));
             return;
         }
-
-        StagedMount staged;
-        try
-        {
-            // fsmount makes a private mount already; set the propagation anyway, so that Shared, Slave and Unbindable
-            // work and the state never depends on a kernel default.
-            MountSyscalls.MountSetAttr(handle, MountAttributes.None, MountAttributes.None, Propagation, recursive: false, target);
-            WriteVerbose($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH, {{propagation={Propagation}}}) = 0");
-            StatxInfo info = MountSyscalls.Statx(handle, target);
-            staged = new StagedMount(target, handle, info, recurse: false, Attributes, Propagation)
-            {
-                FileSystem = FileSystem,
-                Options = options.Select(o => o.ToString()).ToList(),
-            };
-        }
         catch (SyscallException ex)
         {
-            handle.Dispose();
-            WriteError(MountErrors.FromSyscall(ex, ex.Syscall == "mount_setattr" ? "MountSetAttrFailed" : "StatxFailed", target,
+            WriteError(MountErrors.FromSyscall(ex, ex.Syscall == "mount_setattr" ? ErrorId.MountSetAttrFailed : ErrorId.StatxFailed, target,
                 $"Could not set the propagation of the new {FileSystem} mount (nothing was mounted)"));
             return;
         }
@@ -320,94 +304,69 @@ public sealed class NewStagedMountCommand : PSCmdlet, IDisposable
             source = SessionState.Path.GetUnresolvedProviderPathFromPSPath(path, out ProviderInfo provider, out _);
             if (provider.Name != "FileSystem")
             {
-                WriteError(MountErrors.Plain("InvalidPath", ErrorCategory.InvalidArgument, path,
+                WriteError(MountErrors.Plain(ErrorId.InvalidPath, ErrorCategory.InvalidArgument, path,
                     $"'{path}' is a {provider.Name} path, not a file system path.", "Give a directory or file on this host."));
                 return;
             }
         }
         catch (Exception ex) when (ex is ItemNotFoundException or System.Management.Automation.DriveNotFoundException or ProviderNotFoundException or NotSupportedException or PSArgumentException)
         {
-            WriteError(MountErrors.Plain("InvalidPath", ErrorCategory.InvalidArgument, path, $"'{path}' is not a valid path: {ex.Message}"));
+            WriteError(MountErrors.Plain(ErrorId.InvalidPath, ErrorCategory.InvalidArgument, path, $"'{path}' is not a valid path: {ex.Message}"));
             return;
         }
 
         if (TargetPath.TextProblem(source) is { } problem)
         {
-            WriteError(MountErrors.Plain("InvalidPath", ErrorCategory.InvalidArgument, path, $"The path {problem}.",
+            WriteError(MountErrors.Plain(ErrorId.InvalidPath, ErrorCategory.InvalidArgument, path, $"The path {problem}.",
                 "Name the file or directory by a path the kernel can be given exactly."));
             return;
         }
 
-        OpenTreeFlags flags = OpenTreeFlags.Clone | (Recurse ? OpenTreeFlags.Recursive : OpenTreeFlags.None);
-        SafeMountHandle handle;
-        try
+        // Keeping a mount in the stage outlives the session, so it is the change -WhatIf and -Confirm are about; a mount that
+        // is only staged is dissolved with its object, and nothing is asked for it.
+        if (StageName is not null)
         {
-            handle = MountSyscalls.OpenTree(null, source, flags);
-            if (_verbose)
+            var key = new StageKey(Container, StageName);
+            if (!ShouldProcess($"keep a clone of '{source}' in the stage as '{key}' ({StageStore.EntryPath(key)}), for Get-StagedMount",
+                    $"Keep a clone of '{source}' in the stage as '{key}'?", "New-StagedMount"))
             {
-                WriteVerbose($"open_tree(AT_FDCWD, \"{source}\", {flags}) = fd {handle.DescriptorNumber}");
+                return;
             }
-        }
-        catch (SyscallException ex)
-        {
-            string id = ex.Errno is Errno.ENOENT or Errno.ENOTDIR ? "SourceNotFound" : "OpenTreeFailed";
-            WriteError(MountErrors.FromSyscall(ex, id, path, $"Could not clone '{source}'"));
-            return;
         }
 
         StagedMount staged;
         try
         {
-            MountAttributes set = Attributes;
-
-            // Rule 3: a clone of a shared host mount stays in its peer group unless told otherwise, and later host
-            // mounts would leak into the container; so propagation is always set, Private unless asked.
-            MountSyscalls.MountSetAttr(handle, set, MountAttributes.None, Propagation, Recurse, source);
-            if (_verbose)
+            staged = StagedMount.Clone(source, new CloneOptions
             {
-                WriteVerbose($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{(Recurse ? "|AT_RECURSIVE" : "")}, {{attr_set={StagedMount.FormatAttributes(set)}, propagation={Propagation}}}) = 0");
-            }
-            if (_userns is not null)
-            {
-                IdMapping.Apply(handle, _userns, source, Recurse);
-                if (_verbose)
-                {
-                    WriteVerbose($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{(Recurse ? "|AT_RECURSIVE" : "")}, {{attr_set=MOUNT_ATTR_IDMAP, userns_fd={_userns.Handle.DescriptorNumber}}}) = 0");
-                }
-            }
-
-            StatxInfo info = MountSyscalls.Statx(handle, source);
-            if (StageName is not null)
-            {
-                var record = new StageRecord(source, info.IsDirectory, Recurse, (ulong)set, Propagation.ToString(), _userns?.Inode, DateTime.UtcNow,
-                    Environment.ProcessId);
-                SafeMountHandle kept = handle;
-                handle = StageStore.Stage(new StageKey(Container, StageName), kept, record, WriteVerbose);
-                kept.Dispose();
-                info = MountSyscalls.Statx(handle, source);
-            }
-
-            staged = new StagedMount(source, handle, info, Recurse, set, Propagation, _userns?.Inode, StageName, StageName is null ? null : Container)
-            {
+                Recurse = Recurse,
+                Attributes = Attributes,
+                Propagation = Propagation,
+                IdMap = _userns,
+                StageName = StageName,
+                StageContainer = Container,
                 RequestedTarget = target,
-            };
+            }, Trace);
+        }
+        catch (SyscallException ex) when (ex.Syscall == "open_tree")
+        {
+            ErrorId id = ex.Errno is Errno.ENOENT or Errno.ENOTDIR ? ErrorId.SourceNotFound : ErrorId.OpenTreeFailed;
+            WriteError(MountErrors.FromSyscall(ex, id, path, $"Could not clone '{source}'"));
+            return;
         }
         catch (SyscallException ex)
         {
-            handle.Dispose();
-            WriteError(MountErrors.FromSyscall(ex, ex.Syscall == "mount_setattr" ? "MountSetAttrFailed" : "StatxFailed", path,
+            WriteError(MountErrors.FromSyscall(ex, ex.Syscall == "mount_setattr" ? ErrorId.MountSetAttrFailed : ErrorId.StatxFailed, path,
                 $"Could not set the attributes of the clone of '{source}' (nothing was mounted)"));
             return;
         }
         catch (IdMapException ex)
         {
-            handle.Dispose();
             WriteError(MountErrors.FromIdMap(ex, path));
             return;
         }
         catch (StageException ex)
         {
-            handle.Dispose();
             WriteError(MountErrors.FromStage(ex, path));
             return;
         }

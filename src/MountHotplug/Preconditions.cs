@@ -7,6 +7,8 @@ internal static class Requirements
 {
     internal static readonly KernelFeature[] NewStagedMountPath = [KernelFeature.OpenTree, KernelFeature.MountSetAttr];
     internal static readonly KernelFeature[] NewStagedMountFileSystem = [KernelFeature.FsOpen, KernelFeature.MountSetAttr];
+    internal static readonly KernelFeature[] NewStagedMountIdMap = [KernelFeature.IdmappedMounts];
+    internal static readonly KernelFeature[] GetStagedMount = [KernelFeature.OpenTree];
     internal static readonly KernelFeature[] GetContainerNamespace = [KernelFeature.PidfdOpen];
     internal static readonly KernelFeature[] MoveMountIntoNamespace = [KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.PidfdOpen, KernelFeature.SetnsPidfd];
     internal static readonly KernelFeature[] MoveMountIntoNamespaceReplace = [KernelFeature.MoveMountBeneath];
@@ -14,6 +16,16 @@ internal static class Requirements
     internal static readonly KernelFeature[] SetMountGroup = [KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.MoveMountSetGroup];
     internal static readonly KernelFeature[] RemoveMount = [KernelFeature.OpenAt2, KernelFeature.PidfdOpen, KernelFeature.SetnsPidfd];
     internal static readonly KernelFeature[] WatchMount = [KernelFeature.MountNotifications, KernelFeature.StatMountListMount];
+    internal static readonly KernelFeature[] SetMountAttribute = [KernelFeature.MountSetAttr, KernelFeature.OpenAt2, KernelFeature.PidfdOpen];
+    internal static readonly KernelFeature[] RestoreMountTopology =
+        [KernelFeature.OpenTree, KernelFeature.MoveMount, KernelFeature.MountSetAttr, KernelFeature.OpenAt2, KernelFeature.PidfdOpen, KernelFeature.MoveMountSetGroup];
+
+    // Sync compares and records mounts by their unique ids (statx and statmount, 6.8) and replaces with MOVE_MOUNT_BENEATH.
+    internal static readonly KernelFeature[] SyncContainerMount =
+    [
+        KernelFeature.OpenTree, KernelFeature.MountSetAttr, KernelFeature.MoveMount, KernelFeature.OpenAt2, KernelFeature.PidfdOpen,
+        KernelFeature.SetnsPidfd, KernelFeature.MoveMountBeneath, KernelFeature.StatMountListMount,
+    ];
 
     /// <summary>"New-StagedMount -Path", … for each feature: which commands stop without it.</summary>
     internal static IReadOnlyList<string> UsedBy(KernelFeature feature)
@@ -22,6 +34,8 @@ internal static class Requirements
         {
             ("New-StagedMount -Path", NewStagedMountPath),
             ("New-StagedMount -FileSystem", NewStagedMountFileSystem),
+            ("New-StagedMount -IdMap", NewStagedMountIdMap),
+            ("Get-StagedMount", GetStagedMount),
             ("Get-ContainerNamespace", GetContainerNamespace),
             ("Move-MountIntoNamespace", MoveMountIntoNamespace),
             ("Move-MountIntoNamespace -Replace", MoveMountIntoNamespaceReplace),
@@ -29,6 +43,9 @@ internal static class Requirements
             ("Set-MountGroup", SetMountGroup),
             ("Remove-Mount", RemoveMount),
             ("Watch-Mount", WatchMount),
+            ("Sync-ContainerMount", SyncContainerMount),
+            ("Set-MountAttribute", SetMountAttribute),
+            ("Restore-MountTopology", RestoreMountTopology),
         };
         return uses.Where(u => u.Features.Contains(feature)).Select(u => u.Command).ToList();
     }
@@ -44,9 +61,9 @@ internal static class Preconditions
     internal static void Require(PSCmdlet cmdlet, string? mode, params KernelFeature[] features)
     {
         RequireLinux(cmdlet);
-        if (!MountSyscalls.HasCapSysAdmin())
+        if (!KernelFeatures.HasCapSysAdmin())
         {
-            cmdlet.ThrowTerminatingError(MountErrors.Plain("NoCapSysAdmin", ErrorCategory.PermissionDenied, null,
+            cmdlet.ThrowTerminatingError(MountErrors.Plain(ErrorId.NoCapSysAdmin, ErrorCategory.PermissionDenied, null,
                 $"{cmdlet.MyInvocation.MyCommand.Name} needs CAP_SYS_ADMIN: mount namespaces and the mount API are root's.",
                 "Run pwsh as root (sudo pwsh), or grant the process CAP_SYS_ADMIN."));
         }
@@ -58,7 +75,7 @@ internal static class Preconditions
     {
         if (!OperatingSystem.IsLinux())
         {
-            cmdlet.ThrowTerminatingError(MountErrors.Plain("NotLinux", ErrorCategory.NotImplemented, null,
+            cmdlet.ThrowTerminatingError(MountErrors.Plain(ErrorId.NotLinux, ErrorCategory.NotImplemented, null,
                 "MountHotplug works only on Linux: it drives the Linux mount API (open_tree, move_mount, mount_setattr).",
                 "Run it on a Linux host with pwsh 7.4 or later."));
         }
@@ -85,7 +102,7 @@ internal static class Preconditions
             string extra = feature == KernelFeature.MoveMountBeneath
                 ? " -Replace never falls back to stacking the new mount on the old one; without -Replace you can attach at another path, or stack with -Force."
                 : string.Empty;
-            cmdlet.ThrowTerminatingError(MountErrors.Plain("KernelTooOld", ErrorCategory.NotImplemented, feature,
+            cmdlet.ThrowTerminatingError(MountErrors.Plain(ErrorId.KernelTooOld, ErrorCategory.NotImplemented, feature,
                 $"{command} needs {name}, which came with Linux {version}; this kernel ({KernelRelease}) lacks it: {probe.Evidence}.",
                 $"Run it on Linux {version} or later (Get-MountApiSupport lists what this kernel has).{extra}"));
         }

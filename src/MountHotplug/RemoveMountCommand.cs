@@ -7,22 +7,23 @@ namespace MountHotplug;
 /// thread inside that mount namespace, on the leaf name of an already resolved parent; a busy mount is refused with
 /// the processes that hold it, unless -Lazy.
 /// </summary>
-[Cmdlet(VerbsCommon.Remove, "Mount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = InputObjectSet)]
-public sealed class RemoveMountCommand : PSCmdlet, IDisposable
+[Cmdlet(VerbsCommon.Remove, "Mount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = InputObjectSet, HelpUri = HelpLinks.Docs + "Remove-Mount.md")]
+public sealed class RemoveMountCommand : MountCmdlet, IDisposable
 {
     private const string PathSet = "Path";
     private const string InputObjectSet = "InputObject";
 
-    // One namespace thread per namespace for the whole pipeline; ended with it.
-    private readonly Dictionary<ContainerNamespace, ContainerMounter> _mounters = new(ReferenceEqualityComparer.Instance);
+    // The caller's own namespace, pinned for a -Path without -Namespace; released with the pipeline.
     private ContainerNamespace? _self;
 
     // Containers pinned again for mounts whose ContainerNamespace was disposed or deserialized; disposed with the pipeline.
-    private readonly Dictionary<(int Pid, ulong StartTime, ulong MountNamespace), ContainerNamespace> _repinned = new();
+    private Repinner? _repins;
+
+    private Repinner Repins => _repins ??= new Repinner(this, "unmount", "Nothing was unmounted.");
 
     // Created directories left because they were not empty: in a batch made with one -CreateTarget parent, the first mount's
     // parent still holds the other mounts' targets. Tried again after each later removal and reported only at the end.
-    private readonly List<(ContainerMounter Mounter, StagedMount Owner, string Path)> _notEmpty = new();
+    private readonly List<(ContainerSession Session, StagedMount Owner, string Path)> _notEmpty = new();
 
     /// <summary>A mount attached by Move-MountIntoNamespace -PassThru: its Target, Namespace and mount id are used.</summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = InputObjectSet)]
@@ -67,7 +68,7 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
 
         if (string.IsNullOrEmpty(Path))
         {
-            WriteError(MountErrors.Plain("InvalidPath", ErrorCategory.InvalidArgument, Path,
+            WriteError(MountErrors.Plain(ErrorId.InvalidPath, ErrorCategory.InvalidArgument, Path,
                 "No mount point was given (the input has an empty MountPoint or Target).", "Give -Path, or pipe a mount that is attached."));
             return;
         }
@@ -79,97 +80,44 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
     {
         foreach ((_, _, string path) in _notEmpty)
         {
-            WriteWarning($"-RemoveTarget: left {path} in place: {ContainerMounter.NotEmptyReason}.");
+            WriteWarning($"-RemoveTarget: left {path} in place: {ContainerSession.NotEmptyReason}.");
         }
 
         _notEmpty.Clear();
-        Dispose();
     }
 
-    protected override void StopProcessing() => Dispose();
-
-    /// <summary>Ends the namespace threads: they are never reused for another pipeline.</summary>
+    /// <summary>Releases what this pipeline pinned itself (the caller's namespace, containers pinned again).</summary>
     public void Dispose()
     {
-        foreach (ContainerMounter mounter in _mounters.Values)
-        {
-            mounter.Dispose();
-        }
-
-        _mounters.Clear();
-        foreach (ContainerNamespace repinned in _repinned.Values)
-        {
-            repinned.Dispose();
-        }
-
-        _repinned.Clear();
+        _repins?.Dispose();
         _self?.Dispose();
         _self = null;
     }
 
     private void RemoveStaged(StagedMount mount)
     {
-        if (mount.State != StagedMountState.Attached || mount.Target is null)
+        if (mount.GetState() != StagedMountState.Attached || mount.Target is null)
         {
-            WriteError(MountErrors.Plain("MountNotAttached", ErrorCategory.InvalidOperation, mount.Source,
-                $"The mount of '{mount.Source}' is {mount.State.ToString().ToLowerInvariant()}, not attached; there is nothing to unmount.",
-                mount.State == StagedMountState.Staged ? "Dispose() it to dissolve a staged mount." : null));
+            WriteError(MountErrors.Plain(ErrorId.MountNotAttached, ErrorCategory.InvalidOperation, mount.Source,
+                $"The mount of '{mount.Source}' is {mount.State.ToLowerInvariant()}, not attached; there is nothing to unmount.",
+                mount.GetState() == StagedMountState.Staged ? "Dispose() it to dissolve a staged mount." : null));
             return;
         }
 
         // The object may have outlived its ContainerNamespace (disposed by the script that made it, or lost when it was
         // serialized): the container is pinned again from what the object recorded, and Unmount then proves the mount id.
         ContainerNamespace? ns = mount.Namespace is { IsDisposed: false } live ? live
-            : Repin(mount.NamespaceProcessId, mount.NamespaceProcessStartTime, mount.MountNamespaceId, mount.Target);
+            : Repins.Repin(mount.NamespaceProcessId, mount.NamespaceProcessStartTime, mount.MountNamespaceId, mount.Target);
         if (ns is not null)
         {
             RemoveOne(mount.Target, ns, mount);
         }
     }
 
-    /// <summary>The container a mount was attached in, pinned again and proven the same; null after writing the error.</summary>
-    private ContainerNamespace? Repin(int? processId, ulong? startTime, ulong? mountNamespaceId, string target)
-    {
-        if (processId is not { } pid || startTime is not { } start || mountNamespaceId is not { } mntns)
-        {
-            WriteError(MountErrors.Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, target,
-                $"The ContainerNamespace of PID {processId} has been disposed, and the object does not record the process's start time to find it again.",
-                "Get a new one with Get-ContainerNamespace and use -Path and -Namespace."));
-            return null;
-        }
-
-        if (_repinned.TryGetValue((pid, start, mntns), out ContainerNamespace? known))
-        {
-            return known;
-        }
-
-        try
-        {
-            ContainerNamespace ns = ContainerNamespace.Reopen(pid, start, mntns);
-            WriteVerbose($"Pinned PID {pid} again (start time {start}, mount namespace {mntns}): the object's ContainerNamespace was disposed or deserialized.");
-            _repinned[(pid, start, mntns)] = ns;
-            return ns;
-        }
-        catch (ProcessChangedException ex)
-        {
-            WriteError(ex.Exited
-                ? MountErrors.Build(ex, "ContainerExited", ErrorCategory.ObjectNotFound, target, $"Cannot unmount '{target}': {ex.Message} Nothing was unmounted.",
-                    "The mount went with the container's mount namespace; start the container again and get a new object with Get-ContainerNamespace.")
-                : MountErrors.Build(ex, "MountNamespaceChanged", ErrorCategory.InvalidOperation, target, $"Cannot unmount '{target}': {ex.Message} Nothing was unmounted.",
-                    "Look at the process's mount table (Get-Mount -ProcessId); to unmount there, use -Path and -Namespace."));
-            return null;
-        }
-        catch (SyscallException ex)
-        {
-            WriteError(MountErrors.FromSyscall(ex, "PidfdOpenFailed", target, $"Could not pin PID {pid} again"));
-            return null;
-        }
-    }
-
     private void RemoveOne(string path, ContainerNamespace? ns, StagedMount? mount)
     {
-        ContainerMounter? mounter = MounterFor(ns, path, out ContainerNamespace? effective);
-        if (mounter is null)
+        ContainerSession? session = SessionFor(ns, path, out ContainerNamespace? effective);
+        if (session is null)
         {
             return;
         }
@@ -190,7 +138,7 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
         try
         {
             // A StagedMount knows which mount it attached: only that one is taken, never one stacked on it since.
-            result = mounter.Unmount(path, Lazy, mount?.MountId);
+            result = mount is null ? session.Unmount(path, Lazy, null, Trace) : session.Unmount(mount, Lazy, Trace);
         }
         catch (HotplugException ex)
         {
@@ -199,7 +147,7 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, "UnmountFailed", path, $"Could not unmount '{path}'"));
+            WriteError(MountErrors.FromSyscall(ex, ErrorId.UnmountFailed, path, $"Could not unmount '{path}'"));
             return;
         }
 
@@ -226,12 +174,12 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
             }
             else
             {
-                foreach (RemovedPath removed in mounter.RemoveCreatedPaths(created))
+                foreach (RemovedPath removed in session.RemoveCreatedPaths(mount, created, Trace))
                 {
-                    if (!removed.Removed && removed.Reason == ContainerMounter.NotEmptyReason)
+                    if (!removed.Removed && removed.Reason == ContainerSession.NotEmptyReason)
                     {
                         left.Add(removed.Path);
-                        _notEmpty.Add((mounter, mount, removed.Path));
+                        _notEmpty.Add((session, mount, removed.Path));
                         WriteVerbose($"-RemoveTarget: {removed.Path} is not empty yet; tried again after the other mounts of this pipeline.");
                     }
                     else if (!removed.Removed)
@@ -247,29 +195,27 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
             }
         }
 
-        mount?.MarkRemoved(RemoveTarget ? created.Where(left.Contains).ToList() : created);
         if (RemoveTarget)
         {
-            RetryNotEmpty(mounter);
+            RetryNotEmpty(session);
         }
     }
 
     /// <summary>Removes the directories left non-empty earlier in this pipeline that this removal may have emptied, deepest first.</summary>
-    private void RetryNotEmpty(ContainerMounter mounter)
+    private void RetryNotEmpty(ContainerSession session)
     {
-        foreach ((ContainerMounter Mounter, StagedMount Owner, string Path) entry in _notEmpty.Where(e => e.Mounter == mounter).OrderByDescending(e => e.Path.Length).ToList())
+        foreach ((ContainerSession Session, StagedMount Owner, string Path) entry in _notEmpty.Where(e => e.Session == session).OrderByDescending(e => e.Path.Length).ToList())
         {
-            RemovedPath removed = mounter.RemoveCreatedPaths([entry.Path])[0];
+            RemovedPath removed = session.RemoveCreatedPaths(entry.Owner, [entry.Path], Trace)[0];
             if (removed.Removed)
             {
                 _notEmpty.Remove(entry);
-                entry.Owner.ForgetCreatedPath(entry.Path);
                 WriteVerbose($"-RemoveTarget: removed {entry.Path}, emptied by this removal.");
             }
         }
     }
 
-    private ContainerMounter? MounterFor(ContainerNamespace? ns, string path, out ContainerNamespace? effective)
+    private ContainerSession? SessionFor(ContainerNamespace? ns, string path, out ContainerNamespace? effective)
     {
         effective = ns;
         try
@@ -277,7 +223,7 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
             if (ns is { IsDisposed: true })
             {
                 // A Get-Mount object that outlived its ContainerNamespace: the same container, proven by start time and namespace.
-                effective = Repin(ns.ProcessId, ns.ProcessStartTime, ns.MountNamespaceId, path);
+                effective = Repins.Repin(ns.ProcessId, ns.ProcessStartTime, ns.MountNamespaceId, path);
                 if (effective is null)
                 {
                     return null;
@@ -285,29 +231,22 @@ public sealed class RemoveMountCommand : PSCmdlet, IDisposable
             }
             else if (ns is null)
             {
-                // The caller's own namespace: pin this process, and enter its own namespace on the worker thread.
-                _self ??= ContainerNamespace.Open(Environment.ProcessId);
+                // The caller's own namespace, worked on like any container's.
+                _self ??= ContainerNamespace.OpenCaller();
                 effective = _self;
             }
 
-            ContainerNamespace pinned = effective ?? throw new InvalidOperationException("no namespace");
-            if (!_mounters.TryGetValue(pinned, out ContainerMounter? mounter))
-            {
-                mounter = new ContainerMounter(pinned.Pidfd, pinned.ProcessId) { Trace = WriteVerbose };
-                _mounters[pinned] = mounter;
-            }
-
-            return mounter;
+            return (effective ?? throw new InvalidOperationException("no namespace")).Session;
         }
         catch (ObjectDisposedException)
         {
-            WriteError(MountErrors.Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, path,
+            WriteError(MountErrors.Plain(ErrorId.NamespaceDisposed, ErrorCategory.InvalidArgument, path,
                 $"The ContainerNamespace of PID {ns?.ProcessId} has been disposed.", "Get a new one with Get-ContainerNamespace."));
             return null;
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, "PidfdOpenFailed", path, "Could not pin this process"));
+            WriteError(MountErrors.FromSyscall(ex, ErrorId.PidfdOpenFailed, path, "Could not pin this process"));
             return null;
         }
     }

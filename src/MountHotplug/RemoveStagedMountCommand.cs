@@ -4,7 +4,7 @@ using MountHotplug.Staging;
 namespace MountHotplug;
 
 /// <summary>Remove-StagedMount: unmounts mounts kept with New-StagedMount -StageName, and the stage once it is empty.</summary>
-[Cmdlet(VerbsCommon.Remove, "StagedMount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsCommon.Remove, "StagedMount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Docs + "Remove-StagedMount.md")]
 public sealed class RemoveStagedMountCommand : PSCmdlet
 {
     /// <summary>
@@ -15,12 +15,14 @@ public sealed class RemoveStagedMountCommand : PSCmdlet
     [Alias("StageName")]
     [ValidateNotNullOrEmpty]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(StageNameCompleter))]
     public string[]? Name { get; set; }
 
     /// <summary>The container whose kept mounts to remove, matched exactly (a wildcard pattern case-sensitively). Without it: the mounts kept for no container.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [Alias("StageContainer")]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(StageNameCompleter))]
     [AllowNull]
     [AllowEmptyString]
     public string? Container { get; set; }
@@ -33,7 +35,7 @@ public sealed class RemoveStagedMountCommand : PSCmdlet
         string? container = string.IsNullOrEmpty(Container) ? null : Container;
         if (Name is null && container is null)
         {
-            ThrowTerminatingError(MountErrors.Plain("StageNameRequired", ErrorCategory.InvalidArgument, null,
+            ThrowTerminatingError(MountErrors.Plain(ErrorId.StageNameRequired, ErrorCategory.InvalidArgument, null,
                 "Say which staged mounts to remove.", "Give -Name (wildcards allowed), or -Container for all of one container's."));
         }
 
@@ -62,8 +64,8 @@ public sealed class RemoveStagedMountCommand : PSCmdlet
         catch (Exception ex) when (ex is SyscallException or IOException or UnauthorizedAccessException)
         {
             WriteError(ex is SyscallException s
-                ? MountErrors.FromSyscall(s, "StageFailed", target, $"Could not remove the staged mount '{key}'")
-                : MountErrors.Plain("StageFailed", ErrorCategory.WriteError, target, $"Could not remove the staged mount '{key}': {ex.Message}"));
+                ? MountErrors.FromSyscall(s, ErrorId.StageFailed, target, $"Could not remove the staged mount '{key}'")
+                : MountErrors.Plain(ErrorId.StageFailed, ErrorCategory.WriteError, target, $"Could not remove the staged mount '{key}': {ex.Message}"));
         }
     }
 }

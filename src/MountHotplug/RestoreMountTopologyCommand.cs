@@ -6,9 +6,9 @@ namespace MountHotplug;
 /// Restore-MountTopology: rebuilds an exported mount layout under a directory of a mount namespace, in the order of CRIU's
 /// mount-v2 (private mounts, the tree, then the sharing groups top-down with MOVE_MOUNT_SET_GROUP).
 /// </summary>
-[Cmdlet(VerbsData.Restore, "MountTopology", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsData.Restore, "MountTopology", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Docs + "Restore-MountTopology.md")]
 [OutputType(typeof(Mount))]
-public sealed class RestoreMountTopologyCommand : PSCmdlet
+public sealed class RestoreMountTopologyCommand : MountCmdlet
 {
     /// <summary>The layout: what Export-MountTopology wrote (a JSON string converts to it).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
@@ -18,6 +18,7 @@ public sealed class RestoreMountTopologyCommand : PSCmdlet
     /// <summary>The existing directory that takes the place of the exported root.</summary>
     [Parameter(Mandatory = true, Position = 1)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(NamespacePathCompleter))]
     public string Destination { get; set; } = string.Empty;
 
     [Parameter]
@@ -27,8 +28,7 @@ public sealed class RestoreMountTopologyCommand : PSCmdlet
     public SwitchParameter PassThru { get; set; }
 
     protected override void BeginProcessing() =>
-        Preconditions.Require(this, KernelFeature.OpenTree, KernelFeature.MoveMount, KernelFeature.MountSetAttr, KernelFeature.OpenAt2,
-            KernelFeature.PidfdOpen, KernelFeature.MoveMountSetGroup);
+        Preconditions.Require(this, Requirements.RestoreMountTopology);
 
     protected override void ProcessRecord()
     {
@@ -59,13 +59,8 @@ public sealed class RestoreMountTopologyCommand : PSCmdlet
         IReadOnlyList<ulong> ids;
         try
         {
-            using SafePathHandle root = ns is null
-                ? MountSyscalls.Open("/", OpenFlags.Path | OpenFlags.Directory)
-                : ContainerMounter.OpenProcessRoot(ns.Pidfd, ns.ProcessId, Destination);
-            using NamespaceWorker worker = ns is null || ns.IsCallerNamespace
-                ? NamespaceWorker.ForCallerNamespace()
-                : NamespaceWorker.Enter(ns.Pidfd, $"mount namespace of PID {ns.ProcessId}");
-            ids = TopologyRestore.Restore(Topology, worker, root, Destination, table, WriteVerbose, WriteWarning);
+            using ContainerNamespace? self = ns is null ? ContainerNamespace.OpenCaller() : null;
+            ids = (ns ?? self!).Session.Restore(Topology, Destination, table, Trace, WriteWarning);
         }
         catch (RestoreException ex)
         {
@@ -79,13 +74,13 @@ public sealed class RestoreMountTopologyCommand : PSCmdlet
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? "ContainerExited" : "EnterNamespaceFailed", Destination,
+            WriteError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? ErrorId.ContainerExited : ErrorId.EnterNamespaceFailed, Destination,
                 $"Could not restore under '{Destination}' {where}"));
             return;
         }
         catch (ObjectDisposedException ex)
         {
-            WriteError(MountErrors.FromLocate(ex, "RestoreFailed", Destination, ns, "Namespace")!);
+            WriteError(MountErrors.FromLocate(ex, ErrorId.RestoreFailed, Destination, ns, "Namespace")!);
             return;
         }
 
@@ -105,7 +100,7 @@ public sealed class RestoreMountTopologyCommand : PSCmdlet
         MountTopology result = MountTopology.Export(mounts, TargetPath.Join(TargetPath.TrySplit(Destination, out _)!));
         if (!result.StructurallyEquals(Topology))
         {
-            WriteError(MountErrors.Plain("RestoreNotExact", ErrorCategory.InvalidResult, Destination,
+            WriteError(MountErrors.Plain(ErrorId.RestoreNotExact, ErrorCategory.InvalidResult, Destination,
                 $"The mounts restored under '{Destination}' differ from the topology.\nExpected:\n{Topology.Describe()}Found:\n{result.Describe()}",
                 "Something changed the namespace during the restore, or the layout needs an external master; the restored mounts are left for inspection."));
             return;
@@ -123,15 +118,15 @@ public sealed class RestoreMountTopologyCommand : PSCmdlet
 
     private static ErrorRecord ToError(RestoreException ex)
     {
-        string id = ex.Failure switch
+        ErrorId id = ex.Failure switch
         {
-            RestoreFailure.InvalidTopology => "InvalidTopology",
-            RestoreFailure.InvalidDestination => "InvalidDestination",
-            RestoreFailure.DestinationShared => "DestinationShared",
-            RestoreFailure.SourceNotFound => "SourceNotFound",
-            RestoreFailure.CreateFailed => "CreateMountFailed",
-            RestoreFailure.AttachFailed => "AttachFailed",
-            _ => "SharingFailed",
+            RestoreFailure.InvalidTopology => ErrorId.InvalidTopology,
+            RestoreFailure.InvalidDestination => ErrorId.InvalidDestination,
+            RestoreFailure.DestinationShared => ErrorId.DestinationShared,
+            RestoreFailure.SourceNotFound => ErrorId.SourceNotFound,
+            RestoreFailure.CreateFailed => ErrorId.CreateMountFailed,
+            RestoreFailure.AttachFailed => ErrorId.AttachFailed,
+            _ => ErrorId.SharingFailed,
         };
         ErrorCategory category = MountErrors.CategoryOf(ex.InnerException as SyscallException,
             ex.Failure switch

@@ -6,9 +6,9 @@ namespace MountHotplug;
 /// Set-MountAttribute: changes the propagation and the read-only, nosuid, nodev and noexec flags of an attached mount, in any
 /// mount namespace, with mount_setattr.
 /// </summary>
-[Cmdlet(VerbsCommon.Set, "MountAttribute", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = PathSet)]
+[Cmdlet(VerbsCommon.Set, "MountAttribute", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = PathSet, HelpUri = HelpLinks.Docs + "Set-MountAttribute.md")]
 [OutputType(typeof(Mount))]
-public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
+public sealed class SetMountAttributeCommand : MountCmdlet, IDisposable
 {
     private const string PathSet = "Path";
     private const string MountSet = "Mount";
@@ -21,8 +21,6 @@ public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
         (nameof(NoExec), MountAttributes.NoExec, "noexec"),
     };
 
-    private readonly Dictionary<ContainerNamespace, NamespaceWorker> _workers = new(ReferenceEqualityComparer.Instance);
-    private NamespaceWorker? _ownWorker;
     private MountAttributes _set;
     private MountAttributes _clear;
     private string _changes = string.Empty;
@@ -74,7 +72,10 @@ public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
 
     protected override void BeginProcessing()
     {
-        Preconditions.Require(this, KernelFeature.MountSetAttr, KernelFeature.OpenAt2, KernelFeature.PidfdOpen);
+        Preconditions.Require(this, Requirements.SetMountAttribute);
+
+        // Parameters on the command line are bound before this runs; those from the pipeline's objects only later.
+        _namespaceOnCommandLine = MyInvocation.BoundParameters.ContainsKey(nameof(Namespace));
         var changes = new List<string>();
         foreach (var (parameter, flag, name) in Flags)
         {
@@ -97,7 +98,7 @@ public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
 
         if (changes.Count == 0)
         {
-            ThrowTerminatingError(MountErrors.Plain("NothingToChange", ErrorCategory.InvalidArgument, null,
+            ThrowTerminatingError(MountErrors.Plain(ErrorId.NothingToChange, ErrorCategory.InvalidArgument, null,
                 "Set-MountAttribute was given nothing to change.",
                 "Add -Propagation, or -ReadOnly, -NoSuid, -NoDev, -NoExec (with :$false to clear the flag)."));
         }
@@ -110,53 +111,46 @@ public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
         bool byMount = ParameterSetName == MountSet;
         ContainerNamespace? ns = byMount ? Mount.Namespace : Namespace;
         string path = byMount ? Mount.MountPoint : Path;
-        SafePathHandle handle;
+        if ((byMount || !_namespaceOnCommandLine) && ns is { IsDisposed: true } disposed)
+        {
+            // A Get-Mount object that outlived its ContainerNamespace: the same container, proven again. A -Namespace
+            // disposed by the caller and given on the command line stays an error.
+            ns = Repins.Repin(disposed.ProcessId, disposed.ProcessStartTime, disposed.MountNamespaceId, path);
+            if (ns is null)
+            {
+                return;
+            }
+        }
+
+        MountPoint mount;
         try
         {
-            handle = CmdletLookups.Open(this, path, ns);
+            mount = CmdletLookups.Open(this, path, ns);
         }
-        catch (Exception ex) when (MountErrors.FromLocate(ex, "MountNotFound", path, ns, "Mount point") is { } error)
+        catch (Exception ex) when (MountErrors.FromLocate(ex, ErrorId.MountNotFound, path, ns, "Mount point") is { } error)
         {
             WriteError(error);
             return;
         }
 
-        using (handle)
+        using (mount)
         {
-            Change(handle, path, ns, byMount ? Mount.MountId : MountId);
+            Change(mount, path, ns, byMount ? Mount.MountId : MountId);
         }
     }
 
-    protected override void EndProcessing() => Dispose();
-
-    protected override void StopProcessing() => Dispose();
-
-    /// <summary>Ends the namespace threads: they are never reused for another pipeline.</summary>
-    public void Dispose()
-    {
-        foreach (NamespaceWorker worker in _workers.Values)
-        {
-            worker.Dispose();
-        }
-
-        _workers.Clear();
-        _ownWorker?.Dispose();
-        _ownWorker = null;
-    }
-
-    private void Change(SafePathHandle handle, string path, ContainerNamespace? ns, ulong expectedId)
+    private void Change(MountPoint mount, string path, ContainerNamespace? ns, ulong expectedId)
     {
         string where = MountLocator.Where(ns);
-        StatxInfo info = MountSyscalls.Statx(handle, path, uniqueMountId: true);
-        if (expectedId != 0 && MountLocator.Mismatch(info, expectedId, unique: true, path, ns) is { } why)
+        if (expectedId != 0 && mount.Mismatch(expectedId) is { } why)
         {
-            WriteError(MountErrors.Plain("MountChanged", ErrorCategory.InvalidOperation, path, why, "List the mounts again with Get-Mount."));
+            WriteError(MountErrors.Plain(ErrorId.MountChanged, ErrorCategory.InvalidOperation, path, why, "List the mounts again with Get-Mount."));
             return;
         }
 
-        if (!info.IsMountRoot)
+        if (!mount.Stat().IsMountRoot)
         {
-            WriteError(MountErrors.Plain("NotAMountPoint", ErrorCategory.InvalidArgument, path,
+            WriteError(MountErrors.Plain(ErrorId.NotAMountPoint, ErrorCategory.InvalidArgument, path,
                 $"'{path}' {where} is not a mount point: it is a directory inside another mount, whose attributes would change for everything it shows.",
                 "Name a mount point; Get-Mount lists them."));
             return;
@@ -168,27 +162,27 @@ public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
             return;
         }
 
-        NamespaceWorker worker;
         try
         {
-            worker = WorkerFor(ns);
+            mount.SetAttributes(_set, _clear, Propagation, Recurse, Trace);
+        }
+        catch (HotplugException ex)
+        {
+            WriteError(MountErrors.FromHotplug(ex, ns is null ? path : new ContainerPath(path, ns)));
+            return;
+        }
+        catch (SyscallException ex) when (ex.Syscall is "setns" or "unshare")
+        {
+            WriteError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? ErrorId.ContainerExited : ErrorId.EnterNamespaceFailed, path, $"Could not enter the mount namespace of PID {ns?.ProcessId}"));
+            return;
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? "ContainerExited" : "EnterNamespaceFailed", path, $"Could not enter the mount namespace of PID {ns?.ProcessId}"));
+            WriteError(MountErrors.FromSyscall(ex, ErrorId.MountSetAttrFailed, path, $"Could not {_changes} on {subject}", Hint(ex.Errno)));
             return;
         }
 
-        int errno = worker.TryMountSetAttr(handle, _set, _clear, Propagation, Recurse);
-        WriteVerbose($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{(Recurse ? "|AT_RECURSIVE" : string.Empty)}, {{{_changes}}}){(worker.IsInline ? string.Empty : $" on thread {worker.NativeThreadId} inside the namespace")} = {(errno == 0 ? "0" : ErrnoText.Name(errno))}");
-        if (errno != 0)
-        {
-            var ex = SyscallException.Create("mount_setattr", errno, path);
-            WriteError(MountErrors.FromSyscall(ex, "MountSetAttrFailed", path, $"Could not {_changes} on {subject}", Hint((Errno)errno)));
-            return;
-        }
-
-        if (PassThru && MountLocator.Describe(handle, ns) is { } updated)
+        if (PassThru && mount.Describe() is { } updated)
         {
             WriteObject(updated);
         }
@@ -202,24 +196,10 @@ public sealed class SetMountAttributeCommand : PSCmdlet, IDisposable
         _ => null,
     };
 
-    /// <summary>
-    /// The kernel changes an attached mount only for a caller inside its namespace (mount_setattr from outside is EINVAL, even on
-    /// a descriptor resolved there), so for another namespace the call runs on a namespace thread, entered once per namespace.
-    /// </summary>
-    private NamespaceWorker WorkerFor(ContainerNamespace? ns)
-    {
-        if (ns is null || ns.IsCallerNamespace)
-        {
-            return _ownWorker ??= NamespaceWorker.ForCallerNamespace();
-        }
+    private Repinner? _repins;
+    private bool _namespaceOnCommandLine;
 
-        if (!_workers.TryGetValue(ns, out NamespaceWorker? worker))
-        {
-            worker = NamespaceWorker.Enter(ns.Pidfd, $"mount namespace of PID {ns.ProcessId}");
-            WriteVerbose($"unshare(CLONE_FS) + setns(pidfd of PID {ns.ProcessId}, CLONE_NEWNS) = 0 (thread {worker.NativeThreadId})");
-            _workers[ns] = worker;
-        }
+    private Repinner Repins => _repins ??= new Repinner(this, "change", "Nothing was changed.");
 
-        return worker;
-    }
+    public void Dispose() => _repins?.Dispose();
 }

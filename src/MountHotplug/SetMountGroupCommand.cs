@@ -4,18 +4,20 @@ using System.Runtime.InteropServices;
 namespace MountHotplug;
 
 /// <summary>Set-MountGroup: adds a mount to the peer group of another (MOVE_MOUNT_SET_GROUP), also across namespaces.</summary>
-[Cmdlet(VerbsCommon.Set, "MountGroup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsCommon.Set, "MountGroup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, HelpUri = HelpLinks.Docs + "Set-MountGroup.md")]
 [OutputType(typeof(Mount))]
-public sealed class SetMountGroupCommand : PSCmdlet
+public sealed class SetMountGroupCommand : MountCmdlet, IDisposable
 {
     /// <summary>The mount whose peer group (or master) Target joins.</summary>
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNull]
+    [ArgumentCompleter(typeof(NamespacePathCompleter))]
     public MountReference Source { get; set; } = null!;
 
     /// <summary>The mount that joins; from the pipeline too (a path, a staged mount or a Get-Mount object).</summary>
     [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true)]
     [ValidateNotNull]
+    [ArgumentCompleter(typeof(NamespacePathCompleter))]
     public MountReference Target { get; set; } = null!;
 
     [Parameter]
@@ -34,13 +36,13 @@ public sealed class SetMountGroupCommand : PSCmdlet
 
     protected override void ProcessRecord()
     {
-        using MountSide? source = OpenSide(Source, SourceNamespace, "Source");
+        using MountPoint? source = OpenSide(Source, SourceNamespace, "Source");
         if (source is null)
         {
             return;
         }
 
-        using MountSide? target = OpenSide(Target, TargetNamespace, "Target");
+        using MountPoint? target = OpenSide(Target, TargetNamespace, "Target");
         if (target is null)
         {
             return;
@@ -54,19 +56,16 @@ public sealed class SetMountGroupCommand : PSCmdlet
 
         try
         {
-            MountSyscalls.MoveMount(source.Handle, target.Handle, MoveMountFlags.SetGroup, source.Description, target.Description);
-            WriteVerbose($"move_mount(fd {source.Handle.DescriptorNumber}, \"\", fd {target.Handle.DescriptorNumber}, \"\", F_EMPTY_PATH|T_EMPTY_PATH|SET_GROUP) = 0");
+            MountPoint.JoinGroup(source, target, Trace);
         }
-        catch (SyscallException ex) when (ex.Errno == Errno.EINVAL)
+        catch (SetGroupException ex)
         {
-            (SetGroupCondition condition, string explanation) = SetGroupDiagnosis.Explain(source.Inspect(), target.Inspect());
-            WriteError(MountErrors.Plain(ErrorIdOf(condition), ErrorCategory.InvalidOperation, Target,
-                $"Could not join {target.Description} to the peer group of {source.Description}: move_mount(MOVE_MOUNT_SET_GROUP) returned EINVAL (22). {explanation}"));
+            WriteError(MountErrors.Build(ex, ErrorIdOf(ex.Condition), ErrorCategory.InvalidOperation, Target, ex.Message, null));
             return;
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, "SetGroupFailed", Target, $"Could not join {target.Description} to the peer group of {source.Description}"));
+            WriteError(MountErrors.FromSyscall(ex, ErrorId.SetGroupFailed, Target, $"Could not join {target.Description} to the peer group of {source.Description}"));
             return;
         }
 
@@ -77,7 +76,7 @@ public sealed class SetMountGroupCommand : PSCmdlet
     }
 
     /// <summary>The Target as Get-Mount shows it now; a staged Target is in no mount table yet and has nothing to show.</summary>
-    private void PassThruTarget(MountSide target)
+    private void PassThruTarget(MountPoint target)
     {
         if (target.IsDetached)
         {
@@ -87,37 +86,37 @@ public sealed class SetMountGroupCommand : PSCmdlet
 
         try
         {
-            if (MountLocator.Describe(target.Handle, target.Namespace) is { } mount)
+            if (target.Describe() is { } mount)
             {
                 WriteObject(mount);
             }
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, "ReadMountTableFailed", Target, $"Could not read {target.Description} back"));
+            WriteError(MountErrors.FromSyscall(ex, ErrorId.ReadMountTableFailed, Target, $"Could not read {target.Description} back"));
         }
     }
 
-    internal static string ErrorIdOf(SetGroupCondition condition) => condition switch
+    internal static ErrorId ErrorIdOf(SetGroupCondition condition) => condition switch
     {
-        SetGroupCondition.SourceNotMounted or SetGroupCondition.TargetNotMounted => "SetGroupNotMounted",
-        SetGroupCondition.SourceNotMountRoot or SetGroupCondition.TargetNotMountRoot => "SetGroupNotMountRoot",
-        SetGroupCondition.DifferentFilesystem => "SetGroupDifferentFilesystem",
-        SetGroupCondition.RootNotInside => "SetGroupRootNotInside",
-        SetGroupCondition.TargetNotPrivate => "SetGroupTargetNotPrivate",
-        SetGroupCondition.SourcePrivate => "SetGroupSourcePrivate",
-        SetGroupCondition.LockedChildren => "SetGroupLockedChildren",
-        _ => "SetGroupFailed",
+        SetGroupCondition.SourceNotMounted or SetGroupCondition.TargetNotMounted => ErrorId.SetGroupNotMounted,
+        SetGroupCondition.SourceNotMountRoot or SetGroupCondition.TargetNotMountRoot => ErrorId.SetGroupNotMountRoot,
+        SetGroupCondition.DifferentFilesystem => ErrorId.SetGroupDifferentFilesystem,
+        SetGroupCondition.RootNotInside => ErrorId.SetGroupRootNotInside,
+        SetGroupCondition.TargetNotPrivate => ErrorId.SetGroupTargetNotPrivate,
+        SetGroupCondition.SourcePrivate => ErrorId.SetGroupSourcePrivate,
+        SetGroupCondition.LockedChildren => ErrorId.SetGroupLockedChildren,
+        _ => ErrorId.SetGroupFailed,
     };
 
-    private MountSide? OpenSide(MountReference reference, ContainerNamespace? explicitNamespace, string role)
+    private MountPoint? OpenSide(MountReference reference, ContainerNamespace? explicitNamespace, string role)
     {
-        string notFoundId = role + "NotFound";
+        ErrorId notFoundId = role == "Source" ? ErrorId.SourceNotFound : ErrorId.TargetNotFound;
         if (reference.StagedMount is { } staged)
         {
             try
             {
-                return new MountSide($"the staged mount of '{staged.Source}'", staged.Handle, ownsHandle: false, namespaceOf: null, detached: true);
+                return MountPoint.Of(staged);
             }
             catch (InvalidOperationException ex)
             {
@@ -133,7 +132,7 @@ public sealed class SetMountGroupCommand : PSCmdlet
         {
             if (explicitNamespace is not null && explicitNamespace.ProcessId != listed.Namespace?.ProcessId)
             {
-                WriteError(MountErrors.Plain("NamespaceConflict", ErrorCategory.InvalidArgument, listed.MountPoint,
+                WriteError(MountErrors.Plain(ErrorId.NamespaceConflict, ErrorCategory.InvalidArgument, listed.MountPoint,
                     $"{role} is the mount at '{listed.MountPoint}' listed {MountLocator.Where(listed.Namespace)}, but -{role}Namespace names PID {explicitNamespace.ProcessId}.",
                     $"Leave out -{role}Namespace: a mount from Get-Mount carries its namespace."));
                 return null;
@@ -143,11 +142,21 @@ public sealed class SetMountGroupCommand : PSCmdlet
         }
 
         string path = reference.Path!;
-        SafePathHandle handle;
-        string shown;
+        if (reference.Mount is not null && ns is { IsDisposed: true } disposed)
+        {
+            // A Get-Mount object that outlived its ContainerNamespace: the same container, proven again. A -SourceNamespace
+            // or -TargetNamespace disposed by the caller stays an error.
+            ns = Repins.Repin(disposed.ProcessId, disposed.ProcessStartTime, disposed.MountNamespaceId, path);
+            if (ns is null)
+            {
+                return null;
+            }
+        }
+
+        MountPoint opened;
         try
         {
-            handle = CmdletLookups.Open(this, path, ns, out shown);
+            opened = CmdletLookups.Open(this, path, ns);
         }
         catch (Exception ex) when (MountErrors.FromLocate(ex, notFoundId, path, ns, role) is { } error)
         {
@@ -155,58 +164,19 @@ public sealed class SetMountGroupCommand : PSCmdlet
             return null;
         }
 
-        if (reference.Mount is { } mount && MountLocator.Mismatch(handle, mount) is { } why)
+        if (reference.Mount is { } mount && opened.Mismatch(mount) is { } why)
         {
-            handle.Dispose();
-            WriteError(MountErrors.Plain("MountChanged", ErrorCategory.InvalidOperation, path, $"{role}: {why}", "List the mounts again with Get-Mount."));
+            opened.Dispose();
+            WriteError(MountErrors.Plain(ErrorId.MountChanged, ErrorCategory.InvalidOperation, path, $"{role}: {why}", "List the mounts again with Get-Mount."));
             return null;
         }
 
-        return new MountSide($"'{shown}' {MountLocator.Where(ns)}", handle, ownsHandle: true, namespaceOf: ns, detached: false);
+        return opened;
     }
 
-    /// <summary>One side of the call: a descriptor and what is needed to explain a refusal.</summary>
-    private sealed class MountSide : IDisposable
-    {
-        private readonly bool _ownsHandle;
+    private Repinner? _repins;
 
-        internal MountSide(string description, SafeDescriptorHandle handle, bool ownsHandle, ContainerNamespace? namespaceOf, bool detached)
-        {
-            Description = description;
-            Handle = handle;
-            _ownsHandle = ownsHandle;
-            Namespace = namespaceOf;
-            IsDetached = detached;
-        }
+    private Repinner Repins => _repins ??= new Repinner(this, "join", "Nothing was changed.");
 
-        internal string Description { get; }
-
-        internal SafeDescriptorHandle Handle { get; }
-
-        /// <summary>The namespace the path was resolved in; null for the caller's own (or a staged mount).</summary>
-        internal ContainerNamespace? Namespace { get; }
-
-        internal bool IsDetached { get; }
-
-        /// <summary>Reads this side's mountinfo row, found by the mount id statx gives for the descriptor.</summary>
-        internal SetGroupSide Inspect()
-        {
-            if (IsDetached)
-            {
-                return new SetGroupSide(Description, null, IsMountRoot: true, IsDetached: true);
-            }
-
-            StatxInfo info = MountSyscalls.Statx(Handle, Description, uniqueMountId: false);
-            MountInfo? row = MountInfoParser.Read(Namespace?.ProcessId).FirstOrDefault(m => (ulong)m.MountId == info.MountId);
-            return new SetGroupSide(Description, row, info.IsMountRoot);
-        }
-
-        public void Dispose()
-        {
-            if (_ownsHandle)
-            {
-                Handle.Dispose();
-            }
-        }
-    }
+    public void Dispose() => _repins?.Dispose();
 }

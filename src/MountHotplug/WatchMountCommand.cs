@@ -7,14 +7,12 @@ namespace MountHotplug;
 /// Watch-Mount: streams the mount events of a container's mount namespace as they happen, from fanotify mount notifications
 /// (Linux 6.15). No thread enters the namespace: the mark is made on the namespace's descriptor.
 /// </summary>
-[Cmdlet(VerbsCommon.Watch, "Mount")]
+[Cmdlet(VerbsCommon.Watch, "Mount", HelpUri = HelpLinks.Docs + "Watch-Mount.md")]
 [OutputType(typeof(MountEvent))]
-public sealed class WatchMountCommand : PSCmdlet, IDisposable
+public sealed class WatchMountCommand : MountCmdlet, IDisposable
 {
     // How long one wait may block: Ctrl+C, -Timeout and a container's exit are noticed within it.
     private static readonly TimeSpan Slice = TimeSpan.FromMilliseconds(100);
-
-    private volatile bool _stopping;
     private MountWatcher? _watcher;
 
     /// <summary>The container whose mount namespace to watch.</summary>
@@ -45,17 +43,17 @@ public sealed class WatchMountCommand : PSCmdlet, IDisposable
         ContainerNamespace ns = Namespace;
         try
         {
-            _watcher = new MountWatcher(ns.Pidfd, ns.ProcessId);
+            _watcher = new MountWatcher(ns);
         }
         catch (ObjectDisposedException)
         {
-            ThrowTerminatingError(MountErrors.Plain("NamespaceDisposed", ErrorCategory.InvalidArgument, ns,
+            ThrowTerminatingError(MountErrors.Plain(ErrorId.NamespaceDisposed, ErrorCategory.InvalidArgument, ns,
                 $"The ContainerNamespace of PID {ns.ProcessId} has been disposed.", "Pin the container again with Get-ContainerNamespace."));
             return;
         }
         catch (SyscallException ex)
         {
-            ThrowTerminatingError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? "ContainerExited" : "WatchFailed", ns,
+            ThrowTerminatingError(MountErrors.FromSyscall(ex, ex.Errno == Errno.ESRCH ? ErrorId.ContainerExited : ErrorId.WatchFailed, ns,
                 $"Could not watch the mount namespace of PID {ns.ProcessId}"));
             return;
         }
@@ -67,7 +65,7 @@ public sealed class WatchMountCommand : PSCmdlet, IDisposable
         int written = 0;
         try
         {
-            while (!_stopping && written < Count && clock.Elapsed < limit)
+            while (!IsStopping && written < Count && clock.Elapsed < limit)
             {
                 TimeSpan left = limit - clock.Elapsed;
                 IReadOnlyList<MountWatchEvent> events = _watcher.Wait(left < Slice ? left : Slice);
@@ -75,7 +73,7 @@ public sealed class WatchMountCommand : PSCmdlet, IDisposable
                 {
                     if (e.Kind == MountEventKind.Overflow)
                     {
-                        WriteError(MountErrors.Plain("MountEventsLost", ErrorCategory.LimitsExceeded, ns,
+                        WriteError(MountErrors.Plain(ErrorId.MountEventsLost, ErrorCategory.LimitsExceeded, ns,
                             $"The kernel's event queue for the mount namespace of PID {ns.ProcessId} overflowed: some mount events were lost.",
                             "Compare with Get-Mount -Namespace to see the current state; filter less, or read faster."));
                         continue;
@@ -95,7 +93,7 @@ public sealed class WatchMountCommand : PSCmdlet, IDisposable
 
                 if (events.Count == 0 && !ns.IsAlive)
                 {
-                    WriteError(MountErrors.Plain("ContainerExited", ErrorCategory.ObjectNotFound, ns,
+                    WriteError(MountErrors.Plain(ErrorId.ContainerExited, ErrorCategory.ObjectNotFound, ns,
                         $"The process {ns.ProcessId} has exited: its mount namespace is gone, and with it the watch.", "Pin the container again once it runs."));
                     return;
                 }
@@ -103,7 +101,7 @@ public sealed class WatchMountCommand : PSCmdlet, IDisposable
         }
         catch (SyscallException ex)
         {
-            WriteError(MountErrors.FromSyscall(ex, "WatchFailed", ns, $"Watching the mount namespace of PID {ns.ProcessId} failed"));
+            WriteError(MountErrors.FromSyscall(ex, ErrorId.WatchFailed, ns, $"Watching the mount namespace of PID {ns.ProcessId} failed"));
         }
         finally
         {
@@ -111,8 +109,6 @@ public sealed class WatchMountCommand : PSCmdlet, IDisposable
             _watcher = null;
         }
     }
-
-    protected override void StopProcessing() => _stopping = true;
 
     public void Dispose() => _watcher?.Dispose();
 }

@@ -35,7 +35,7 @@ public sealed class ErrorMappingTests
     public void SyscallErrorRecordCarriesIdCategoryTargetErrnoAndHint()
     {
         var ex = SyscallException.Create("open_tree", (int)Errno.ENOENT, "/srv/none");
-        ErrorRecord record = MountErrors.FromSyscall(ex, "SourceNotFound", "/srv/none", "Could not clone '/srv/none'");
+        ErrorRecord record = MountErrors.FromSyscall(ex, ErrorId.SourceNotFound, "/srv/none", "Could not clone '/srv/none'");
         Assert.Equal("SourceNotFound", record.FullyQualifiedErrorId);
         Assert.Equal(ErrorCategory.ObjectNotFound, record.CategoryInfo.Category);
         Assert.Equal("/srv/none", record.TargetObject);

@@ -27,14 +27,14 @@ try {
 
         Assert.True(result.Errors.Count == 0, result.Describe());
         var staged = Assert.IsType<StagedMount>(Assert.Single(result.Output).BaseObject);
-        Assert.Equal(StagedMountState.Attached, staged.State);
+        Assert.Equal(StagedMountState.Attached, staged.GetState());
         Assert.Equal("/mnt/data", staged.Target);
         Assert.Equal(container.Pid, staged.NamespaceProcessId);
 
         Assert.Equal(tree.Content, container.ExecOrThrow("cat", "/mnt/data/hello.txt"));
         MountInfo row = Assert.IsType<MountInfo>(ContainerView.MountAt(container, "/mnt/data"));
         Assert.True(row.IsReadOnly, row.ToString());
-        Assert.Equal(0, row.PeerGroup); // Private by default: host mounts do not leak in (rule 3)
+        Assert.Equal(0, row.PeerGroup); // Private by default: host mounts do not leak in (kernel-notes N10)
         Assert.Equal(0, row.Master);
 
         ExecResult write = container.Exec("sh", "-c", "echo x > /mnt/data/new.txt");
@@ -313,7 +313,7 @@ $m.State
 $m | Move-MountIntoNamespace -Namespace $ct -Target /mnt/data -CreateTarget
 $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["src"] = tree.Data });
 
-        Assert.Equal(StagedMountState.Disposed, result.Output.Single().BaseObject);
+        Assert.Equal("Disposed", result.Output.Single().BaseObject);
         Assert.Equal(new[] { "MountNotStaged,MountHotplug.MoveMountIntoNamespaceCommand" }, result.ErrorIds);
         Assert.False(Directory.Exists(Path.Combine(container.RootfsPath, "mnt", "data")));
     }

@@ -17,6 +17,8 @@ public sealed class KernelFeatureTests
     {
         ["New-StagedMount -Path"] = ("NewStagedMountCommand", "New-StagedMount $src"),
         ["New-StagedMount -FileSystem"] = ("NewStagedMountCommand", "New-StagedMount -FileSystem tmpfs -Option size=1m"),
+        ["New-StagedMount -IdMap"] = ("NewStagedMountCommand", "New-StagedMount $src -IdMap $ct"),
+        ["Get-StagedMount"] = ("GetStagedMountCommand", "Get-StagedMount -Name kept"),
         ["Get-ContainerNamespace"] = ("GetContainerNamespaceCommand", "Get-ContainerNamespace $ctPid"),
         ["Move-MountIntoNamespace"] = ("MoveMountIntoNamespaceCommand", "$m | Move-MountIntoNamespace -Namespace $ct -Target /mnt/x -CreateTarget"),
         ["Move-MountIntoNamespace -Replace"] = ("MoveMountIntoNamespaceCommand", "$m | Move-MountIntoNamespace -Namespace $ct -Target /mnt/base -Replace"),
@@ -24,6 +26,10 @@ public sealed class KernelFeatureTests
         ["Set-MountGroup"] = ("SetMountGroupCommand", "Set-MountGroup -Source /mnt/base -Target /mnt/base -SourceNamespace $ct -TargetNamespace $ct"),
         ["Remove-Mount"] = ("RemoveMountCommand", "Remove-Mount -Path /mnt/base -Namespace $ct"),
         ["Watch-Mount"] = ("WatchMountCommand", "Watch-Mount -Namespace $ct -Timeout 1"),
+        ["Sync-ContainerMount"] = ("SyncContainerMountCommand", "Sync-ContainerMount -Namespace $ct -Mount @{ Path = $src; Target = '/mnt/x' }"),
+        ["Set-MountAttribute"] = ("SetMountAttributeCommand", "Set-MountAttribute -Path /mnt/base -Namespace $ct -ReadOnly"),
+        // Export-MountTopology itself needs no feature; Restore-MountTopology stops in BeginProcessing, before the JSON arrives.
+        ["Restore-MountTopology"] = ("RestoreMountTopologyCommand", "Export-MountTopology /mnt/base -Namespace $ct | Restore-MountTopology -Destination /mnt/x -Namespace $ct"),
     };
 
     /// <summary>Every (command, feature) pair the module's requirements table has: each gets a test of its error.</summary>
@@ -55,6 +61,12 @@ public sealed class KernelFeatureTests
         Assert.Contains(("Remove-Mount", KernelFeature.SetnsPidfd), pairs);
         Assert.Contains(("Get-ContainerNamespace", KernelFeature.PidfdOpen), pairs);
         Assert.Contains(("Watch-Mount", KernelFeature.MountNotifications), pairs);
+        Assert.Contains(("Sync-ContainerMount", KernelFeature.StatMountListMount), pairs);
+        Assert.Contains(("Sync-ContainerMount", KernelFeature.MoveMountBeneath), pairs);
+        Assert.Contains(("New-StagedMount -IdMap", KernelFeature.IdmappedMounts), pairs);
+        Assert.Contains(("Get-StagedMount", KernelFeature.OpenTree), pairs);
+        Assert.Contains(("Set-MountAttribute", KernelFeature.MountSetAttr), pairs);
+        Assert.Contains(("Restore-MountTopology", KernelFeature.MoveMountSetGroup), pairs);
         Assert.All(pairs, p => Assert.True(Commands.ContainsKey(p.Item1), $"no script for {p.Item1}"));
         Assert.Equal(Commands.Keys.Order(), pairs.Select(p => p.Item1).Distinct().Order());
     }
@@ -103,7 +115,7 @@ public sealed class KernelFeatureTests
 
         Assert.True(result.Errors.Count == 0, result.Describe());
         var rows = result.Output.Select(o => (MountApiFeature)o.BaseObject).ToList();
-        Assert.Equal(KernelFeatures.All, rows.Select(r => r.Feature));
+        Assert.Equal(KernelFeatures.All, rows.Select(r => r.GetFeature()));
         Assert.Equal(new[] { "5.2", "5.2", "5.2", "5.3", "5.6", "5.8", "5.12", "5.12", "5.12", "5.15", "6.5", "6.8", "6.15", "6.15" }, rows.Select(r => r.IntroducedIn));
         string release = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
         Version running = Version.Parse(string.Join('.', release.Split('-')[0].Split('.').Take(2)));
@@ -121,8 +133,8 @@ public sealed class KernelFeatureTests
             }
         }
 
-        Assert.Contains("MOVE_MOUNT_BENEATH) = ENOENT", rows.Single(r => r.Feature == KernelFeature.MoveMountBeneath).Probe);
-        Assert.Equal(new[] { "Move-MountIntoNamespace -Replace" }, rows.Single(r => r.Feature == KernelFeature.MoveMountBeneath).UsedBy);
+        Assert.Contains("MOVE_MOUNT_BENEATH) = ENOENT", rows.Single(r => r.GetFeature() == KernelFeature.MoveMountBeneath).Probe);
+        Assert.Equal(new[] { "Move-MountIntoNamespace -Replace", "Sync-ContainerMount" }, rows.Single(r => r.GetFeature() == KernelFeature.MoveMountBeneath).UsedBy);
 
         // The table view renders, with the filter.
         PipelineResult table = ps.Run("Get-MountApiSupport -Feature MoveMountBeneath, FsOpen | Out-Default");

@@ -11,7 +11,7 @@ public sealed class ModuleTests
     {
         "Export-MountTopology", "Get-ContainerNamespace", "Get-Mount", "Get-MountApiSupport", "Get-StagedMount", "Move-MountIntoNamespace",
         "New-StagedMount", "Remove-Mount", "Remove-StagedMount", "Restore-MountTopology", "Set-MountAttribute", "Set-MountGroup",
-        "Watch-Mount",
+        "Sync-ContainerMount", "Watch-Mount",
     };
 
     [Fact]

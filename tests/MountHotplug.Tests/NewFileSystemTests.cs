@@ -30,7 +30,7 @@ try {
         Assert.Equal("tmpfs", staged.FileSystem);
         Assert.Equal("mhp-scratch", staged.Source);
         Assert.Equal(new[] { "size=64m", "mode=0750" }, staged.Options);
-        Assert.Equal(StagedMountState.Attached, staged.State);
+        Assert.Equal(StagedMountState.Attached, staged.GetState());
         string verbose = string.Join("\n", result.Verbose.Select(v => v.Message));
         foreach (string call in new[] { "fsopen(\"tmpfs\"", "FSCONFIG_SET_STRING, \"size\", \"64m\"", "FSCONFIG_CMD_CREATE", "fsmount(", "MOUNT_ATTR_NOSUID|MOUNT_ATTR_NODEV" })
         {

@@ -23,7 +23,7 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
 
         Assert.True(result.Errors.Count == 0, result.Describe());
         string[] lines = ps.HostOutput.Split('\n');
-        Assert.Contains(lines, l => l.StartsWith("Runtime Name", StringComparison.Ordinal) && l.Contains("PID Process") && l.Contains("MountNamespace") && l.Contains("Root"));
+        Assert.Contains(lines, l => l.StartsWith("Runtime Name", StringComparison.Ordinal) && l.Contains("PID Process") && l.Contains("MountNs") && l.Contains("Root"));
         Assert.Contains(lines, l => l.TrimStart().StartsWith($"{container.Pid} testinit", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("State", StringComparison.Ordinal) && l.Contains("Source") && l.Contains("Attributes") && l.Contains("Target"));
         Assert.Contains(lines, l => l.StartsWith("Attached", StringComparison.Ordinal) && l.Contains(tree.Data) && l.Contains("ro,nosuid") && l.Contains("/mnt/data"));

@@ -31,7 +31,7 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
 
         Assert.True(result.Errors.Count == 0, result.Describe());
         Assert.Empty(result.Warnings);
-        Assert.Equal(new object[] { "/srv,/srv/plug,/srv/plug/data", tree.Content, StagedMountState.Removed, 0 }, result.Output.Select(o => o.BaseObject));
+        Assert.Equal(new object[] { "/srv,/srv/plug,/srv/plug/data", tree.Content, "Removed", 0 }, result.Output.Select(o => o.BaseObject));
         Assert.Null(ContainerView.MountAt(container, "/srv/plug/data"));
         Assert.Equal(before, ContainerView.Mounts(container).Count);
         Assert.False(Path.Exists(Path.Combine(container.RootfsPath, "srv")), "-RemoveTarget removes what Move-MountIntoNamespace created");
@@ -95,12 +95,12 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["s
         Assert.Contains("EBUSY", message);
         Assert.Contains("-Lazy", error.ErrorDetails.RecommendedAction); // the remedy, printed by ConciseView under the message
         Assert.NotNull(ContainerView.MountAt(container, "/mnt/data"));
-        Assert.Equal(StagedMountState.Attached, ps.Run("$m.State").Output.Single().BaseObject);
+        Assert.Equal("Attached", ps.Run("$m.State").Output.Single().BaseObject);
 
         PipelineResult lazy = ps.Run("$m | Remove-Mount -Lazy; $m.State; $ct.Dispose()");
 
         Assert.True(lazy.Errors.Count == 0, lazy.Describe());
-        Assert.Equal(StagedMountState.Removed, lazy.Output.Single().BaseObject);
+        Assert.Equal("Removed", lazy.Output.Single().BaseObject);
         string warning = Assert.Single(lazy.Warnings).Message;
         Assert.Contains("/mnt/data was detached lazily (MNT_DETACH)", warning);
         Assert.Contains("released only when the last process using it lets go", warning);
@@ -138,7 +138,7 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         { "Remove-Mount -Path /nonexistent/deeper -Namespace $ct", $"TargetNotFound,{Cmd}", "does not exist" },
         { "Remove-Mount -Path mnt/data -Namespace $ct", $"InvalidTarget,{Cmd}", "absolute path" },
         { "Remove-Mount -Path / -Namespace $ct", $"InvalidTarget,{Cmd}", "root directory" },
-        { "Remove-Mount -Path /mnt/link -Namespace $ct", $"InvalidTarget,{Cmd}", "symbolic link" },
+        { "Remove-Mount -Path /mnt/link -Namespace $ct", $"TargetIsSymlink,{Cmd}", "symbolic link" },
         { "Remove-Mount -Path '' -Namespace $ct", $"InvalidPath,{Cmd}", "No mount point" },
         { "$s = New-StagedMount $src; try { $s | Remove-Mount } finally { $s.Dispose() }", $"MountNotAttached,{Cmd}", "is staged, not attached" },
         { "New-StagedMount $src | Move-MountIntoNamespace -Namespace $ct -Target /mnt/data -Force; $m | Remove-Mount", $"MountChanged,{Cmd}", "not mount" },
@@ -179,7 +179,7 @@ $m.State
 $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["src"] = tree.Data });
 
         Assert.True(result.Errors.Count == 0, result.Describe());
-        Assert.Equal(StagedMountState.Attached, result.Output.Single().BaseObject);
+        Assert.Equal("Attached", result.Output.Single().BaseObject);
         Assert.NotNull(ContainerView.MountAt(container, "/mnt/data"));
         Assert.Contains("What if: Unmount /mnt/data (mount ", ps.HostOutput);
         Assert.Contains($"of PID {container.Pid} (testinit), lazily (MNT_DETACH", ps.HostOutput);

@@ -199,7 +199,7 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["f
         Assert.Contains("Move-MountIntoNamespace -Replace needs move_mount(MOVE_MOUNT_BENEATH), which came with Linux 6.5", message);
         Assert.Contains("never falls back to stacking", message + " " + error.ErrorDetails.RecommendedAction);
         Assert.Equal(before, File.ReadAllText($"/proc/{container.Pid}/mountinfo"));
-        Assert.Equal(StagedMountState.Staged, ps.Run("$m.State; $m.Dispose(); $ct.Dispose()").Output.First().BaseObject);
+        Assert.Equal("Staged", ps.Run("$m.State; $m.Dispose(); $ct.Dispose()").Output.First().BaseObject);
     }
 
     private static List<string> MakeGenerations(TempTree tree)

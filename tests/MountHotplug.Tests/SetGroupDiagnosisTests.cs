@@ -46,8 +46,8 @@ public sealed class SetGroupDiagnosisTests
     public void EveryConditionHasItsOwnErrorId()
     {
         var ids = Enum.GetValues<SetGroupCondition>().Select(SetMountGroupCommand.ErrorIdOf).ToList();
-        Assert.All(ids, id => Assert.StartsWith("SetGroup", id));
-        Assert.Contains("SetGroupTargetNotPrivate", ids);
-        Assert.Contains("SetGroupSourcePrivate", ids);
+        Assert.All(ids, id => Assert.StartsWith("SetGroup", id.ToString()));
+        Assert.Contains(ErrorId.SetGroupTargetNotPrivate, ids);
+        Assert.Contains(ErrorId.SetGroupSourcePrivate, ids);
     }
 }

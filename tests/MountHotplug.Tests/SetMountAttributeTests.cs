@@ -27,8 +27,8 @@ public sealed class SetMountAttributeTests
         var (container, ps) = (scenario.Container, scenario.Session);
         container.ExecOrThrow("sh", "-c", Layout);
 
-        using (SafePidfdHandle pidfd = MountSyscalls.PidfdOpen(container.Pid))
-        using (SafePathHandle root = ContainerMounter.OpenProcessRoot(pidfd, container.Pid, "/s/sub"))
+        using (ContainerNamespace pinned = ContainerNamespace.Open(container.Pid))
+        using (SafePathHandle root = ContainerSession.OpenProcessRoot(pinned, "/s/sub"))
         using (SafePathHandle sub = MountSyscalls.OpenAt2(root, "/s/sub", OpenFlags.Path, ContainerTarget.InRoot))
         {
             Assert.True(MountSyscalls.Statx(sub).IsMountRoot);
@@ -65,7 +65,7 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         var (first, second) = (Assert.IsType<Mount>(result.Output[0].BaseObject), Assert.IsType<Mount>(result.Output[1].BaseObject));
         Assert.Equal("/s/sub", first.MountPoint);
         Assert.True(first.ReadOnly && first.NoSuid && first.NoDev && first.NoExec);
-        Assert.Equal(PropagationState.Shared, first.Propagation);
+        Assert.Equal(PropagationState.Shared, first.ToEntry().Propagation);
         Assert.Equal(container.Pid, first.Namespace!.ProcessId);
         Assert.False(second.ReadOnly || second.NoExec);
         Assert.True(second.NoSuid && second.NoDev);
@@ -124,7 +124,7 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         { "Set-MountAttribute /s/missing -Namespace $ct -ReadOnly", $"MountNotFound,{Cmd}", "ENOENT" },
         { "Set-MountAttribute s/sub -Namespace $ct -ReadOnly", $"InvalidPath,{Cmd}", "absolute" },
         { "Set-MountAttribute /s/sub -Namespace $ct", $"NothingToChange,{Cmd}", "nothing to change" },
-        { "Set-MountAttribute /s/link -Namespace $ct -ReadOnly", $"PathIsSymlink,{Cmd}", "symbolic link" },
+        { "Set-MountAttribute /s/link -Namespace $ct -ReadOnly", $"TargetIsSymlink,{Cmd}", "symbolic link" },
         { "Get-Mount -Namespace $ct -Path /s/peer | Set-MountAttribute -ReadOnly -WhatIf", string.Empty, string.Empty },
     };
 

@@ -79,7 +79,7 @@ $c1.Dispose(); $c2.Dispose()", new Dictionary<string, object?> { ["pid1"] = firs
         { "-Source /t/nonexistent -Target /t/b", $"SourceNotFound,{Cmd}", "ENOENT" },
         { "-Source /t/a -Target relative", $"InvalidPath,{Cmd}", "absolute path" },
         // /t/link -> /t/b: followed, it would put /t/b into /t/a's group.
-        { "-Source /t/a -Target /t/link", $"PathIsSymlink,{Cmd}", "symbolic link" },
+        { "-Source /t/a -Target /t/link", $"TargetIsSymlink,{Cmd}", "symbolic link" },
     };
 
     [SkippableTheory]

@@ -28,7 +28,7 @@ public sealed class StagingTests
                 PipelineResult staged = first.Run("$m = New-StagedMount $src -ReadOnly -StageName $n -Verbose; $m.StageName; $m.State; $m.Dispose()",
                     new Dictionary<string, object?> { ["src"] = tree.Data, ["n"] = name });
                 Assert.True(staged.Errors.Count == 0, staged.Describe());
-                Assert.Equal(new object[] { name, StagedMountState.Staged }, staged.Output.Select(o => o.BaseObject));
+                Assert.Equal(new object[] { name, "Staged" }, staged.Output.Select(o => o.BaseObject));
             }
 
             // The stage: a private, unbindable tmpfs; the kept mount in it read-only and private.

@@ -49,7 +49,9 @@ public sealed class TopologyUnitTests
     {
         MountTopology topology = MountTopology.Export(MountTable.FromMountInfo(Table, 5), "/t");
         MountTopology again = MountTopology.Parse(topology.ToJson());
-        Assert.Equal(topology.Mounts, again.Mounts);
+        // Every field the writer writes is read back: the reread topology writes the same text.
+        Assert.Equal(6, again.Mounts.Count);
+        Assert.Equal(topology.ToJson(), again.ToJson());
 
         // Other kernel ids, another place, another device numbering: the same layout.
         string renumbered = Table.Replace("shared:7", "shared:70").Replace("master:7", "master:70").Replace("0:41", "0:99").Replace(" /t", " /elsewhere");

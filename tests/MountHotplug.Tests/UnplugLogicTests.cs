@@ -27,9 +27,9 @@ public sealed class UnplugLogicTests
     [Fact]
     public void BusyMessageNamesHoldersAndMountsBelowOrSaysWhoElseCouldHoldIt()
     {
-        string both = ContainerMounter.BusyMessage("/mnt/data", 99, [new MountHolder(5, 2, "sleep", HoldKind.OpenFile, 3, "/mnt/data/x")], ["/mnt/data/sub"]);
+        string both = ContainerSession.BusyMessage("/mnt/data", 99, [new MountHolder(5, 2, "sleep", HoldKind.OpenFile, 3, "/mnt/data/x")], ["/mnt/data/sub"]);
         Assert.Equal("'/mnt/data' (mount 99) is busy, so it was not unmounted: PID 5 (sleep, PID 2 in its namespace) has /mnt/data/x open (fd 3); a mount is mounted below it at /mnt/data/sub.", both);
-        Assert.Contains("a kernel user holds it", ContainerMounter.BusyMessage("/m", 1, [], []));
+        Assert.Contains("a kernel user holds it", ContainerSession.BusyMessage("/m", 1, [], []));
     }
 
     [Theory]

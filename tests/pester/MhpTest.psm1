@@ -21,10 +21,77 @@ function Test-Root { [Environment]::IsPrivilegedProcess }
 #>
 function Start-Sandbox {
     param([ValidateSet('PivotRoot', 'Chroot')] [string] $Kind = 'PivotRoot')
+    Import-SandboxAssembly
+    [MountHotplug.Sandbox.SandboxContainer]::Start($Kind)
+}
+
+function Import-SandboxAssembly {
     if (-not ('MountHotplug.Sandbox.SandboxContainer' -as [type])) {
         Add-Type -Path (Join-Path $script:Repository 'module/sandbox/MountHotplug.Sandbox.dll')
     }
-    [MountHotplug.Sandbox.SandboxContainer]::Start($Kind)
+}
+
+<#
+.SYNOPSIS
+    A runc container from an OCI bundle with the sandbox's busybox rootfs, as the runtime tests start one, with a user
+    namespace of its own (what -IdMap maps through): the runtimes list it, which they do not the sandbox containers. Stop
+    it with Stop-RuncContainer in AfterAll.
+#>
+function Start-RuncContainer([string] $Name) {
+    Import-SandboxAssembly
+    $bundle = [IO.Directory]::CreateTempSubdirectory('mhp-pester-runc-').FullName
+    $result = [pscustomobject]@{ Name = $Name; Bundle = $bundle; Pid = 0 }
+    try {
+        # The container's root (uid 100000 on the host) must reach its rootfs; a temporary directory is mode 700.
+        & chmod 755 $bundle
+        & cp -a -- ([MountHotplug.Sandbox.Busybox]::TemplateRootfs) (Join-Path $bundle 'rootfs')
+        & chown -R -h 100000:100000 (Join-Path $bundle 'rootfs')
+        & sh -c 'cd "$1" && crun spec' mhp-spec $bundle
+        $spec = Get-Content -Raw -LiteralPath (Join-Path $bundle 'config.json') | ConvertFrom-Json -AsHashtable
+        $spec.process.terminal = $false
+        $spec.process.args = @('/sbin/testinit')
+        $spec.root = @{ path = 'rootfs'; readonly = $false }
+        $spec.linux.namespaces += @{ type = 'user' }
+        $spec.linux.uidMappings = @(@{ containerID = 0; hostID = 100000; size = 65536 })
+        $spec.linux.gidMappings = @(@{ containerID = 0; hostID = 100000; size = 65536 })
+        $spec | ConvertTo-Json -Depth 20 | Set-Content -LiteralPath (Join-Path $bundle 'config.json')
+        & sh -c 'exec runc run -d --bundle "$1" "$2" </dev/null >"$3" 2>&1' mhp-runc $bundle $Name (Join-Path $bundle 'run.log')
+        if ($LASTEXITCODE -ne 0) { throw "runc run $Name failed: $(Get-Content -Raw -LiteralPath (Join-Path $bundle 'run.log'))" }
+        $result.Pid = (& runc state $Name | ConvertFrom-Json).pid
+        $result
+    }
+    catch { Stop-RuncContainer $result; throw }
+}
+
+<# .SYNOPSIS Deletes a container of Start-RuncContainer, its bundle and the cgroups runc left. #>
+function Stop-RuncContainer($Container) {
+    if (-not $Container) { return }
+    & runc delete -f $Container.Name 2>$null
+    $deadline = [DateTime]::UtcNow.AddSeconds(30)
+    while ($Container.Pid -and (Test-Path -LiteralPath "/proc/$($Container.Pid)")) {
+        if ([DateTime]::UtcNow -gt $deadline) { throw "runc container $($Container.Name) (PID $($Container.Pid)) did not end within 30 s" }
+        Start-Sleep -Milliseconds 20
+    }
+    Remove-Item -LiteralPath $Container.Bundle -Recurse -Force -ErrorAction SilentlyContinue
+    # runc's cgroups, one per hierarchy, if it left any.
+    foreach ($hierarchy in @('/sys/fs/cgroup') + @(Get-ChildItem -Directory -LiteralPath /sys/fs/cgroup -ErrorAction SilentlyContinue).FullName) {
+        $dir = Join-Path $hierarchy $Container.Name
+        if (Test-Path -LiteralPath $dir) {
+            @(Get-ChildItem -Directory -Recurse -LiteralPath $dir).FullName + $dir | Sort-Object Length -Descending |
+                ForEach-Object { [IO.Directory]::Delete($_) }
+        }
+    }
+}
+
+<#
+.SYNOPSIS
+    A MountEvent as Watch-Mount writes it, made with Watch-Mount's own constructor from a MountWatchEvent, for tests of
+    how the object shows and serializes that need no mount event from the kernel.
+#>
+function New-MountEvent {
+    param([Parameter(Mandatory)] [MountHotplug.MountWatchEvent] $WatchEvent, [Parameter(Mandatory)] $Namespace)
+    $constructor = [MountHotplug.MountEvent].GetConstructors([Reflection.BindingFlags]'NonPublic, Instance')[0]
+    $constructor.Invoke([object[]] @($WatchEvent, $Namespace.PSObject.BaseObject))
 }
 
 <# .SYNOPSIS A temporary host directory with data/hello.txt, as the runbooks and the demo plug in. #>

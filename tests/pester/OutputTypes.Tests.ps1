@@ -3,7 +3,8 @@
 # sandbox container.
 BeforeDiscovery {
     # The keys of $samples below: one object of each output type, and an attached StagedMount besides a staged one.
-    $sampleNames = @('MountHotplug.ContainerNamespace', 'MountHotplug.StagedMount', 'Attached MountHotplug.StagedMount', 'MountHotplug.Mount', 'MountHotplug.MountApiFeature')
+    $sampleNames = @('MountHotplug.ContainerNamespace', 'MountHotplug.StagedMount', 'Attached MountHotplug.StagedMount', 'MountHotplug.Mount', 'MountHotplug.MountApiFeature',
+        'MountHotplug.Sync.SyncResult')
 }
 
 BeforeAll {
@@ -19,6 +20,8 @@ BeforeAll {
         'Attached MountHotplug.StagedMount' = $attached
         'MountHotplug.Mount'              = Get-Mount -Namespace $ct -Path /mnt/data
         'MountHotplug.MountApiFeature'    = Get-MountApiSupport -Feature OpenTree
+        # The attached mount above, as Sync sees it: the same source and attributes, so InSync and nothing changed.
+        'MountHotplug.Sync.SyncResult'    = Sync-ContainerMount -Namespace $ct -Mount @{ Path = $tree.Data; Target = '/mnt/data'; ReadOnly = $true; NoSuid = $true }
     }
     $script:xml = Join-Path $tree.Root 'objects.xml'
 
@@ -56,10 +59,15 @@ Describe 'Default view of <_>' -Tag Privileged -ForEach $sampleNames {
 
 Describe 'Values in the views' -Tag Privileged {
     It 'shows where an attached mount went, in which process' {
-        $row = ($attached | Out-String -Width 200) -split "`n" | Where-Object { $_ -match '^Attached ' }
-        $row | Should -Match ([regex]::Escape($tree.Data))
-        $row | Should -Match "\b$($container.Pid) /mnt/data\s*$"
+        $lines = ($attached | Out-String -Width 200) -split "`n"
+        $at = [array]::FindIndex([string[]] $lines, [Predicate[string]] { param($l) $l -match '^Attached ' })
+        $row = $lines[$at]
+        $row | Should -Match "\b$($container.Pid) /mnt/data\b"
         $row | Should -Match '\bro\b.*\bnosuid\b'
+        # The temporary tree's path is longer than the Source column: it wraps onto the next line, whole.
+        $header = $lines | Where-Object { $_ -match '^State\s' } | Select-Object -First 1
+        $start, $end = $header.IndexOf('Source'), $header.IndexOf('Attributes')
+        ($lines[$at..($at + 1)] | ForEach-Object { $_.PadRight($end).Substring($start, $end - $start).Trim() }) -join '' | Should -Be $tree.Data
     }
 
     It 'shows the container init of a pinned namespace' {

@@ -50,8 +50,10 @@ Describe 'Invoke-Command -HostName over SSH' -Tag Privileged {
 
         # The client renders them with the module's table view, PSComputerName appended.
         $lines = ($results | Out-String -Width 250) -split "`n" | Where-Object { $_.Trim() }
-        $lines[0] | Should -Match '^State\s+Source\s+Attributes\s+Propagation\s+MountId\s+PID\s+Target\s+PSComputerName'
-        ($lines | Where-Object { $_ -match "^Attached $([regex]::Escape($tree.Data)) .*/mnt/fleet\s+127\.0\.0\.1\s*$" }) | Should -HaveCount 3
+        $lines[0] | Should -Match '^State\s+Source\s+Attributes\s+MountId\s+PID\s+Target\s+Propagation\s+Sealed\s+StageName\s+PSComputerName'
+        # The temporary tree's path is longer than the Source column, so it wraps; its start is on the row.
+        ($lines | Where-Object { $_ -match "^Attached $([regex]::Escape($tree.Data.Substring(0, 20))).* /mnt/fleet .*\s127\.0\.0\.1\s*$" }) | Should -HaveCount 3
+        $results.Source | Should -Be @($tree.Data, $tree.Data, $tree.Data)
     }
 
     It 'lists the new mounts with Get-Mount through the sessions' {
@@ -62,7 +64,7 @@ Describe 'Invoke-Command -HostName over SSH' -Tag Privileged {
         $mounts | Should -HaveCount 3
         $mounts | ForEach-Object { $_.PSObject.TypeNames[0] | Should -Be 'Deserialized.MountHotplug.Mount' }
         $mounts.MountPoint | Should -Be @('/mnt/fleet', '/mnt/fleet', '/mnt/fleet')
-        (($mounts | Out-String -Width 250) -split "`n" | Where-Object { $_.Trim() })[0] | Should -Match '^\s*Id\s+Parent\s+MountPoint\s+Type'
+        (($mounts | Out-String -Width 250) -split "`n" | Where-Object { $_.Trim() })[0] | Should -Match '^\s*Id\s+MountPoint\s+Type\s.*\sParent\s+Root\s+PSComputerName'
     }
 
     It 'unplugs through the sessions' {

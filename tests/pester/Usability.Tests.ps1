@@ -83,6 +83,29 @@ Describe 'Remove-Mount undoes a hot-plug whose ContainerNamespace was disposed o
     }
 }
 
+Describe 'Set-MountAttribute and Set-MountGroup act on a Get-Mount object whose ContainerNamespace was disposed' -Tag Privileged {
+    It 're-pins the container from the object, changes that mount, and refuses a disposed -Namespace given by the caller' {
+        $ct = Get-ContainerNamespace -ProcessId $container.Pid
+        try {
+            New-StagedMount -Path $tree.Data | Move-MountIntoNamespace -Namespace $ct -Target /mnt/i13r -CreateTarget
+            $listed = Get-Mount -Namespace $ct -Path /mnt/i13r
+        }
+        finally { $ct.Dispose() }
+
+        $listed | Set-MountAttribute -ReadOnly -Confirm:$false -ErrorAction Stop
+        (Get-ContainerMountLine $container '/mnt/i13r') -split ' ' | Select-Object -Index 5 | Should -Match '(^|,)ro(,|$)'
+        Set-MountGroup -Source / -Target $listed -Confirm:$false -ErrorVariable joined -ErrorAction SilentlyContinue
+        $joined.FullyQualifiedErrorId | Should -Not -Match '^NamespaceDisposed' -Because 'the object names its container again'
+
+        Set-MountAttribute -Path /mnt/i13r -Namespace $ct -ReadOnly:$false -Confirm:$false -ErrorVariable refused -ErrorAction SilentlyContinue
+        $refused.FullyQualifiedErrorId | Should -Be 'NamespaceDisposed,MountHotplug.SetMountAttributeCommand'
+
+        $again = Get-ContainerNamespace -ProcessId $container.Pid
+        try { Remove-Mount -Path /mnt/i13r -Namespace $again -Confirm:$false -ErrorAction Stop }
+        finally { $again.Dispose() }
+    }
+}
+
 Describe 'Rows from Import-Csv, ConvertFrom-Json and hashtables bind targets' -Tag Privileged {
     BeforeAll {
         $script:ct = Get-ContainerNamespace -ProcessId $container.Pid

@@ -1,6 +1,6 @@
 namespace MountHotplug;
 
-public static partial class MountSyscalls
+internal static partial class MountSyscalls
 {
     private const uint LinuxCapabilityVersion3 = 0x20080522;
     private const int CapSysAdmin = 21;

@@ -1,6 +1,6 @@
 namespace MountHotplug;
 
-public static partial class MountSyscalls
+internal static partial class MountSyscalls
 {
     internal const uint FanCloexec = 0x1, FanNonblock = 0x2, FanReportMnt = 0x4000;
     internal const uint FanMarkAdd = 0x1, FanMarkMntns = 0x110;

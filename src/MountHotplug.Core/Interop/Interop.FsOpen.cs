@@ -33,7 +33,7 @@ public sealed record FsContextMessage(FsMessageKind Kind, string Text)
     public override string ToString() => Text;
 }
 
-public static partial class MountSyscalls
+internal static partial class MountSyscalls
 {
     private const uint FsOpenCloexec = 1;
     private const uint FsMountCloexec = 1;

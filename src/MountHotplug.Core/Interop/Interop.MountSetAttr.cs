@@ -11,7 +11,7 @@ public enum MountAttributes : ulong
     NoSuid = 0x2,
     NoDev = 0x4,
     NoExec = 0x8,
-    AtimeMask = 0x70,   // MOUNT_ATTR__ATIME: an enum, cleared as a whole (rule 8)
+    AtimeMask = 0x70,   // MOUNT_ATTR__ATIME: an enum, cleared as a whole (kernel-notes N11)
     NoAtime = 0x10,
     StrictAtime = 0x20,
     NoDirAtime = 0x80,
@@ -29,7 +29,7 @@ public enum MountPropagation : ulong
     Shared = 0x100000,
 }
 
-public static partial class MountSyscalls
+internal static partial class MountSyscalls
 {
     private const uint AtEmptyPath = 0x1000;
     private const uint AtRecursive = 0x8000;
@@ -75,7 +75,7 @@ public static partial class MountSyscalls
     /// <summary>
     /// mount_setattr(MOUNT_ATTR_IDMAP) with <paramref name="userNamespace"/>: files of the (detached) mount then show
     /// with ids mapped through that namespace's maps. Returns 0 or errno: EINVAL is also how a filesystem without
-    /// idmapping support answers, which the caller tells apart by probing (rule 9: only once, only detached).
+    /// idmapping support answers, which the caller tells apart by probing (kernel-notes N12: only once, only detached).
     /// </summary>
     public static unsafe int TryMountSetIdMap(SafeHandle mount, SafeHandle userNamespace, bool recursive)
     {

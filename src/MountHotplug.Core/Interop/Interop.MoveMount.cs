@@ -14,11 +14,11 @@ public enum MoveMountFlags : uint
     Beneath = 0x200,    // 6.5
 }
 
-public static partial class MountSyscalls
+internal static partial class MountSyscalls
 {
     /// <summary>
     /// move_mount(2) between two descriptors (F_EMPTY_PATH | T_EMPTY_PATH). Returns 0 or the errno, and throws
-    /// nothing, so that it can run on a thread that is inside a container (kernel-mount-api.md rule 13).
+    /// nothing, so that it can run on a thread that is inside a container (kernel-notes N7).
     /// </summary>
     internal static unsafe int TryMoveMount(int fromFd, int toFd, MoveMountFlags flags)
     {

@@ -1,6 +1,6 @@
 namespace MountHotplug;
 
-public static partial class MountSyscalls
+internal static partial class MountSyscalls
 {
     private const uint NsGetMountNamespaceId = 0x8008b705;   // NS_GET_MNTNS_ID (6.9)
     private const uint PidfdGetMountNamespace = 0xff03;      // PIDFD_GET_MNT_NAMESPACE (6.11)
@@ -29,7 +29,7 @@ public static partial class MountSyscalls
         if (!IsAlive(pidfd))
         {
             ns.Dispose();
-            throw SyscallException.Create("open", (int)Errno.ESRCH, $"/proc/{pid}/ns/mnt");
+            throw Exited(pid, $"/proc/{pid}/ns/mnt");
         }
 
         return ns;

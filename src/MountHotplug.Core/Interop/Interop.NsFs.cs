@@ -14,7 +14,7 @@ public enum NamespaceType
     Time = 0x80,
 }
 
-public static partial class MountSyscalls
+internal static partial class MountSyscalls
 {
     private const uint NsGetNsType = 0xb703;
 

@@ -29,7 +29,7 @@ public enum ResolveFlags : ulong
     Cached = 0x20,
 }
 
-public static partial class MountSyscalls
+internal static partial class MountSyscalls
 {
     [StructLayout(LayoutKind.Sequential)]
     private struct OpenHow

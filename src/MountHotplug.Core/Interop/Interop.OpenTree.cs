@@ -12,7 +12,7 @@ public enum OpenTreeFlags : uint
     CloseOnExec = 0x80000,    // OPEN_TREE_CLOEXEC
 }
 
-public static partial class MountSyscalls
+internal static partial class MountSyscalls
 {
     /// <summary>open_tree(2): with <see cref="OpenTreeFlags.Clone"/>, a detached copy of the mount at <paramref name="path"/>.</summary>
     public static unsafe SafeMountHandle OpenTree(SafeHandle? directory, string path, OpenTreeFlags flags)

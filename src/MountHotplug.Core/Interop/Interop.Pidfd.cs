@@ -1,6 +1,6 @@
 namespace MountHotplug;
 
-public static partial class MountSyscalls
+internal static partial class MountSyscalls
 {
     /// <summary>pidfd_open(2).</summary>
     public static SafePidfdHandle PidfdOpen(int pid)
@@ -30,4 +30,11 @@ public static partial class MountSyscalls
         long rc = Interop.Syscall(SyscallNumbers.PidfdSendSignal, out int errno, p.Fd, 0, 0, 0);
         return rc == 0 || errno == (int)Errno.EPERM;
     }
+
+    /// <summary>
+    /// The failure to report when <see cref="IsAlive"/> said no: that call, pidfd_send_signal(0), is what found the process
+    /// gone, and ESRCH is what it returned. Never stands in for another call that failed for another reason.
+    /// </summary>
+    internal static SyscallException Exited(int pid, string? path = null) =>
+        SyscallException.Create("pidfd_send_signal", (int)Errno.ESRCH, path ?? $"PID {pid}", detail: $"Process {pid} has exited.");
 }

@@ -1,6 +1,6 @@
 namespace MountHotplug;
 
-public static partial class MountSyscalls
+internal static partial class MountSyscalls
 {
     /// <summary>openat(2) of a host path; returns the descriptor, or null with <paramref name="errno"/> set.</summary>
     public static unsafe SafePathHandle? TryOpen(string path, OpenFlags flags, out int errno)

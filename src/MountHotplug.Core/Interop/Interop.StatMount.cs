@@ -52,7 +52,7 @@ internal static class StatMountLayout
     internal const int GidMap = 164;
 }
 
-public static partial class MountSyscalls
+internal static partial class MountSyscalls
 {
     /// <summary>LSMT_ROOT: list from the root of the namespace (as the caller's root sees it).</summary>
     internal const ulong ListMountRoot = ulong.MaxValue;

@@ -35,7 +35,7 @@ public readonly record struct StatxInfo(
     };
 }
 
-public static partial class MountSyscalls
+internal static partial class MountSyscalls
 {
     private const uint StatxType = 0x1, StatxMode = 0x2, StatxUid = 0x8, StatxGid = 0x10, StatxIno = 0x100, StatxSize = 0x200;
     private const uint StatxMntId = 0x1000, StatxMntIdUnique = 0x4000;

@@ -5,7 +5,7 @@ namespace MountHotplug;
 internal static partial class Interop
 {
     // Every call goes through libc's syscall(3): one entry point that is bound once, on a host thread,
-    // before any thread enters a container (kernel-mount-api.md rule 13), and that works on C libraries
+    // before any thread enters a container (kernel-notes N7), and that works on C libraries
     // which lack wrappers for the newer mount calls (glibc < 2.36, musl).
     internal const string Libc = "libc.so.6";
 

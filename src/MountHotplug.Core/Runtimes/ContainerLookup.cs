@@ -2,7 +2,7 @@
 namespace MountHotplug.Runtimes;
 
 /// <summary>Why a container name could not be turned into a pinned process.</summary>
-internal enum LookupFailure
+public enum LookupFailure
 {
     NotFound,
     NotRunning,
@@ -11,19 +11,23 @@ internal enum LookupFailure
     Changed,
 }
 
-internal sealed class ContainerLookupException(LookupFailure failure, string name, string message, Exception? inner = null)
+public sealed class ContainerLookupException(LookupFailure failure, string name, string message, Exception? inner = null)
     : Exception(message, inner)
 {
-    internal LookupFailure Failure { get; } = failure;
+    public LookupFailure Failure { get; } = failure;
 
-    internal string Name { get; } = name;
+    public string Name { get; } = name;
 }
 
 /// <summary>
 /// Asks the runtimes for a container by name, decides which one is meant, and pins its init with a pidfd, re-asking the
 /// runtime afterwards so that a PID reused between the answer and pidfd_open is never taken for the container.
 /// </summary>
-internal sealed class ContainerLookup
+/// <summary>
+/// Finds running containers by name across the runtimes (LXC/Proxmox, LXD/Incus, runc, crun, podman, docker, systemd-nspawn),
+/// taking only evidence a container cannot forge (see <see cref="HostEvidence"/>), and pins them.
+/// </summary>
+public sealed class ContainerLookup
 {
     private readonly IReadOnlyList<ContainerResolver> _resolvers;
     private readonly bool _explicitRuntime;
@@ -37,7 +41,7 @@ internal sealed class ContainerLookup
     internal IReadOnlyList<ContainerResolver> Resolvers => _resolvers;
 
     /// <summary>Called with a line for -Verbose: which runtime was asked, what it said, and what evidence was ignored.</summary>
-    internal Action<string>? Trace
+    public Action<string>? Trace
     {
         get => _trace;
         set
@@ -56,7 +60,7 @@ internal sealed class ContainerLookup
     /// The resolvers for -Runtime (one), or every one that takes part in auto-detection, in the order they are asked. With a
     /// <paramref name="project"/> only LXD and Incus are asked: no other runtime has projects.
     /// </summary>
-    internal static ContainerLookup For(ContainerRuntime? runtime, string? lxcPath, string? project = null)
+    public static ContainerLookup For(ContainerRuntime? runtime, string? lxcPath, string? project = null)
     {
         ContainerResolver[] all = project is not null
             ? new ContainerResolver[] { new LxdResolver(ContainerRuntime.Lxd, project), new LxdResolver(ContainerRuntime.Incus, project) }
@@ -97,7 +101,7 @@ internal sealed class ContainerLookup
             .ToList();
 
     /// <summary>Every running container the runtimes know of, unpinned (for listing and completion).</summary>
-    internal IReadOnlyList<ContainerCandidate> ListCandidates(List<string>? unavailable = null)
+    public IReadOnlyList<ContainerCandidate> ListCandidates(List<string>? unavailable = null)
     {
         var all = new List<ContainerCandidate>();
         foreach (ContainerResolver resolver in _resolvers)
@@ -253,4 +257,41 @@ internal sealed class ContainerLookup
     private static ContainerLookupException Changed(ContainerCandidate candidate, string what, Exception? inner) =>
         new(LookupFailure.Changed, candidate.Name,
             $"{candidate.Describe()} changed while it was being pinned: {what}. Nothing was pinned; ask again.", inner);
+
+    /// <summary>Finds the running container <paramref name="name"/> and pins its init process.</summary>
+    /// <exception cref="ContainerLookupException">Not found, ambiguous, or a runtime that should answer did not.</exception>
+    /// <exception cref="SyscallException">The container stopped while it was pinned (ESRCH), or pidfd_open failed.</exception>
+    public ContainerNamespace Open(string name)
+    {
+        (ContainerCandidate candidate, ContainerResolver resolver) = Find(name);
+        ContainerNamespace ns = Pin(candidate, resolver, _trace);
+        _trace?.Invoke($"'{name}' is {candidate.Describe()}{(_explicitRuntime ? string.Empty : $": matched by {candidate.Runtime}")}; mount namespace {ns.MountNamespaceId}");
+        return ns;
+    }
+
+    /// <summary>
+    /// Pins every running container the runtimes list; one that stops between the listing and the pin is skipped (traced).
+    /// <paramref name="unavailable"/> receives the runtimes that are installed but did not answer.
+    /// </summary>
+    public IReadOnlyList<ContainerNamespace> OpenAll(List<string> unavailable)
+    {
+        var pinned = new List<ContainerNamespace>();
+        foreach (ContainerCandidate candidate in ListCandidates(unavailable))
+        {
+            ContainerNamespace ns;
+            try
+            {
+                ns = Pin(candidate, _resolvers.First(r => r.Runtime == candidate.Runtime), _trace);
+            }
+            catch (Exception ex) when (ex is ContainerLookupException or SyscallException)
+            {
+                _trace?.Invoke($"{candidate.Describe()}: skipped, {ex.Message}");
+                continue;
+            }
+
+            pinned.Add(ns);
+        }
+
+        return pinned;
+    }
 }

@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace MountHotplug.Staging;
 
 /// <summary>What New-StagedMount -StageName recorded beside a kept mount, so Get-StagedMount can describe it later.</summary>
-internal sealed record StageRecord(
+public sealed record StageRecord(
     string Source,
     bool IsDirectory,
     bool Recurse,

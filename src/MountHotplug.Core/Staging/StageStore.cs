@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 namespace MountHotplug.Staging;
 
 /// <summary>Why a staging operation failed.</summary>
-internal enum StageFailure
+public enum StageFailure
 {
     InvalidName,
     Exists,
@@ -11,11 +11,11 @@ internal enum StageFailure
     Failed,
 }
 
-internal sealed class StageException(StageFailure failure, string message, SyscallException? inner = null) : Exception(message, inner)
+public sealed class StageException(StageFailure failure, string message, SyscallException? inner = null) : Exception(message, inner)
 {
-    internal StageFailure Failure { get; } = failure;
+    public StageFailure Failure { get; } = failure;
 
-    internal SyscallException? Syscall => InnerException as SyscallException;
+    public SyscallException? Syscall => InnerException as SyscallException;
 }
 
 /// <summary>
@@ -23,7 +23,7 @@ internal sealed class StageException(StageFailure failure, string message, Sysca
 /// per container, so "data" of container "web" and "data" of container "web-db" are two mounts that no pattern over names
 /// alone can confuse.
 /// </summary>
-internal readonly record struct StageKey(string? Container, string Name)
+public readonly record struct StageKey(string? Container, string Name)
 {
     /// <summary>"web/data", or "data" for a mount kept for no container.</summary>
     public override string ToString() => Container is null ? Name : $"{Container}/{Name}";
@@ -38,7 +38,7 @@ internal readonly record struct StageKey(string? Container, string Name)
 /// A mount kept for a container lives in that container's own directory (.containers/NAME/), beside the others' and apart
 /// from them: a start-up hook asks for its container's mounts by the container's exact name.
 /// </summary>
-internal static partial class StageStore
+public static partial class StageStore
 {
     internal const string DefaultRoot = "/run/mounthotplug/stage";
     private const string MetaDirectoryName = ".meta";
@@ -52,12 +52,12 @@ internal static partial class StageStore
     private static string LockPath => Path.Combine(Path.GetDirectoryName(Root)!, Path.GetFileName(Root) + ".lock");
 
     /// <summary>Names are single path components that tools and hooks can pass around unquoted.</summary>
-    internal static bool IsValidName(string? name) => name is not null && NamePattern().IsMatch(name);
+    public static bool IsValidName(string? name) => name is not null && NamePattern().IsMatch(name);
 
     /// <summary>The directory that holds the entries of one container, or of no container (the stage itself).</summary>
     private static string ScopeDirectory(string? container) => container is null ? Root : Path.Combine(ContainersDirectory, container);
 
-    internal static string EntryPath(StageKey key) => Path.Combine(ScopeDirectory(key.Container), key.Name);
+    public static string EntryPath(StageKey key) => Path.Combine(ScopeDirectory(key.Container), key.Name);
 
     /// <summary>
     /// Moves <paramref name="detached"/> to the stage entry <paramref name="name"/> (consuming it) and returns a fresh
@@ -113,7 +113,7 @@ internal static partial class StageStore
     }
 
     /// <summary>The names of the mounts kept for <paramref name="container"/> (null: for no container), sorted.</summary>
-    internal static IReadOnlyList<string> Names(string? container)
+    public static IReadOnlyList<string> Names(string? container)
     {
         string scope = ScopeDirectory(container);
         if (!Directory.Exists(scope))
@@ -126,7 +126,7 @@ internal static partial class StageStore
     }
 
     /// <summary>The containers that have mounts kept for them, sorted.</summary>
-    internal static IReadOnlyList<string> Containers() =>
+    public static IReadOnlyList<string> Containers() =>
         Directory.Exists(ContainersDirectory)
             ? Directory.EnumerateDirectories(ContainersDirectory).Select(Path.GetFileName).OfType<string>().Where(IsValidName)
                 .OrderBy(n => n, StringComparer.Ordinal).ToList()
@@ -157,7 +157,7 @@ internal static partial class StageStore
         }
     }
 
-    internal static StageRecord? ReadRecord(StageKey key)
+    public static StageRecord? ReadRecord(StageKey key)
     {
         try
         {
@@ -170,7 +170,7 @@ internal static partial class StageStore
     }
 
     /// <summary>Detaches the kept mount and removes its entry; unmounts the stage when it was the last one.</summary>
-    internal static void Remove(StageKey key, Action<string>? trace)
+    public static void Remove(StageKey key, Action<string>? trace)
     {
         RequireValid(key);
         using Lock held = Lock.Take();

@@ -8,7 +8,7 @@ namespace MountHotplug.Tests.Infrastructure;
 /// system calls there until it is stopped. A busybox loop in the container pays a fork and exec per step (milliseconds
 /// here); this thread makes the same changes in microseconds, so it can hit the few microseconds between a lookup and
 /// the system call that uses its result. It runs only the precompiled <see cref="Body"/> and system calls through the
-/// Native assembly's bound entry point (kernel-mount-api.md rule 13), and ends before the test's final checks.
+/// Native assembly's bound entry point (kernel-notes N7), and ends before the test's final checks.
 /// </summary>
 public abstract class ContainerSideThread : IDisposable
 {

@@ -23,7 +23,20 @@ public sealed class HostGuard
 
     private readonly string _hostTable = ProcessState.HostMountTable;
     private readonly string _ownTable = ProcessState.OwnMountTable;
-    private readonly List<string> _descriptors = ProcessState.OpenDescriptors();
+    private readonly List<string> _descriptors = IdleDescriptors();
+
+    // A session keeps its namespace thread and the container's root open between calls; both are released when the
+    // module is idle (ContainerSession.EndIdleWorkers), so both snapshots are taken in that state.
+    // Objects an earlier test dropped (a ContainerNamespace nobody disposed) close their descriptors when finalized: finalize
+    // them before looking, so that a finalizer running mid-test does not count as a change.
+    private static List<string> IdleDescriptors()
+    {
+        ContainerSession.EndIdleWorkers();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        return ProcessState.OpenDescriptors();
+    }
 
     public void AssertClean()
     {
@@ -36,7 +49,7 @@ public sealed class HostGuard
         // on their own schedule, so a difference counts only if it lasts: a leaked descriptor stays open for good.
         List<string> expected = Kinds(_descriptors);
         List<string> now = [];
-        Poll.Until(() => (now = Kinds(ProcessState.OpenDescriptors())).SequenceEqual(expected), TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(20));
+        Poll.Until(() => (now = Kinds(IdleDescriptors())).SequenceEqual(expected), TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(20));
         Assert.Equal(expected, now);
     }
 

@@ -6,7 +6,7 @@ namespace MountHotplug.Tests.Infrastructure;
 /// Watches every thread of this process while a test runs: each must stay in the process's mount namespace and keep
 /// the process's root directory, except the module's namespace workers, which belong inside a container while they
 /// live. Workers are known by their kernel thread id, which NamespaceWorker.ThreadEntering reports before the worker
-/// leaves. A thread that entered a namespace without unshare(CLONE_FS) (kernel-mount-api.md rule 5) shows up here:
+/// leaves. A thread that entered a namespace without unshare(CLONE_FS) (kernel-notes N6) shows up here:
 /// itself in the container's namespace, every other thread with the container's root.
 /// </summary>
 public sealed class ThreadNamespaceSampler : IDisposable

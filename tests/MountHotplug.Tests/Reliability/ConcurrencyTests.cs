@@ -9,7 +9,7 @@ namespace MountHotplug.Tests.Reliability;
 /// <summary>
 /// Eight runspaces of one process hot-plug into four containers at once for ten seconds. Every mount must land in its
 /// own container, and no thread but a namespace worker may ever be seen outside the process's mount namespace or
-/// with another root: the setns trap (kernel-mount-api.md rule 5) would show exactly here.
+/// with another root: the setns trap (kernel-notes N6) would show exactly here.
 /// </summary>
 [Collection(PrivilegedCollection.Name)]
 public sealed class ConcurrencyTests(ITestOutputHelper output)

@@ -58,7 +58,7 @@ public sealed class LifetimeTests(ITestOutputHelper output)
         Assert.Equal(items, outcomes.Count);
         int firstFailure = outcomes.FindIndex(o => o is not StagedMount);
         Assert.True(firstFailure >= killAfter, $"the first failure came at item {firstFailure}");
-        Assert.All(outcomes.Take(firstFailure), o => Assert.Equal(StagedMountState.Attached, ((StagedMount)o).State));
+        Assert.All(outcomes.Take(firstFailure), o => Assert.Equal(StagedMountState.Attached, ((StagedMount)o).GetState()));
         var errors = outcomes.Skip(firstFailure).Select(o => Assert.IsType<ErrorRecord>(o)).ToList();
         Assert.All(errors, e => Assert.Equal($"ContainerExited,{Move}", e.FullyQualifiedErrorId));
         Assert.All(errors, e => Assert.Equal(ErrorCategory.ObjectNotFound, e.CategoryInfo.Category));
@@ -189,14 +189,14 @@ public sealed class LifetimeTests(ITestOutputHelper output)
             }
 
             var mounts = all.Cast<StagedMount>().ToList();
-            var attached = mounts.Where(m => m.State == StagedMountState.Attached).ToList();
+            var attached = mounts.Where(m => m.GetState() == StagedMountState.Attached).ToList();
             var reported = passedThrough.Select(p => (StagedMount)p.BaseObject).ToList();
             string context = $"seed {seed}, stop {i} after {stopAfter} of {mounts.Count} ({moveCommands})";
 
             // Reported: every mount passed through is attached; attached: each one is in the container at its target.
             Assert.All(reported, m => Assert.Contains(m, attached));
             Assert.True(attached.Count - reported.Count <= 1, $"{context}: {attached.Count} attached, {reported.Count} passed through");
-            Assert.All(mounts.Except(attached), m => Assert.True(m.State is StagedMountState.Staged or StagedMountState.Disposed, $"{context}: {m}"));
+            Assert.All(mounts.Except(attached), m => Assert.True(m.GetState() is StagedMountState.Staged or StagedMountState.Disposed, $"{context}: {m}"));
             var table = ContainerView.Mounts(container);
             if (moveCommands == "one")
             {

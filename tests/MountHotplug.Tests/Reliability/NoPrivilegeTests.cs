@@ -27,6 +27,7 @@ public sealed class NoPrivilegeTests(ITestOutputHelper output)
         ["Get-StagedMount"] = "Get-StagedMount",
         ["Remove-StagedMount"] = "Remove-StagedMount -Name x",
         ["Watch-Mount"] = "$ns = [MountHotplug.ContainerNamespace]::Open($PID); Watch-Mount -Namespace $ns -Timeout 1",
+        ["Sync-ContainerMount"] = "$ns = [MountHotplug.ContainerNamespace]::Open($PID); Sync-ContainerMount -Namespace $ns -Mount @{ Path = '/tmp'; Target = '/mnt/x' }",
 
         // Reading one's own mount table and probing the kernel need no privilege: these must simply work.
         ["Get-Mount"] = "Get-Mount -Path /",

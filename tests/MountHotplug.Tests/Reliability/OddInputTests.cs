@@ -73,7 +73,7 @@ public sealed class OddInputTests(ITestOutputHelper output)
                     case StagedMount staged when expected.Outcome != Outcome.Refused:
                         outcomes["attached"] = outcomes.GetValueOrDefault("attached") + 1;
                         string where = ContainerView.NamespacePath(container, expected.Normalized!);
-                        if (staged.State != StagedMountState.Attached || staged.Target != expected.Normalized)
+                        if (staged.GetState() != StagedMountState.Attached || staged.Target != expected.Normalized)
                         {
                             failures.Add($"{shown}: attached as {Show(staged.Target ?? "?")}, expected {Show(expected.Normalized!)}");
                         }
@@ -193,7 +193,7 @@ public sealed class OddInputTests(ITestOutputHelper output)
             Set-MountGroup -Source $a -Target /proc -TargetNamespace $ct
             $a.Dispose(); $a.State
             """, vars);
-        Assert.Equal(StagedMountState.Attached, Assert.Single(disposedMount.Output).BaseObject);
+        Assert.Equal("Attached", Assert.Single(disposedMount.Output).BaseObject);
         Assert.Equal([$"MountNotStaged,{Move}", "SourceNotFound,MountHotplug.SetMountGroupCommand", $"MountNotStaged,{Move}", "SourceNotFound,MountHotplug.SetMountGroupCommand"],
             disposedMount.ErrorIds);
 
@@ -258,7 +258,7 @@ public sealed class OddInputTests(ITestOutputHelper output)
                 $u.Dispose()
                 """, new Dictionary<string, object?> { ["uPid"] = unmapped.Id, ["src"] = tree.Data, ["t"] = target });
             Assert.True(result.Errors.Count == 0, result.Describe());
-            Assert.Equal([true, StagedMountState.Attached], result.Output.Select(o => o.BaseObject));
+            Assert.Equal([true, "Attached"], result.Output.Select(o => o.BaseObject));
             Assert.Contains(result.Warnings, w => w.Message.Contains("own user namespace", StringComparison.Ordinal));
 
             // It landed in that process's namespace (whose root is the host's /), not in ours.

@@ -33,11 +33,11 @@ public sealed class ProcessRootTests
         try
         {
             Assert.Equal("ready", process.Output.ReadLine());
-            using SafePidfdHandle pidfd = MountSyscalls.PidfdOpen(process.Id);
-            using var mounter = new ContainerMounter(pidfd, process.Id);
+            using ContainerNamespace pinned = ContainerNamespace.Open(process.Id);
+            ContainerSession mounter = pinned.Session;
 
             using SafeMountHandle first = Stage(tree.Data);
-            mounter.Attach(first, MountSyscalls.Statx(first), oldTarget, createTarget: false, allowStacking: false);
+            mounter.Attach(first, MountSyscalls.Statx(first), oldTarget, new AttachOptions());
             Assert.Equal(MountSyscalls.Statx(first).MountId, MountIdAt($"/proc/{process.Id}/root{oldTarget}"));
 
             process.Input.WriteLine("go");
@@ -46,7 +46,7 @@ public sealed class ProcessRootTests
 
             using SafeMountHandle second = Stage(tree.Data);
             StatxInfo secondInfo = MountSyscalls.Statx(second);
-            AttachResult result = mounter.Attach(second, secondInfo, "/srv", createTarget: false, allowStacking: false);
+            AttachResult result = mounter.Attach(second, secondInfo, "/srv", new AttachOptions());
 
             Assert.Equal("/srv", result.Target);
             Assert.Equal(secondInfo.MountId, MountIdAt($"/proc/{process.Id}/root/srv"));

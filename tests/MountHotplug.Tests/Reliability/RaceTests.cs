@@ -217,7 +217,7 @@ public sealed class RaceTests(ITestOutputHelper output)
                 {
                     case StagedMount staged:
                         report.Attached++;
-                        if (staged.State != StagedMountState.Attached || staged.Target != slot.Target)
+                        if (staged.GetState() != StagedMountState.Attached || staged.Target != slot.Target)
                         {
                             report.Violations.Add($"{slot.Target}: reported {staged.State} at {staged.Target}");
                         }

@@ -88,7 +88,7 @@ public sealed class SetRaceTests(ITestOutputHelper output)
 
         // Every call ended in success or a refusal of its own; none was a raw failure.
         Assert.Equal(3 * Rounds, outcomes.Values.Sum());
-        Assert.All(outcomes.Keys, k => Assert.Matches("^(attribute|group|private) (ok|NotAMountPoint|MountNotFound|InvalidPath|PathIsSymlink|MountChanged|TargetNotFound|SourceNotFound|SetGroup[A-Za-z]*)$", k));
+        Assert.All(outcomes.Keys, k => Assert.Matches("^(attribute|group|private) (ok|NotAMountPoint|MountNotFound|InvalidPath|TargetIsSymlink|MountChanged|TargetNotFound|SourceNotFound|SetGroup[A-Za-z]*)$", k));
         Assert.True(int.Parse(flips, System.Globalization.CultureInfo.InvariantCulture) > 0, "the attacker never swapped the parent");
         Assert.True(outcomes.GetValueOrDefault("attribute ok") > 0 && outcomes.GetValueOrDefault("group ok") > 0, "no call succeeded: the race was not live");
 

@@ -71,7 +71,7 @@ public sealed class SoakTests(ITestOutputHelper output)
                 {
                     // Stage, move and unplug all through the cmdlets: Remove-Mount took it out again inside the container.
                     var mount = Assert.IsType<StagedMount>(single);
-                    Assert.Equal(StagedMountState.Removed, mount.State);
+                    Assert.Equal(StagedMountState.Removed, mount.GetState());
                     attached++;
                 }
             }

@@ -79,7 +79,7 @@ public sealed class ContainerLookupTests
 
         var same = new FakeResolver(ContainerRuntime.Runc) { Answer = ResolverAnswer.Of(candidate) };
         using ContainerNamespace ns = ContainerLookup.Pin(candidate, same);
-        Assert.Equal((ContainerRuntime.Runc, "web", self), (ns.Runtime!.Value, ns.Name, ns.ProcessId));
+        Assert.Equal((ContainerRuntime.Runc, "web", self), (ns.GetRuntime()!.Value, ns.Name, ns.ProcessId));
 
         // A start time that no longer matches /proc means the PID was reused.
         var reused = candidate with { StartTime = 1 };

@@ -41,7 +41,7 @@ public static class RuntimeSupport
         }
     }
 
-    /// <summary>PID 1 of a pid namespace drops SIGTERM until its handler is installed: wait for the trap (containers.md).</summary>
+    /// <summary>PID 1 of a pid namespace drops SIGTERM until its handler is installed: wait for the trap (kernel-notes N22).</summary>
     public static void WaitForInit(int pid, string what)
     {
         if (!Poll.Until(() => ProcFs.CatchesSignal(pid, ProcFs.SigTerm), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(5)))

@@ -13,8 +13,42 @@ public sealed record UnmountResult(string Target, ulong MountId, MountInfo? Moun
 /// <summary>What happened to one path that -RemoveTarget was asked to remove.</summary>
 public sealed record RemovedPath(string Path, bool Removed, string? Reason);
 
-public sealed partial class ContainerMounter
+public sealed partial class ContainerSession
 {
+    /// <summary>
+    /// Unmounts the mount <paramref name="mount"/> attached (by <see cref="Attach"/>, here or in another process), only if the
+    /// mount at its target is still that mount, and records that it was removed.
+    /// </summary>
+    public UnmountResult Unmount(StagedMount mount, bool lazy, Action<string>? trace = null)
+    {
+        ArgumentNullException.ThrowIfNull(mount);
+        if (mount.GetState() != StagedMountState.Attached || mount.Target is null)
+        {
+            throw new InvalidOperationException($"The mount of '{mount.Source}' is {mount.State.ToLowerInvariant()}, not attached.");
+        }
+
+        UnmountResult result = Unmount(mount.Target, lazy, mount.MountId, trace);
+        mount.MarkRemoved(mount.CreatedPaths);
+        return result;
+    }
+
+    /// <summary>
+    /// Removes the entries <paramref name="paths"/> that were created to reach <paramref name="mount"/>'s target (see
+    /// <see cref="RemoveCreatedPaths(IReadOnlyList{string}, Action{string}?)"/>); the removed ones are no longer listed in its
+    /// CreatedPaths.
+    /// </summary>
+    public IReadOnlyList<RemovedPath> RemoveCreatedPaths(StagedMount mount, IReadOnlyList<string> paths, Action<string>? trace = null)
+    {
+        ArgumentNullException.ThrowIfNull(mount);
+        IReadOnlyList<RemovedPath> results = RemoveCreatedPaths(paths, trace);
+        foreach (RemovedPath removed in results.Where(r => r.Removed))
+        {
+            mount.ForgetCreatedPath(removed.Path);
+        }
+
+        return results;
+    }
+
     /// <summary>
     /// Unmounts the top mount at <paramref name="target"/> inside the namespace: the thread inside changes its working
     /// directory to the already resolved parent and calls umount2 on the single leaf name with UMOUNT_NOFOLLOW, so no
@@ -23,7 +57,10 @@ public sealed partial class ContainerMounter
     /// </summary>
     /// <param name="expectedMountId">When given, unmount only if the mount at the path has this id (the same kind of id
     /// statx gives on this kernel), so that a mount stacked on top later is never taken instead.</param>
-    public UnmountResult Unmount(string target, bool lazy, ulong? expectedMountId = null)
+    public UnmountResult Unmount(string target, bool lazy, ulong? expectedMountId = null, Action<string>? trace = null) =>
+        Run(trace, () => UnmountCore(target, lazy, expectedMountId));
+
+    private UnmountResult UnmountCore(string target, bool lazy, ulong? expectedMountId)
     {
         IReadOnlyList<string> components = TargetPath.TrySplit(target, out string? reason)
             ?? throw new HotplugException(HotplugFailure.InvalidTarget, target ?? string.Empty, $"Invalid path '{target}': {reason}.");
@@ -41,8 +78,7 @@ public sealed partial class ContainerMounter
             Trace?.Invoke($"openat2(fd {parent.DescriptorNumber}, \"{leaf}\", O_PATH|O_NOFOLLOW, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS) = fd {leafHandle.DescriptorNumber} ({info.KindName}{(info.IsMountRoot ? $", mount {info.MountId}" : ", not a mount point")})");
             if (info.IsSymlink)
             {
-                throw new HotplugException(HotplugFailure.InvalidTarget, path,
-                    $"'{path}' is a symbolic link inside the container; name the directory or file it leads to (umount2 does not follow it).");
+                throw InRootPath.SymlinkRefused(path);
             }
 
             if (!info.IsMountRoot)
@@ -84,8 +120,7 @@ public sealed partial class ContainerMounter
                     : null));
         }
 
-        using (SafePathHandle? again = MountSyscalls.TryOpenAt2(parent, leaf, OpenFlags.Path | OpenFlags.NoFollow,
-                   ResolveFlags.Beneath | ResolveFlags.NoMagicLinks, out _))
+        using (SafePathHandle? again = InRootPath.TryOpenChild(parent, leaf, out _))
         {
             if (again is not null)
             {
@@ -110,7 +145,10 @@ public sealed partial class ContainerMounter
     /// <summary>The reason of a created directory left because something else is in it (which may go later in the same pipeline).</summary>
     public const string NotEmptyReason = "the directory is not empty";
 
-    public IReadOnlyList<RemovedPath> RemoveCreatedPaths(IReadOnlyList<string> createdPaths)
+    public IReadOnlyList<RemovedPath> RemoveCreatedPaths(IReadOnlyList<string> createdPaths, Action<string>? trace = null) =>
+        Run(trace, () => RemoveCreatedPathsCore(createdPaths));
+
+    private IReadOnlyList<RemovedPath> RemoveCreatedPathsCore(IReadOnlyList<string> createdPaths)
     {
         var results = new List<RemovedPath>();
         foreach (string created in createdPaths.Reverse())
@@ -134,8 +172,7 @@ public sealed partial class ContainerMounter
         {
             SafePathHandle root = CurrentRoot(path);
             using SafePathHandle parent = OpenParent(root, components, path);
-            using SafePathHandle? leaf = MountSyscalls.TryOpenAt2(parent, components[^1], OpenFlags.Path | OpenFlags.NoFollow,
-                ResolveFlags.Beneath | ResolveFlags.NoMagicLinks, out int errno);
+            using SafePathHandle? leaf = InRootPath.TryOpenChild(parent, components[^1], out int errno);
             if (leaf is null)
             {
                 return new RemovedPath(path, errno == (int)Errno.ENOENT, errno == (int)Errno.ENOENT ? "already gone" : ErrnoText.Describe(errno));
@@ -208,7 +245,7 @@ public sealed partial class ContainerMounter
     private static SafePathHandle OpenParent(SafeHandle root, IReadOnlyList<string> components, string path)
     {
         string parentPath = components.Count == 1 ? "." : TargetPath.Join(components.Take(components.Count - 1));
-        return MountSyscalls.TryOpenAt2(root, parentPath, OpenFlags.Path | OpenFlags.Directory, ContainerTarget.InRoot, out int errno)
+        return InRootPath.TryOpen(root, parentPath, OpenFlags.Path | OpenFlags.Directory, out int errno)
             ?? throw (errno == (int)Errno.ENOENT
                 ? new HotplugException(HotplugFailure.TargetNotFound, path, $"'{parentPath}' does not exist inside the namespace.",
                     SyscallException.Create("openat2", errno, parentPath))
@@ -217,7 +254,7 @@ public sealed partial class ContainerMounter
     }
 
     private static SafePathHandle OpenLeaf(SafeHandle parent, string leaf, string path) =>
-        MountSyscalls.TryOpenAt2(parent, leaf, OpenFlags.Path | OpenFlags.NoFollow, ResolveFlags.Beneath | ResolveFlags.NoMagicLinks, out int errno)
+        InRootPath.TryOpenChild(parent, leaf, out int errno)
         ?? throw (errno == (int)Errno.ENOENT
             ? new HotplugException(HotplugFailure.TargetNotFound, path, $"'{path}' does not exist inside the namespace.",
                 SyscallException.Create("openat2", errno, path))

@@ -1,0 +1,136 @@
+using MountHotplug.Staging;
+
+namespace MountHotplug;
+
+/// <summary>How <see cref="StagedMount.Clone"/> makes its detached mount.</summary>
+public sealed record CloneOptions
+{
+    /// <summary>Clone the mounts below the path too (OPEN_TREE_CLONE | AT_RECURSIVE), with the attributes on each.</summary>
+    public bool Recurse { get; init; }
+
+    /// <summary>The flags to set (read-only, nosuid, nodev, noexec).</summary>
+    public MountAttributes Attributes { get; init; }
+
+    /// <summary>The propagation of the clone: Private unless asked (see the remarks of <see cref="StagedMount.Clone"/>).</summary>
+    public MountPropagation Propagation { get; init; } = MountPropagation.Private;
+
+    /// <summary>Idmap the mount through this user namespace (<see cref="IdMapping.Open"/>).</summary>
+    public OpenedUserNamespace? IdMap { get; init; }
+
+    /// <summary>Also keep the mount attached in the stage under this name (<see cref="StageStore"/>).</summary>
+    public string? StageName { get; init; }
+
+    /// <summary>With <see cref="StageName"/>: the container the kept mount is for.</summary>
+    public string? StageContainer { get; init; }
+
+    /// <summary>A target carried with the staged mount (a row's Target column), for the attach that follows.</summary>
+    public string? RequestedTarget { get; init; }
+}
+
+public sealed partial class StagedMount
+{
+    /// <summary>
+    /// The clone recipe, in one call: open_tree(OPEN_TREE_CLONE) of <paramref name="source"/> (a path in the caller's mount
+    /// namespace), then mount_setattr with the flags and the propagation, then the idmap, then statx; with a stage name, the
+    /// clone is also kept in the stage. A clone of a shared host mount stays in the host's peer group unless told otherwise,
+    /// and later host mounts would then appear in the container, so the propagation is always set (kernel-notes N10).
+    /// On any failure nothing is left: the clone is closed, which dissolves it.
+    /// </summary>
+    /// <exception cref="SyscallException">open_tree (ENOENT/ENOTDIR: no such source), mount_setattr or statx failed.</exception>
+    /// <exception cref="IdMapException">The idmap was refused.</exception>
+    /// <exception cref="StageException">The mount could not be kept in the stage.</exception>
+    public static StagedMount Clone(string source, CloneOptions options, Action<string>? trace = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(options);
+        OpenTreeFlags flags = OpenTreeFlags.Clone | (options.Recurse ? OpenTreeFlags.Recursive : OpenTreeFlags.None);
+        SafeMountHandle handle = MountSyscalls.OpenTree(null, source, flags);
+        trace?.Invoke($"open_tree(AT_FDCWD, \"{source}\", {flags}) = fd {handle.DescriptorNumber}");
+        try
+        {
+            string recursive = options.Recurse ? "|AT_RECURSIVE" : string.Empty;
+            MountSyscalls.MountSetAttr(handle, options.Attributes, MountAttributes.None, options.Propagation, options.Recurse, source);
+            trace?.Invoke($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{recursive}, {{attr_set={FormatAttributes(options.Attributes)}, propagation={options.Propagation}}}) = 0");
+            if (options.IdMap is { } userns)
+            {
+                IdMapping.Apply(handle, userns, source, options.Recurse);
+                trace?.Invoke($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{recursive}, {{attr_set=MOUNT_ATTR_IDMAP, userns_fd={userns.Handle.DescriptorNumber}}}) = 0");
+            }
+
+            StatxInfo info = MountSyscalls.Statx(handle, source);
+            if (options.StageName is { } name)
+            {
+                var record = new StageRecord(source, info.IsDirectory, options.Recurse, (ulong)options.Attributes, options.Propagation.ToString(),
+                    options.IdMap?.Inode, DateTime.UtcNow, Environment.ProcessId);
+                SafeMountHandle kept = handle;
+                handle = StageStore.Stage(new StageKey(options.StageContainer, name), kept, record, trace);
+                kept.Dispose();
+                info = MountSyscalls.Statx(handle, source);
+            }
+
+            return new StagedMount(source, handle, info, options.Recurse, options.Attributes, options.Propagation, options.IdMap?.Inode,
+                options.StageName, options.StageName is null ? null : options.StageContainer)
+            {
+                RequestedTarget = options.RequestedTarget,
+            };
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A new filesystem as a detached mount (fsopen, fsconfig, fsmount; see <see cref="FileSystemBuilder"/>), with its
+    /// propagation set: fsmount makes a private mount already, but Shared, Slave and Unbindable must work too and the
+    /// state never depends on a kernel default.
+    /// </summary>
+    /// <exception cref="FileSystemException">fsopen, fsconfig or fsmount refused; the message has the kernel's own words.</exception>
+    /// <exception cref="SyscallException">mount_setattr or statx failed (nothing was mounted).</exception>
+    public static StagedMount CreateFileSystem(string fileSystem, string? source, IReadOnlyList<FileSystemOption> options, MountAttributes attributes,
+        MountPropagation propagation, Action<string>? trace, Action<FsContextMessage> onMessage)
+    {
+        string target = source ?? fileSystem;
+        SafeMountHandle handle = FileSystemBuilder.Create(fileSystem, source, options, attributes, trace, onMessage);
+        try
+        {
+            MountSyscalls.MountSetAttr(handle, MountAttributes.None, MountAttributes.None, propagation, recursive: false, target);
+            trace?.Invoke($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH, {{propagation={propagation}}}) = 0");
+            StatxInfo info = MountSyscalls.Statx(handle, target);
+            return new StagedMount(target, handle, info, recurse: false, attributes, propagation)
+            {
+                FileSystem = fileSystem,
+                Options = options.Select(o => o.ToString()).ToList(),
+            };
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A new detached clone of the mount kept in the stage under <paramref name="key"/> (see <see cref="StageStore"/>), described
+    /// from its record; in any process, as often as needed.
+    /// </summary>
+    /// <exception cref="StageException">Nothing is kept under that name, or it cannot be opened.</exception>
+    public static StagedMount OpenStaged(StageKey key, Action<string>? trace = null)
+    {
+        (SafeMountHandle clone, StageRecord? record) = StageStore.Open(key);
+        try
+        {
+            StatxInfo info = MountSyscalls.Statx(clone, StageStore.EntryPath(key));
+            trace?.Invoke($"open_tree(\"{StageStore.EntryPath(key)}\", OPEN_TREE_CLONE{(record?.Recurse ?? true ? "|AT_RECURSIVE" : string.Empty)}) = fd {clone.DescriptorNumber}");
+            return new StagedMount(record?.Source ?? StageStore.EntryPath(key), clone, info, record?.Recurse ?? true,
+                record?.AttributeFlags ?? MountAttributes.None, record?.PropagationValue ?? MountPropagation.Private, record?.IdMapUserNamespace,
+                key.Name, key.Container);
+        }
+        catch
+        {
+            clone.Dispose();
+            throw;
+        }
+    }
+}
