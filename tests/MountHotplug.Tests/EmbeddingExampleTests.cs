@@ -22,13 +22,11 @@ public sealed class EmbeddingExampleTests
     [SkippableFact]
     public void TheExampleHotplugsIntoARunningContainerAndListsItsMountsWithoutPowerShell()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(sessions: 0);
+        var (container, tree) = (scenario.Container, scenario.Tree);
 
-        ExecResult run = Mhp.RunProgram(Example, "--pid", container.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--source", tree.Data, "--target", "/mnt/example/data");
+        ExecResult run = ChildProcess.Run([Example, "--pid", container.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--source", tree.Data, "--target", "/mnt/example/data"], TimeSpan.FromSeconds(120));
 
         Assert.True(run.ExitCode == 0, run.StandardError + run.StandardOutput);
         Assert.Contains("attached: mount ", run.StandardOutput);
@@ -39,22 +37,19 @@ public sealed class EmbeddingExampleTests
         Assert.NotNull(attached);
         Assert.Contains("ro", attached!.Options.Split(','));
         Assert.Equal(tree.Content, File.ReadAllText($"/proc/{container.Pid}/root/mnt/example/data/hello.txt"));
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void TheExampleUnplugsWhatItPluggedAndSaysWhyWhenItCannot()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(sessions: 0);
+        var (container, tree) = (scenario.Container, scenario.Tree);
         int before = ContainerView.Mounts(container).Count;
         string pid = container.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-        ExecResult run = Mhp.RunProgram(Example, "--pid", pid, "--source", tree.Data, "--target", "/srv/x", "--unplug");
-        ExecResult refused = Mhp.RunProgram(Example, "--pid", pid, "--source", Path.Combine(tree.Data, "missing"), "--target", "/srv/y");
-        ExecResult usage = Mhp.RunProgram(Example, "--pid", pid);
+        ExecResult run = ChildProcess.Run([Example, "--pid", pid, "--source", tree.Data, "--target", "/srv/x", "--unplug"], TimeSpan.FromSeconds(120));
+        ExecResult refused = ChildProcess.Run([Example, "--pid", pid, "--source", Path.Combine(tree.Data, "missing"), "--target", "/srv/y"], TimeSpan.FromSeconds(120));
+        ExecResult usage = ChildProcess.Run([Example, "--pid", pid], TimeSpan.FromSeconds(120));
 
         Assert.True(run.ExitCode == 0, run.StandardError + run.StandardOutput);
         Assert.Contains("unplugged: mount ", run.StandardOutput);
@@ -65,6 +60,5 @@ public sealed class EmbeddingExampleTests
         Assert.Contains("ENOENT", refused.StandardError);
         Assert.Equal(2, usage.ExitCode);
         Assert.Equal(before, ContainerView.Mounts(container).Count);
-        guard.AssertClean();
     }
 }

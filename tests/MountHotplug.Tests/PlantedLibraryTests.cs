@@ -44,14 +44,12 @@ public sealed class PlantedLibraryTests
     [SkippableFact]
     public void NothingIsLoadedOnAKeptNamespaceThread()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(sessions: 0);
+        var (container, tree) = (scenario.Container, scenario.Tree);
 
         string planted = Path.Combine(tree.Root, "planted.so");
         File.WriteAllText(Path.Combine(tree.Root, "planted.c"), PlantedSource);
-        ExecResult cc = Mhp.RunProgram("cc", "-shared", "-fPIC", "-o", planted, Path.Combine(tree.Root, "planted.c"));
+        ExecResult cc = ChildProcess.Run(["cc", "-shared", "-fPIC", "-o", planted, Path.Combine(tree.Root, "planted.c")]);
         Assert.True(cc.ExitCode == 0, cc.StandardError);
 
         IReadOnlyList<string> libraries = NativeLibraryPaths();
@@ -99,6 +97,5 @@ public sealed class PlantedLibraryTests
         var mappedInodes = File.ReadAllLines("/proc/self/maps").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
             .Where(f => f.Length >= 5).Select(f => ulong.Parse(f[4], System.Globalization.CultureInfo.InvariantCulture)).ToHashSet();
         Assert.DoesNotContain(plantedInodes, mappedInodes.Contains);
-        guard.AssertClean();
     }
 }

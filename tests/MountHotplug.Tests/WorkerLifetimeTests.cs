@@ -16,11 +16,8 @@ public sealed class WorkerLifetimeTests
     [SkippableFact]
     public void OnePipelinePerMountInALoopEntersTheNamespaceOnce()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        using var ps = new PowerShellSession();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start();
+        var (container, ps, tree) = (scenario.Container, scenario.Session, scenario.Tree);
 
         PipelineResult result = ps.Run(@"
 $ct = Get-ContainerNamespace $ctPid
@@ -39,16 +36,14 @@ foreach ($i in 1..5) {
 
         ps.Run("$ct.Dispose()");
         Assert.False(ThreadExists(threads[0]), "Dispose ends the thread at once");
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void TheKeptThreadEndsWhenTheContainerExits()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        var guard = new HostGuard(); // before the container starts: the test stops it
-        var container = SandboxContainer.Start();
+        using var scenario = Scenario.Start(containers: [], sessions: 0);
+        var tree = scenario.Tree;
+        var container = SandboxContainer.Start(); // after the scenario's snapshot: the test stops it
         using (ContainerNamespace ns = ContainerNamespace.Open(container.Pid))
         {
             using (StagedMount staged = StagedMount.Clone(tree.Data, new CloneOptions { Attributes = MountAttributes.ReadOnly }))
@@ -66,17 +61,13 @@ foreach ($i in 1..5) {
                 "the namespace thread outlived its container");
             Assert.Equal(0, ns.Session.WorkerThreadId);
         }
-
-        guard.AssertClean();
     }
 
     [SkippableFact]
     public void AnIdleThreadEndsByItselfAndTheNextCallEntersAgain()
     {
-        Privileged.Require();
-        using var tree = new TempTree();
-        using var container = SandboxContainer.Start();
-        var guard = new HostGuard();
+        using var scenario = Scenario.Start(sessions: 0);
+        var (container, tree) = (scenario.Container, scenario.Tree);
         TimeSpan idle = ContainerSession.WorkerIdleTimeout;
         ContainerSession.WorkerIdleTimeout = TimeSpan.FromMilliseconds(300);
         try
@@ -98,7 +89,5 @@ foreach ($i in 1..5) {
         {
             ContainerSession.WorkerIdleTimeout = idle;
         }
-
-        guard.AssertClean();
     }
 }

@@ -35,9 +35,6 @@ public static class Mhp
 
     public static ExecResult Run(params string[] arguments) => Start(null, Script, arguments);
 
-    /// <summary>Runs another program of the repository (the embedding example) the same way.</summary>
-    public static ExecResult RunProgram(string program, params string[] arguments) => Start(null, program, arguments);
-
     /// <summary>
     /// Runs mhp as root but with no capabilities at all (setpriv clears the bounding and inheritable sets, so the
     /// exec'd process gets an empty effective set): the caller an admin gets from a container or a restricted unit.

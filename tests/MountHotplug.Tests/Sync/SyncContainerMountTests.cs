@@ -23,13 +23,14 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     [GeneratedRegex(@"move_mount|mount_setattr|umount|open_tree|unshare|setns|mkdirat|unlinkat|unlink\(|rename|fsmount|fsopen")]
     private static partial Regex ChangingCall();
 
-    /// <summary>Two host directories (a, b, each with name.txt) and two files beside the tree's own.</summary>
-    private sealed class Sources : IDisposable
+    /// <summary>Two host directories (a, b, each with name.txt) and two files beside the tree's own, in a scenario's tree.</summary>
+    private sealed class Sources
     {
-        private readonly TempTree _tree = new();
+        private readonly TempTree _tree;
 
-        public Sources()
+        public Sources(TempTree tree)
         {
+            _tree = tree;
             foreach (string name in new[] { "a", "b" })
             {
                 Directory.CreateDirectory(Path.Combine(_tree.Root, name));
@@ -48,29 +49,31 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
         public string File2 => Path.Combine(_tree.Root, "second.conf");
 
         public string Root => _tree.Root;
-
-        public void Dispose() => _tree.Dispose();
     }
 
     /// <summary>
-    /// What each test starts with: host sources, a sandbox container pinned as $ct in a PowerShell session, and the guard's
-    /// snapshot. <see cref="AssertClean"/> disposes $ct before the guard looks, since its pidfd is the test's own.
+    /// What each test starts with, on a <see cref="Scenario"/>: host sources, a sandbox container pinned as $ct in a PowerShell
+    /// session, and the scenario's snapshot. <see cref="AssertClean"/> (or Dispose) disposes $ct before the scenario checks
+    /// the host, since its pidfd is the test's own.
     /// </summary>
     private sealed class Rig : IDisposable
     {
-        private readonly HostGuard _guard;
+        private readonly Scenario _scenario;
+        private bool _ended;
 
         public Rig(SandboxKind kind = SandboxKind.PivotRoot, bool formatsTables = false)
         {
-            Container = SandboxContainer.Start(kind);
-            Ps = new PowerShellSession();
+            _scenario = Scenario.Prepare(kind);
+            Container = _scenario.Container;
+            Ps = _scenario.Session;
+            Sources = new Sources(_scenario.Tree);
             if (formatsTables)
             {
                 // The engine keeps a pipe open from the first table it formats (seen with any object): format one before the snapshot.
                 Ps.Run("[pscustomobject]@{ Warm = 1 } | Out-String -Width 200");
             }
 
-            _guard = new HostGuard();
+            _scenario.Begin();
             Vars = new Dictionary<string, object?>
             {
                 ["ctPid"] = Container.Pid, ["a"] = Sources.A, ["b"] = Sources.B, ["file1"] = Sources.File1, ["file2"] = Sources.File2,
@@ -79,7 +82,7 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
             Assert.True(pinned.Errors.Count == 0, pinned.Describe());
         }
 
-        public Sources Sources { get; } = new();
+        public Sources Sources { get; }
 
         public SandboxContainer Container { get; }
 
@@ -102,17 +105,25 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
 
         public string Table() => File.ReadAllText($"/proc/{Container.Pid}/mountinfo");
 
-        public void AssertClean()
-        {
-            Run("$ct.Dispose()");
-            _guard.AssertClean();
-        }
+        /// <summary>Ends the rig now: $ct is disposed, then the scenario checks the host and takes everything down.</summary>
+        public void AssertClean() => Dispose();
 
         public void Dispose()
         {
-            Ps.Dispose();
-            Container.Dispose();
-            Sources.Dispose();
+            if (_ended)
+            {
+                return;
+            }
+
+            _ended = true;
+            try
+            {
+                Run("$ct.Dispose()");
+            }
+            finally
+            {
+                _scenario.Dispose();
+            }
         }
     }
 
@@ -141,7 +152,6 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     [InlineData(SandboxKind.Chroot)]
     public void EntriesAreAddedThenASecondRunIsInSyncAndChangesNothing(SandboxKind kind)
     {
-        Privileged.Require();
         using var rig = new Rig(kind);
         Assert.True(rig.Run("""
             $mounts = @(
@@ -193,7 +203,6 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     [SkippableFact]
     public void OtherFlagsAndPropagationAreUpdatedInPlaceAndTheMountStays()
     {
-        Privileged.Require();
         using var rig = new Rig();
         List<SyncResult> first = rig.SyncClean("-Mount @{ Path = $a; Target = '/srv/u'; ReadOnly = $true }");
 
@@ -220,7 +229,6 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     [SkippableFact]
     public void AnotherSourceIsReplacedAtomicallyAndPruneUnplugsItAndWhatSyncCreated()
     {
-        Privileged.Require();
         using var rig = new Rig();
         SandboxContainer container = rig.Container;
         List<SyncResult> first = rig.SyncClean("-Mount @{ Path = $a; Target = '/srv/r/dir'; ReadOnly = $true }, @{ Path = $file1; Target = '/srv/r/app.conf' }");
@@ -252,7 +260,6 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     [SkippableFact]
     public void AMountSyncDidNotPlaceIsAConflictAndForceTakesItOver()
     {
-        Privileged.Require();
         using var rig = new Rig();
         SandboxContainer container = rig.Container;
         Assert.Empty(rig.Run("New-StagedMount $a | Move-MountIntoNamespace -Namespace $ct -Target /srv/c -CreateTarget").Errors);
@@ -291,7 +298,6 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     [SkippableFact]
     public void PruneUnplugsOnlyWhatSyncPlacedAndIsStillThere()
     {
-        Privileged.Require();
         using var rig = new Rig();
         SandboxContainer container = rig.Container;
         rig.SyncClean("-Mount @{ Path = $a; Target = '/srv/p/keep' }, @{ Path = $b; Target = '/srv/p/drop' }, @{ Path = $a; Target = '/srv/p/gone' }, @{ Path = $a; Target = '/srv/p/covered' }");
@@ -317,7 +323,6 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     [SkippableFact]
     public void AMountTheContainerUnmountedIsAddedAgainAndPruneStillRemovesWhatSyncCreatedFirst()
     {
-        Privileged.Require();
         using var rig = new Rig();
         List<SyncResult> first = rig.SyncClean("-Mount @{ Path = $a; Target = '/srv/heal/data'; ReadOnly = $true }");
         rig.Container.ExecOrThrow("umount", "/srv/heal/data");
@@ -336,7 +341,6 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     [SkippableFact]
     public void WhatIfShowsThePlanAndChangesNothing()
     {
-        Privileged.Require();
         using var rig = new Rig(formatsTables: true);
         rig.SyncClean("-Mount @{ Path = $a; Target = '/srv/w/upd'; ReadOnly = $true }, @{ Path = $a; Target = '/srv/w/rep' }, @{ Path = $a; Target = '/srv/w/old' }");
         string table = rig.Table();
@@ -369,7 +373,6 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     [SkippableFact]
     public void BadEntriesAreErrorsOfTheirOwnAndTheOthersAreSynced()
     {
-        Privileged.Require();
         using var rig = new Rig();
 
         PipelineResult result = rig.Run("""
@@ -410,7 +413,6 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public void AStateFileOfAnotherProcessOrContainerIsNeverUsed()
     {
-        Privileged.Require();
         using var rig = new Rig();
         PipelineResult hand = rig.Run("New-StagedMount $a | Move-MountIntoNamespace -Namespace $ct -Target /srv/s -CreateTarget -PassThru | ForEach-Object MountId");
         Assert.True(hand.Errors.Count == 0, hand.Describe());
@@ -478,11 +480,10 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     [SkippableFact]
     public void IdMappedEntriesStayInSyncAndAnIdMapThatGoesIsReplaced()
     {
-        Privileged.Require();
-        using var userns = Process.Start(new ProcessStartInfo("unshare", ["--user", "--map-root-user", "sleep", "600"]) { UseShellExecute = false })!;
+        using var rig = new Rig();
+        using Process userns = ChildProcess.Start(["unshare", "--user", "--map-root-user", "sleep", "600"]);
         try
         {
-            using var rig = new Rig();
             string usernsPath = $"/proc/{userns.Id}/ns/user";
             Assert.True(Poll.Until(() => new FileInfo(usernsPath).LinkTarget != new FileInfo("/proc/self/ns/user").LinkTarget, TimeSpan.FromSeconds(10),
                 TimeSpan.FromMilliseconds(10)), "unshare --user did not get its own user namespace");
@@ -511,7 +512,6 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     [SkippableFact]
     public void AMountAddedUnderASharedParentIsMadeWhatTheEntrySaysSoTheNextRunIsInSync()
     {
-        Privileged.Require();
         using var rig = new Rig();
         rig.Container.ExecOrThrow("mkdir", "-p", "/mnt/shared");
         rig.Container.ExecOrThrow("mount", "-t", "tmpfs", "shared", "/mnt/shared");
@@ -530,7 +530,6 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     [SkippableFact]
     public void TwoSyncsOfOneContainerAtOnceTakeTurns()
     {
-        Privileged.Require();
         using var rig = new Rig();
         rig.Vars["manifest"] = PowerShellSession.ModuleManifestPath;
 
@@ -556,12 +555,10 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     [SkippableFact]
     public void AContainerThatExitedStopsTheSyncWithContainerExited()
     {
-        Privileged.Require();
-        using var sources = new Sources();
-        using var ps = new PowerShellSession();
+        using var scenario = Scenario.Start(containers: []);
+        var (ps, sources) = (scenario.Session, new Sources(scenario.Tree));
 
-        // Before the container starts: its launcher's pipes go with it.
-        var guard = new HostGuard();
+        // After the scenario's snapshot: the container's launcher's pipes go with it.
         var container = SandboxContainer.Start();
         Assert.Empty(ps.Run("$ct = Get-ContainerNamespace $ctPid", new Dictionary<string, object?> { ["ctPid"] = container.Pid }).Errors);
         container.Dispose();
@@ -572,7 +569,6 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
         ErrorRecord error = Assert.Single(result.Errors);
         Assert.Equal($"ContainerExited,{Command}", error.FullyQualifiedErrorId);
         Assert.Empty(result.Output);
-        guard.AssertClean();
     }
 
     /// <summary>
@@ -582,7 +578,6 @@ public sealed partial class SyncContainerMountTests(ITestOutputHelper output)
     [SkippableFact]
     public void ASecondRunOfTwentyEntriesChangesNothingAndItsTimeIsPrinted()
     {
-        Privileged.Require();
         using var rig = new Rig();
         Assert.Empty(rig.Run("""
             $mounts = foreach ($i in 1..20) { @{ Path = $(if ($i % 2) { $a } else { $b }); Target = "/srv/twenty/$i"; ReadOnly = ($i % 3 -eq 0); NoSuid = $true; NoDev = $true } }
