@@ -9,7 +9,8 @@ namespace MountHotplug;
 /// Sync-ContainerMount: makes a running container's hot-plugged mounts what a list of entries says, doing only what differs
 /// (ContainerSync in the core library looks, plans and acts; this binds the entries and writes what it returns).
 /// </summary>
-[Cmdlet(VerbsData.Sync, "ContainerMount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = MountSet)]
+[Cmdlet(VerbsData.Sync, "ContainerMount", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = MountSet,
+    HelpUri = HelpLinks.Docs + "Sync-ContainerMount.md")]
 [OutputType(typeof(SyncResult))]
 public sealed class SyncContainerMountCommand : MountCmdlet, IDisposable
 {

@@ -90,8 +90,8 @@ function Stop-RuncContainer($Container) {
 #>
 function New-MountEvent {
     param([Parameter(Mandatory)] [MountHotplug.MountWatchEvent] $WatchEvent, [Parameter(Mandatory)] $Namespace)
-    $constructor = [MountHotplug.MountEvent].GetConstructors([Reflection.BindingFlags]'NonPublic, Instance')[0]
-    $constructor.Invoke([object[]] @($WatchEvent, $Namespace.PSObject.BaseObject))
+    # The constructor is public for embedders of the core library (what Watch-Mount itself calls).
+    [MountHotplug.MountEvent]::new($WatchEvent, $Namespace.PSObject.BaseObject)
 }
 
 <# .SYNOPSIS A temporary host directory with data/hello.txt, as the runbooks and the demo plug in. #>
