@@ -253,8 +253,8 @@ public static class MountTable
 
             fixed (byte* b = buffer)
             {
-                var mask = (StatMountMask)Read<ulong>(b, StatMountLayout.Mask);
-                if ((mask & StatMountMask.SupportedMask) != 0 && ((StatMountMask)Read<ulong>(b, StatMountLayout.SupportedMask) & Needed) != Needed)
+                var mask = (StatMountMask)U64(b, StatMountLayout.Mask);
+                if ((mask & StatMountMask.SupportedMask) != 0 && ((StatMountMask)U64(b, StatMountLayout.SupportedMask) & Needed) != Needed)
                 {
                     return new SliceResult(entries, sourceSeen, true, 0, id);
                 }
@@ -327,20 +327,20 @@ public static class MountTable
             }
         }
 
-        ulong propagation = Read<ulong>(b, StatMountLayout.Propagation);
+        ulong propagation = U64(b, StatMountLayout.Propagation);
         var state = PropagationState.Private;
         if ((propagation & MsShared) != 0) state |= PropagationState.Shared;
         if ((propagation & MsSlave) != 0) state |= PropagationState.Slave;
         if ((propagation & MsUnbindable) != 0) state |= PropagationState.Unbindable;
 
-        var attributes = (MountAttributes)Read<ulong>(b, StatMountLayout.MountAttributes);
+        var attributes = (MountAttributes)U64(b, StatMountLayout.MountAttributes);
         string type = String(b, StatMountLayout.FileSystemType, mask, StatMountMask.FileSystemType) ?? string.Empty;
         if (String(b, StatMountLayout.FileSystemSubtype, mask, StatMountMask.FileSystemSubtype) is { Length: > 0 } subtype)
         {
             type = $"{type}.{subtype}";
         }
 
-        uint superFlags = Read<uint>(b, StatMountLayout.SuperBlockFlags);
+        uint superFlags = U32(b, StatMountLayout.SuperBlockFlags);
         string superOptions = (superFlags & SbReadOnly) != 0 ? "ro" : "rw";
         if ((superFlags & (SbSynchronous | SbDirSync | SbLazyTime)) != 0)
         {
@@ -355,12 +355,12 @@ public static class MountTable
 
         return new MountEntry
         {
-            MountId = Read<ulong>(b, StatMountLayout.MountId),
-            OldMountId = (int)Read<uint>(b, StatMountLayout.OldMountId),
-            ParentId = Read<ulong>(b, StatMountLayout.ParentId),
-            OldParentId = (int)Read<uint>(b, StatMountLayout.OldParentId),
-            DeviceMajor = Read<uint>(b, StatMountLayout.DeviceMajor),
-            DeviceMinor = Read<uint>(b, StatMountLayout.DeviceMinor),
+            MountId = U64(b, StatMountLayout.MountId),
+            OldMountId = (int)U32(b, StatMountLayout.OldMountId),
+            ParentId = U64(b, StatMountLayout.ParentId),
+            OldParentId = (int)U32(b, StatMountLayout.OldParentId),
+            DeviceMajor = U32(b, StatMountLayout.DeviceMajor),
+            DeviceMinor = U32(b, StatMountLayout.DeviceMinor),
             Root = String(b, StatMountLayout.MountRoot, mask, StatMountMask.MountRoot) ?? "/",
             MountPoint = mountPoint,
             FileSystemType = type,
@@ -369,12 +369,12 @@ public static class MountTable
             Options = MountOptions.Format(attributes),
             SuperOptions = superOptions,
             Propagation = state,
-            PeerGroup = Read<ulong>(b, StatMountLayout.PeerGroup),
-            Master = Read<ulong>(b, StatMountLayout.Master),
-            PropagateFrom = PropagateFromOf(mask, Read<ulong>(b, StatMountLayout.PropagateFrom), Read<ulong>(b, StatMountLayout.Master)),
+            PeerGroup = U64(b, StatMountLayout.PeerGroup),
+            Master = U64(b, StatMountLayout.Master),
+            PropagateFrom = PropagateFromOf(mask, U64(b, StatMountLayout.PropagateFrom), U64(b, StatMountLayout.Master)),
             UidMap = Strings(b, StatMountLayout.UidMapCount, StatMountLayout.UidMap, mask, StatMountMask.UidMap),
             GidMap = Strings(b, StatMountLayout.GidMapCount, StatMountLayout.GidMap, mask, StatMountMask.GidMap),
-            NamespaceId = (mask & StatMountMask.MountNamespaceId) != 0 ? Read<ulong>(b, StatMountLayout.MountNamespaceId) : namespaceId,
+            NamespaceId = (mask & StatMountMask.MountNamespaceId) != 0 ? U64(b, StatMountLayout.MountNamespaceId) : namespaceId,
             ReadWith = MountTableSource.ListMount,
         };
     }
@@ -424,10 +424,13 @@ public static class MountTable
     private static ulong PropagateFromOf(StatMountMask mask, ulong propagateFrom, ulong master) =>
         (mask & StatMountMask.PropagateFrom) != 0 && propagateFrom != master ? propagateFrom : 0;
 
-    private static unsafe T Read<T>(byte* b, int offset) where T : unmanaged => Unsafe.ReadUnaligned<T>(b + offset);
+    // Not one generic Read<T>: crossgen2 leaves its instantiations to the JIT, and ToEntry calls them 20 times a mount.
+    private static unsafe ulong U64(byte* b, int offset) => Unsafe.ReadUnaligned<ulong>(b + offset);
+
+    private static unsafe uint U32(byte* b, int offset) => Unsafe.ReadUnaligned<uint>(b + offset);
 
     private static unsafe string? String(byte* b, int offsetField, StatMountMask mask, StatMountMask flag) =>
-        (mask & flag) == 0 ? null : Marshal.PtrToStringUTF8((nint)(b + MountSyscalls.StatMountFixedSize + Read<uint>(b, offsetField)));
+        (mask & flag) == 0 ? null : Marshal.PtrToStringUTF8((nint)(b + MountSyscalls.StatMountFixedSize + U32(b, offsetField)));
 
     private static unsafe IReadOnlyList<string> Strings(byte* b, int countField, int offsetField, StatMountMask mask, StatMountMask flag)
     {
@@ -436,9 +439,9 @@ public static class MountTable
             return Array.Empty<string>();
         }
 
-        uint count = Read<uint>(b, countField);
+        uint count = U32(b, countField);
         var result = new string[count];
-        byte* p = b + MountSyscalls.StatMountFixedSize + Read<uint>(b, offsetField);
+        byte* p = b + MountSyscalls.StatMountFixedSize + U32(b, offsetField);
         for (int i = 0; i < count; i++)
         {
             result[i] = Marshal.PtrToStringUTF8((nint)p) ?? string.Empty;
