@@ -60,7 +60,7 @@ public static class MountTable
             if (TryReadWithListMount(namespaceId, namespaceId, root, source == MountTableSource.ListMount) is { } entries)
             {
                 trace?.Invoke($"listmount(LSMT_ROOT, mnt_ns_id {namespaceId}) + statmount: {entries.Count} mounts below the process root '{root}'");
-                return foreign ? AskForPropagateFrom(entries, pidfd, pid, trace) : entries;
+                return foreign ? AddPropagateFrom(entries, pidfd, pid, trace) : entries;
             }
         }
         else if (source == MountTableSource.ListMount)
@@ -380,12 +380,21 @@ public static class MountTable
     }
 
     /// <summary>
-    /// The kernel computes propagate_from relative to the caller's root, and from outside the namespace it finds nothing.
-    /// It only matters for a slave whose master group has no member in sight; for those few, ask from inside the namespace.
+    /// The kernel computes propagate_from against the caller's root, so statmount from outside the namespace finds nothing.
+    /// It only matters for a slave whose master group has no member in sight; for those few, /proc/PID/mountinfo has it,
+    /// computed against that process's root, as the mount points here are. No thread enters the namespace for it.
     /// </summary>
-    private static IReadOnlyList<MountEntry> AskForPropagateFrom(List<MountEntry> entries, SafePidfdHandle pidfd, int pid, Action<string>? trace)
+    private static IReadOnlyList<MountEntry> AddPropagateFrom(List<MountEntry> entries, SafePidfdHandle pidfd, int pid, Action<string>? trace)
     {
-        var visibleGroups = entries.Where(e => e.PeerGroup != 0).Select(e => e.PeerGroup).ToHashSet();
+        var visibleGroups = new HashSet<ulong>();
+        foreach (MountEntry entry in entries)
+        {
+            if (entry.PeerGroup != 0)
+            {
+                visibleGroups.Add(entry.PeerGroup);
+            }
+        }
+
         var needed = new List<int>();
         for (int i = 0; i < entries.Count; i++)
         {
@@ -404,19 +413,31 @@ public static class MountTable
             return entries;
         }
 
-        using NamespaceWorker worker = NamespaceWorker.Enter(pidfd, $"mount namespace of PID {pid}");
-        foreach (int i in needed)
+        string text = File.ReadAllText($"/proc/{pid}/mountinfo");
+        if (!MountSyscalls.IsAlive(pidfd))
         {
-            int errno = worker.TryStatMountPropagateFrom(entries[i].MountId, out ulong propagateFrom);
-            if (errno != 0 && errno != (int)Errno.ENOENT)
-            {
-                throw SyscallException.Create("statmount(STATMOUNT_PROPAGATE_FROM)", errno, entries[i].MountPoint);
-            }
-
-            entries[i] = entries[i] with { PropagateFrom = propagateFrom != entries[i].Master ? propagateFrom : 0 };
+            throw SyscallException.Create("open", (int)Errno.ESRCH, $"/proc/{pid}/mountinfo");
         }
 
-        trace?.Invoke($"statmount(STATMOUNT_PROPAGATE_FROM) of {needed.Count} slave mount(s) from inside the namespace (thread {worker.NativeThreadId})");
+        // Only lines with the field are parsed: a space in a mount point is escaped, so the text cannot come from a path.
+        var shown = new Dictionary<int, MountInfo>();
+        foreach (string line in text.Split('\n'))
+        {
+            if (line.Contains(" propagate_from:", StringComparison.Ordinal) && MountInfoParser.ParseLine(line) is { } row)
+            {
+                shown[row.MountId] = row;
+            }
+        }
+
+        foreach (int i in needed)
+        {
+            // Old mount ids are reused as soon as a mount is gone: the row must be the same slave at the same place.
+            MountEntry entry = entries[i];
+            bool same = shown.TryGetValue(entry.OldMountId, out MountInfo? row) && (ulong)row.Master == entry.Master && row.MountPoint == entry.MountPoint;
+            entries[i] = entry with { PropagateFrom = same ? (ulong)row!.PropagateFrom : 0 };
+        }
+
+        trace?.Invoke($"propagate_from of {needed.Count} slave mount(s) from /proc/{pid}/mountinfo, which computes it against the process's root");
         return entries;
     }
 
