@@ -174,13 +174,22 @@ public static class MountTable
 
         // statmount is one system call per mount and takes the namespace lock only for reading, so the ids are read
         // in as many slices as there are cores: a 10,000-mount table is mostly these calls and the strings they return.
+        // The calling thread reads the first slice and thread-pool tasks the others: Parallel.For's generic code over int
+        // is not in the framework's ReadyToRun images, so it cost the session's first listing a dozen JIT compilations.
         int slices = ids.Count < 512 ? 1 : Math.Clamp(Environment.ProcessorCount, 1, 4);
         var results = new SliceResult[slices];
-        Parallel.For(0, slices, new ParallelOptions { MaxDegreeOfParallelism = slices }, slice =>
+        var others = new Task<SliceResult>[slices - 1];
+        for (int slice = 1; slice < slices; slice++)
         {
             int from = ids.Count * slice / slices, to = ids.Count * (slice + 1) / slices;
-            results[slice] = ReadSlice(ids, from, to, listNamespaceId, namespaceId, root);
-        });
+            others[slice - 1] = Task.Run(() => ReadSlice(ids, from, to, listNamespaceId, namespaceId, root));
+        }
+
+        results[0] = ReadSlice(ids, 0, ids.Count / slices, listNamespaceId, namespaceId, root);
+        for (int slice = 1; slice < slices; slice++)
+        {
+            results[slice] = others[slice - 1].GetAwaiter().GetResult();
+        }
 
         var entries = new List<MountEntry>(ids.Count);
         bool sourceSeen = false;
@@ -386,6 +395,11 @@ public static class MountTable
     /// </summary>
     private static IReadOnlyList<MountEntry> AddPropagateFrom(List<MountEntry> entries, SafePidfdHandle pidfd, int pid, Action<string>? trace)
     {
+        if (!entries.Exists(e => e.Master != 0 || e.PropagateFrom != 0))
+        {
+            return entries; // no slave (the common case): no set to build
+        }
+
         var visibleGroups = new HashSet<ulong>();
         foreach (MountEntry entry in entries)
         {
