@@ -7,7 +7,7 @@
 .PARAMETER Task
     Build: dotnet build, staging module/MountHotplug (and module/sandbox for the demo and the tests).
     Test: tests/run.sh (installs what the tests need, runs them in a private mount namespace; needs root).
-    Package: a Release build of the module with LICENSE and README.md, packed by PSResourceGet's Compress-PSResource
+    Package: a Release build of the module (its assemblies ReadyToRun-compiled) with LICENSE and README.md, packed by PSResourceGet's Compress-PSResource
     into artifacts/MountHotplug.<version>.nupkg, which Install-PSResource installs from a file repository.
 .EXAMPLE
     ./mhp -File build.ps1
@@ -44,9 +44,10 @@ switch ($Task) {
             # Staged into a folder of its own (the name Compress-PSResource gives the package comes from the manifest),
             # so that packaging never rewrites module/MountHotplug under a session that has it loaded.
             $module = Join-Path $stage 'MountHotplug'
-            foreach ($project in 'src/MountHotplug/MountHotplug.csproj', 'src/MountHotplug.HelpBuilder/MountHotplug.HelpBuilder.csproj') {
-                Invoke-Native dotnet @('build', "$root/$project", '-c', 'Release', '-nologo', '-v', 'quiet', "-p:ModuleStageDir=$module/")
-            }
+            # The module's assemblies compiled ahead of time (ReadyToRun) for pwsh 7.6's runtime: a one-shot pwsh does not
+            # JIT them (src/MountHotplug.ReadyToRun says how; docs/performance.md what it saves).
+            Invoke-Native dotnet @('publish', "$root/src/MountHotplug.ReadyToRun/MountHotplug.ReadyToRun.csproj", '-c', 'Release', '-nologo', '-v', 'quiet', "-p:ModuleStageDir=$module/")
+            Invoke-Native dotnet @('build', "$root/src/MountHotplug.HelpBuilder/MountHotplug.HelpBuilder.csproj", '-c', 'Release', '-nologo', '-v', 'quiet', "-p:ModuleStageDir=$module/")
             Copy-Item -LiteralPath "$root/LICENSE", "$root/README.md" -Destination $module
             $version = (Test-ModuleManifest -Path "$module/MountHotplug.psd1").Version
             $artifacts = [IO.Directory]::CreateDirectory("$root/artifacts").FullName

@@ -12,7 +12,9 @@ internal sealed class ContainerTarget : IDisposable
 
     // Every descriptor this target holds (closed by Dispose); the created entries and Parent only refer to them.
     private readonly List<SafePathHandle> _handles = new();
-    private readonly List<(SafePathHandle Directory, string Name, bool IsDirectory, string Path)> _created = new();
+    // A class, not a tuple: List<T> of a value type is code the JIT compiles in every process (ReadyToRun images hold no
+    // instantiation of the framework's generics over value types of their own).
+    private readonly List<Created> _created = new();
 
     private ContainerTarget(string path, string leafName)
     {
@@ -136,7 +138,7 @@ internal sealed class ContainerTarget : IDisposable
                 SyscallException.Create(isDirectory ? "mkdirat" : "openat2", errno, path));
         }
 
-        _created.Add((directory, name, isDirectory, path));
+        _created.Add(new Created(directory, name, isDirectory, path));
         return true;
     }
 
@@ -214,4 +216,7 @@ internal sealed class ContainerTarget : IDisposable
 
     private static SafePathHandle DuplicateRoot(SafeHandle root) =>
         MountSyscalls.OpenAt2(root, ".", OpenFlags.Path | OpenFlags.Directory, ResolveFlags.Beneath);
+
+    /// <summary>A directory or file this target created: the name, in the directory it was made in, to remove it again.</summary>
+    private sealed record Created(SafePathHandle Directory, string Name, bool IsDirectory, string Path);
 }

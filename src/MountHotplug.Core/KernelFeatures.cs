@@ -68,8 +68,10 @@ public static class KernelFeatures
     private const int IntMax = int.MaxValue;
     private const int CloneNewCgroup = 0x02000000;
 
-    private static readonly Dictionary<KernelFeature, KernelFeatureProbe> Cache = new();
-    private static readonly Dictionary<KernelFeature, bool> Overrides = new();
+    // Indexed by the feature: a Dictionary keyed by an enum is code the JIT has to compile in every process (ReadyToRun
+    // images hold no instantiation of the framework's generics over the module's value types), arrays are not.
+    private static readonly KernelFeatureProbe?[] Cache = new KernelFeatureProbe?[Enum.GetValues(typeof(KernelFeature)).Length];
+    private static readonly bool?[] Overrides = new bool?[Cache.Length];
 
     /// <summary>Every feature, in the order the kernel gained them.</summary>
     public static IReadOnlyList<KernelFeature> All { get; } =
@@ -126,17 +128,18 @@ public static class KernelFeatures
     {
         lock (Cache)
         {
-            if (Overrides.TryGetValue(feature, out bool overridden))
+            if (Overrides[(int)feature] is { } overridden)
             {
                 return new KernelFeatureProbe(feature, overridden, $"overridden for a test: {(overridden ? "present" : "absent")}");
             }
 
-            if (!Cache.TryGetValue(feature, out KernelFeatureProbe? probe))
+            KernelFeatureProbe? probe = Cache[(int)feature];
+            if (probe is null)
             {
                 probe = Run(feature);
                 if (probe.Supported is not null)
                 {
-                    Cache[feature] = probe;
+                    Cache[(int)feature] = probe;
                 }
             }
 
@@ -153,20 +156,13 @@ public static class KernelFeatures
     {
         lock (Cache)
         {
-            bool had = Overrides.TryGetValue(feature, out bool previous);
-            Overrides[feature] = supported;
+            bool? previous = Overrides[(int)feature];
+            Overrides[(int)feature] = supported;
             return new Restore(() =>
             {
                 lock (Cache)
                 {
-                    if (had)
-                    {
-                        Overrides[feature] = previous;
-                    }
-                    else
-                    {
-                        Overrides.Remove(feature);
-                    }
+                    Overrides[(int)feature] = previous;
                 }
             });
         }

@@ -141,11 +141,19 @@ public static class MountOptions
         _ => AtimeMode.RelAtime,
     };
 
-    // A mount table has thousands of mounts and a handful of distinct attribute sets: each string is made once.
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<MountAttributes, string> Formatted = new();
+    // A mount table has thousands of mounts and a handful of distinct attribute sets: each string is made once. The
+    // string depends on the low 8 bits and on IdMap and NoSymFollow only, so those 10 bits index it. An array, not a
+    // dictionary keyed by the enum: that would be code the JIT compiles in every process (ReadyToRun images hold no
+    // instantiation of the framework's generics over the module's value types). Two threads may both make a string.
+    private static readonly string?[] Formatted = new string?[1 << 10];
 
     /// <summary>"ro,nosuid,noatime": the kernel's order (ro/rw, nosuid, nodev, noexec, noatime, nodiratime, relatime, nosymfollow, idmapped).</summary>
-    public static string Format(MountAttributes attributes) => Formatted.GetOrAdd(attributes, FormatUncached);
+    public static string Format(MountAttributes attributes)
+    {
+        ulong bits = (ulong)attributes;
+        int index = (int)(bits & 0xff) | (int)((bits >> 12) & 0x300);
+        return Volatile.Read(ref Formatted[index]) ?? (Formatted[index] = FormatUncached(attributes));
+    }
 
     private static string FormatUncached(MountAttributes attributes)
     {

@@ -60,7 +60,7 @@ public static class MountTable
             if (TryReadWithListMount(namespaceId, namespaceId, root, source == MountTableSource.ListMount) is { } entries)
             {
                 trace?.Invoke($"listmount(LSMT_ROOT, mnt_ns_id {namespaceId}) + statmount: {entries.Count} mounts below the process root '{root}'");
-                return foreign ? AskForPropagateFrom(entries, pidfd, pid, trace) : entries;
+                return foreign ? AddPropagateFrom(entries, pidfd, pid, trace) : entries;
             }
         }
         else if (source == MountTableSource.ListMount)
@@ -179,13 +179,22 @@ public static class MountTable
 
         // statmount is one system call per mount and takes the namespace lock only for reading, so the ids are read
         // in as many slices as there are cores: a 10,000-mount table is mostly these calls and the strings they return.
+        // The calling thread reads the first slice and thread-pool tasks the others: Parallel.For's generic code over int
+        // is not in the framework's ReadyToRun images, so it cost the session's first listing a dozen JIT compilations.
         int slices = ids.Count < 512 ? 1 : Math.Clamp(Environment.ProcessorCount, 1, 4);
         var results = new SliceResult[slices];
-        Parallel.For(0, slices, new ParallelOptions { MaxDegreeOfParallelism = slices }, slice =>
+        var others = new Task<SliceResult>[slices - 1];
+        for (int slice = 1; slice < slices; slice++)
         {
             int from = ids.Count * slice / slices, to = ids.Count * (slice + 1) / slices;
-            results[slice] = ReadSlice(ids, from, to, listNamespaceId, namespaceId, root);
-        });
+            others[slice - 1] = Task.Run(() => ReadSlice(ids, from, to, listNamespaceId, namespaceId, root));
+        }
+
+        results[0] = ReadSlice(ids, 0, ids.Count / slices, listNamespaceId, namespaceId, root);
+        for (int slice = 1; slice < slices; slice++)
+        {
+            results[slice] = others[slice - 1].GetAwaiter().GetResult();
+        }
 
         var entries = new List<MountEntry>(ids.Count);
         bool sourceSeen = false;
@@ -258,8 +267,8 @@ public static class MountTable
 
             fixed (byte* b = buffer)
             {
-                var mask = (StatMountMask)Read<ulong>(b, StatMountLayout.Mask);
-                if ((mask & StatMountMask.SupportedMask) != 0 && ((StatMountMask)Read<ulong>(b, StatMountLayout.SupportedMask) & Needed) != Needed)
+                var mask = (StatMountMask)U64(b, StatMountLayout.Mask);
+                if ((mask & StatMountMask.SupportedMask) != 0 && ((StatMountMask)U64(b, StatMountLayout.SupportedMask) & Needed) != Needed)
                 {
                     return new SliceResult(entries, sourceSeen, true, 0, id);
                 }
@@ -332,20 +341,20 @@ public static class MountTable
             }
         }
 
-        ulong propagation = Read<ulong>(b, StatMountLayout.Propagation);
+        ulong propagation = U64(b, StatMountLayout.Propagation);
         var state = PropagationState.Private;
         if ((propagation & MsShared) != 0) state |= PropagationState.Shared;
         if ((propagation & MsSlave) != 0) state |= PropagationState.Slave;
         if ((propagation & MsUnbindable) != 0) state |= PropagationState.Unbindable;
 
-        var attributes = (MountAttributes)Read<ulong>(b, StatMountLayout.MountAttributes);
+        var attributes = (MountAttributes)U64(b, StatMountLayout.MountAttributes);
         string type = String(b, StatMountLayout.FileSystemType, mask, StatMountMask.FileSystemType) ?? string.Empty;
         if (String(b, StatMountLayout.FileSystemSubtype, mask, StatMountMask.FileSystemSubtype) is { Length: > 0 } subtype)
         {
             type = $"{type}.{subtype}";
         }
 
-        uint superFlags = Read<uint>(b, StatMountLayout.SuperBlockFlags);
+        uint superFlags = U32(b, StatMountLayout.SuperBlockFlags);
         string superOptions = (superFlags & SbReadOnly) != 0 ? "ro" : "rw";
         if ((superFlags & (SbSynchronous | SbDirSync | SbLazyTime)) != 0)
         {
@@ -360,12 +369,12 @@ public static class MountTable
 
         return new MountEntry
         {
-            MountId = Read<ulong>(b, StatMountLayout.MountId),
-            OldMountId = (int)Read<uint>(b, StatMountLayout.OldMountId),
-            ParentId = Read<ulong>(b, StatMountLayout.ParentId),
-            OldParentId = (int)Read<uint>(b, StatMountLayout.OldParentId),
-            DeviceMajor = Read<uint>(b, StatMountLayout.DeviceMajor),
-            DeviceMinor = Read<uint>(b, StatMountLayout.DeviceMinor),
+            MountId = U64(b, StatMountLayout.MountId),
+            OldMountId = (int)U32(b, StatMountLayout.OldMountId),
+            ParentId = U64(b, StatMountLayout.ParentId),
+            OldParentId = (int)U32(b, StatMountLayout.OldParentId),
+            DeviceMajor = U32(b, StatMountLayout.DeviceMajor),
+            DeviceMinor = U32(b, StatMountLayout.DeviceMinor),
             Root = String(b, StatMountLayout.MountRoot, mask, StatMountMask.MountRoot) ?? "/",
             MountPoint = mountPoint,
             FileSystemType = type,
@@ -374,23 +383,37 @@ public static class MountTable
             Options = MountOptions.Format(attributes),
             SuperOptions = superOptions,
             Propagation = state,
-            PeerGroup = Read<ulong>(b, StatMountLayout.PeerGroup),
-            Master = Read<ulong>(b, StatMountLayout.Master),
-            PropagateFrom = PropagateFromOf(mask, Read<ulong>(b, StatMountLayout.PropagateFrom), Read<ulong>(b, StatMountLayout.Master)),
+            PeerGroup = U64(b, StatMountLayout.PeerGroup),
+            Master = U64(b, StatMountLayout.Master),
+            PropagateFrom = PropagateFromOf(mask, U64(b, StatMountLayout.PropagateFrom), U64(b, StatMountLayout.Master)),
             UidMap = Strings(b, StatMountLayout.UidMapCount, StatMountLayout.UidMap, mask, StatMountMask.UidMap),
             GidMap = Strings(b, StatMountLayout.GidMapCount, StatMountLayout.GidMap, mask, StatMountMask.GidMap),
-            NamespaceId = (mask & StatMountMask.MountNamespaceId) != 0 ? Read<ulong>(b, StatMountLayout.MountNamespaceId) : namespaceId,
+            NamespaceId = (mask & StatMountMask.MountNamespaceId) != 0 ? U64(b, StatMountLayout.MountNamespaceId) : namespaceId,
             ReadWith = MountTableSource.ListMount,
         };
     }
 
     /// <summary>
-    /// The kernel computes propagate_from relative to the caller's root, and from outside the namespace it finds nothing.
-    /// It only matters for a slave whose master group has no member in sight; for those few, ask from inside the namespace.
+    /// The kernel computes propagate_from against the caller's root, so statmount from outside the namespace finds nothing.
+    /// It only matters for a slave whose master group has no member in sight; for those few, /proc/PID/mountinfo has it,
+    /// computed against that process's root, as the mount points here are. No thread enters the namespace for it.
     /// </summary>
-    private static IReadOnlyList<MountEntry> AskForPropagateFrom(List<MountEntry> entries, SafePidfdHandle pidfd, int pid, Action<string>? trace)
+    private static IReadOnlyList<MountEntry> AddPropagateFrom(List<MountEntry> entries, SafePidfdHandle pidfd, int pid, Action<string>? trace)
     {
-        var visibleGroups = entries.Where(e => e.PeerGroup != 0).Select(e => e.PeerGroup).ToHashSet();
+        if (!entries.Exists(e => e.Master != 0 || e.PropagateFrom != 0))
+        {
+            return entries; // no slave (the common case): no set to build
+        }
+
+        var visibleGroups = new HashSet<ulong>();
+        foreach (MountEntry entry in entries)
+        {
+            if (entry.PeerGroup != 0)
+            {
+                visibleGroups.Add(entry.PeerGroup);
+            }
+        }
+
         var needed = new List<int>();
         for (int i = 0; i < entries.Count; i++)
         {
@@ -409,19 +432,31 @@ public static class MountTable
             return entries;
         }
 
-        using NamespaceWorker worker = NamespaceWorker.Enter(pidfd, $"mount namespace of PID {pid}");
-        foreach (int i in needed)
+        string text = File.ReadAllText($"/proc/{pid}/mountinfo");
+        if (!MountSyscalls.IsAlive(pidfd))
         {
-            int errno = worker.TryStatMountPropagateFrom(entries[i].MountId, out ulong propagateFrom);
-            if (errno != 0 && errno != (int)Errno.ENOENT)
-            {
-                throw SyscallException.Create("statmount(STATMOUNT_PROPAGATE_FROM)", errno, entries[i].MountPoint);
-            }
-
-            entries[i] = entries[i] with { PropagateFrom = propagateFrom != entries[i].Master ? propagateFrom : 0 };
+            throw SyscallException.Create("open", (int)Errno.ESRCH, $"/proc/{pid}/mountinfo");
         }
 
-        trace?.Invoke($"statmount(STATMOUNT_PROPAGATE_FROM) of {needed.Count} slave mount(s) from inside the namespace (thread {worker.NativeThreadId})");
+        // Only lines with the field are parsed: a space in a mount point is escaped, so the text cannot come from a path.
+        var shown = new Dictionary<int, MountInfo>();
+        foreach (string line in text.Split('\n'))
+        {
+            if (line.Contains(" propagate_from:", StringComparison.Ordinal) && MountInfoParser.ParseLine(line) is { } row)
+            {
+                shown[row.MountId] = row;
+            }
+        }
+
+        foreach (int i in needed)
+        {
+            // Old mount ids are reused as soon as a mount is gone: the row must be the same slave at the same place.
+            MountEntry entry = entries[i];
+            bool same = shown.TryGetValue(entry.OldMountId, out MountInfo? row) && (ulong)row.Master == entry.Master && row.MountPoint == entry.MountPoint;
+            entries[i] = entry with { PropagateFrom = same ? (ulong)row!.PropagateFrom : 0 };
+        }
+
+        trace?.Invoke($"propagate_from of {needed.Count} slave mount(s) from /proc/{pid}/mountinfo, which computes it against the process's root");
         return entries;
     }
 
@@ -429,10 +464,13 @@ public static class MountTable
     private static ulong PropagateFromOf(StatMountMask mask, ulong propagateFrom, ulong master) =>
         (mask & StatMountMask.PropagateFrom) != 0 && propagateFrom != master ? propagateFrom : 0;
 
-    private static unsafe T Read<T>(byte* b, int offset) where T : unmanaged => Unsafe.ReadUnaligned<T>(b + offset);
+    // Not one generic Read<T>: crossgen2 leaves its instantiations to the JIT, and ToEntry calls them 20 times a mount.
+    private static unsafe ulong U64(byte* b, int offset) => Unsafe.ReadUnaligned<ulong>(b + offset);
+
+    private static unsafe uint U32(byte* b, int offset) => Unsafe.ReadUnaligned<uint>(b + offset);
 
     private static unsafe string? String(byte* b, int offsetField, StatMountMask mask, StatMountMask flag) =>
-        (mask & flag) == 0 ? null : Marshal.PtrToStringUTF8((nint)(b + MountSyscalls.StatMountFixedSize + Read<uint>(b, offsetField)));
+        (mask & flag) == 0 ? null : Marshal.PtrToStringUTF8((nint)(b + MountSyscalls.StatMountFixedSize + U32(b, offsetField)));
 
     private static unsafe IReadOnlyList<string> Strings(byte* b, int countField, int offsetField, StatMountMask mask, StatMountMask flag)
     {
@@ -441,9 +479,9 @@ public static class MountTable
             return Array.Empty<string>();
         }
 
-        uint count = Read<uint>(b, countField);
+        uint count = U32(b, countField);
         string[] result = new string[count];
-        byte* p = b + MountSyscalls.StatMountFixedSize + Read<uint>(b, offsetField);
+        byte* p = b + MountSyscalls.StatMountFixedSize + U32(b, offsetField);
         for (int i = 0; i < count; i++)
         {
             result[i] = Marshal.PtrToStringUTF8((nint)p) ?? string.Empty;

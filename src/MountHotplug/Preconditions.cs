@@ -47,7 +47,21 @@ internal static class Requirements
             ("Set-MountAttribute", SetMountAttribute),
             ("Restore-MountTopology", RestoreMountTopology),
         };
-        return uses.Where(u => u.Features.Contains(feature)).Select(u => u.Command).ToList();
+        // Loops, not LINQ over the tuples: those instantiations would be JIT-compiled in every process (ReadyToRun has none).
+        var commands = new List<string>();
+        foreach (var (command, features) in uses)
+        {
+            foreach (KernelFeature needed in features)
+            {
+                if (needed == feature)
+                {
+                    commands.Add(command);
+                    break;
+                }
+            }
+        }
+
+        return commands;
     }
 }
 

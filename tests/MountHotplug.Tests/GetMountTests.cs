@@ -60,11 +60,12 @@ public sealed class GetMountTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// A slave whose master group has no member in its namespace shows where its events come from (propagate_from). The kernel
-    /// works it out against the caller's root, so from outside the namespace it has to be asked from inside.
+    /// A slave whose master group has no member in its namespace shows where its events come from (propagate_from). statmount
+    /// works it out against the caller's root, so from outside the namespace it finds nothing; /proc/PID/mountinfo works it
+    /// out against that process's root, and is read from the host: no thread enters the namespace for it.
     /// </summary>
     [SkippableFact]
-    public void PropagateFromIsAskedFromInsideTheNamespace()
+    public void PropagateFromIsReadWithoutEnteringTheNamespace()
     {
         using var scenario = Scenario.Start(sessions: 0);
         var container = scenario.Container;
@@ -73,8 +74,21 @@ public sealed class GetMountTests(ITestOutputHelper output)
             + " && (unshare -m --propagation shared sh -c 'mount --bind /y /z && mount --make-slave /z && mount --make-private /y && exec sleep 600' </dev/null >/dev/null 2>&1 &)");
         int inner = WaitForChild(container, "sleep 600");
         using SafePidfdHandle pidfd = MountSyscalls.PidfdOpen(inner);
+        var guard = new HostGuard();
+        var traces = new List<string>();
+        int entered = 0;
+        Assert.Null(NamespaceWorker.ThreadEntering);
+        NamespaceWorker.ThreadEntering = _ => Interlocked.Increment(ref entered);
+        IReadOnlyList<MountEntry> listed;
+        try
+        {
+            listed = MountTable.Read(pidfd, inner, MountTableSource.ListMount, traces.Add);
+        }
+        finally
+        {
+            NamespaceWorker.ThreadEntering = null;
+        }
 
-        IReadOnlyList<MountEntry> listed = MountTable.Read(pidfd, inner, MountTableSource.ListMount);
         IReadOnlyList<MountEntry> parsed = MountTable.Read(pidfd, inner, MountTableSource.MountInfo);
 
         AssertSameMounts(listed, parsed);
@@ -83,7 +97,10 @@ public sealed class GetMountTests(ITestOutputHelper output)
         Assert.NotEqual(0ul, z.Master);
         Assert.Equal(x.PeerGroup, z.PropagateFrom);
         Assert.Contains($"propagate_from:{x.PeerGroup}", z.PropagationText);
-        Assert.Empty(ProcessState.StrayThreads());
+        Assert.Equal(0, entered);
+        Assert.Contains(traces, t => t.StartsWith("listmount(", StringComparison.Ordinal));
+        Assert.Contains(traces, t => t.Contains($"/proc/{inner}/mountinfo", StringComparison.Ordinal));
+        guard.AssertClean();
     }
 
     [SkippableFact]
