@@ -249,9 +249,13 @@ Subsystem powershell $(Get-PwshPath) -sshs -NoLogo -NoProfile
     $info = [Diagnostics.ProcessStartInfo]::new($sshd)
     foreach ($argument in '-D', '-e', '-f', $config) { $info.ArgumentList.Add($argument) }
     $info.RedirectStandardError = $true
+    # Not the runner's stdout: that is tests/run.sh's tee pipe, and an sshd left holding it (after the runner crashed) kept
+    # run.sh waiting for its end.
+    $info.RedirectStandardOutput = $true
     $info.UseShellExecute = $false
     $process = [Diagnostics.Process]::Start($info)
     $log = $process.StandardError.ReadToEndAsync()
+    $null = $process.StandardOutput.ReadToEndAsync()
     $server = [pscustomobject]@{ Process = $process; Port = $port; KeyFile = (Join-Path $Directory 'client_key'); Log = $log }
     # Ready once it accepts a connection; a failed start shows in its log.
     $deadline = [DateTime]::UtcNow.AddSeconds(30)
