@@ -1,5 +1,5 @@
 # Lists here are comma lists, not @( ) blocks: Import-Module evaluates this file, and a multi-line @( ) is compiled by
-# the engine's interpreter, whose code a one-shot pwsh JIT-compiles (about 60 methods, 5 ms; docs/performance.md).
+# the engine's interpreter, whose code a one-shot pwsh JIT-compiles (about 55 methods; docs/performance.md).
 @{
     RootModule           = 'MountHotplug.dll'
     ModuleVersion        = '0.1.0'
