@@ -114,11 +114,6 @@ public sealed class GetContainerNamespaceCommand : PSCmdlet
         IReadOnlyList<ContainerNamespace> pinned = lookup.OpenAll(unavailable);
         if (RequestedRuntime is not null && unavailable.Count > 0)
         {
-            foreach (ContainerNamespace ns in pinned)
-            {
-                ns.Dispose();
-            }
-
             WriteError(MountErrors.Plain(ErrorId.RuntimeUnavailable, ErrorCategory.ResourceUnavailable, RequestedRuntime,
                 $"Cannot list the containers of {unavailable[0]}.", "Install the runtime's tools, or start its daemon (DOCKER_HOST, CONTAINER_HOST)."));
             return;

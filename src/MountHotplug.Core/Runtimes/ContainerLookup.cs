@@ -271,12 +271,19 @@ public sealed class ContainerLookup
 
     /// <summary>
     /// Pins every running container the runtimes list; one that stops between the listing and the pin is skipped (traced).
-    /// <paramref name="unavailable"/> receives the runtimes that are installed but did not answer.
+    /// <paramref name="unavailable"/> receives the runtimes that are installed but did not answer; when the runtime was
+    /// asked for by name and did not answer, nothing is pinned (the caller reports it).
     /// </summary>
     public IReadOnlyList<ContainerNamespace> OpenAll(List<string> unavailable)
     {
         var pinned = new List<ContainerNamespace>();
-        foreach (ContainerCandidate candidate in ListCandidates(unavailable))
+        IReadOnlyList<ContainerCandidate> candidates = ListCandidates(unavailable);
+        if (_explicitRuntime && unavailable.Count > 0)
+        {
+            return pinned;
+        }
+
+        foreach (ContainerCandidate candidate in candidates)
         {
             ContainerNamespace ns;
             try
