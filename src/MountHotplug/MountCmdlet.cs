@@ -16,7 +16,8 @@ namespace MountHotplug;
 public abstract class MountCmdlet : PSCmdlet
 {
     private volatile bool _stopping;
-    private bool? _wantsVerbose;
+    private bool _traceDecided;
+    private Action<string>? _trace;
 
     /// <summary>Whether Ctrl+C (or a downstream Select-Object -First) asked the pipeline to stop.</summary>
     private protected bool IsStopping => _stopping;
@@ -25,7 +26,20 @@ public abstract class MountCmdlet : PSCmdlet
     /// The callback for the core's system-call traces: WriteVerbose when this invocation shows verbose output, else null, so
     /// that no trace text is built for nobody (a few microseconds per mount, as much as a system call).
     /// </summary>
-    private protected Action<string>? Trace => (_wantsVerbose ??= this.WantsVerbose()) ? WriteVerbose : null;
+    private protected Action<string>? Trace
+    {
+        get
+        {
+            // Decided once per invocation, and one delegate for all its calls: this is read for every mount of a pipeline.
+            if (!_traceDecided)
+            {
+                _trace = this.WantsVerbose() ? WriteVerbose : null;
+                _traceDecided = true;
+            }
+
+            return _trace;
+        }
+    }
 
     protected sealed override void StopProcessing() => _stopping = true;
 }
