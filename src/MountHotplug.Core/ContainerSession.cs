@@ -51,8 +51,9 @@ public sealed partial class ContainerSession : IDisposable
     /// <summary>How often a kept namespace thread checks that its container still runs (it ends with the container).</summary>
     internal static TimeSpan WorkerExitCheck = TimeSpan.FromSeconds(1);
 
-    // The sessions whose namespace thread runs now, so that all of them can be ended at once (EndIdleWorkers).
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<ContainerSession, byte> WithWorker = new();
+    // The sessions that keep a namespace thread or the container's root now, so that all can be released at once
+    // (EndIdleWorkers).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<ContainerSession, byte> Keeping = new();
 
     private readonly ContainerNamespace _ns;
     private readonly SafePidfdHandle _pidfd;
@@ -73,7 +74,7 @@ public sealed partial class ContainerSession : IDisposable
         _pidfd = ns.Pidfd;
         _pid = ns.ProcessId;
         _procRoot = $"/proc/{_pid}/root";
-        _idleTimer = new Timer(static state => ((ContainerSession)state!).EndIdleWorker(), this, Timeout.Infinite, Timeout.Infinite);
+        _idleTimer = new Timer(static state => ((ContainerSession)state!).ReleaseIfIdle(), this, Timeout.Infinite, Timeout.Infinite);
     }
 
     /// <summary>The pinned container this session works in.</summary>
@@ -113,9 +114,9 @@ public sealed partial class ContainerSession : IDisposable
         }
     }
 
-    // A kept thread holds the container's mount namespace alive: it ends when the container exits (checked every
-    // WorkerExitCheck) or after WorkerIdleTimeout without a call, whichever comes first.
-    private void EndIdleWorker()
+    // A kept thread holds the container's mount namespace alive (and the kept root a descriptor): both are released when
+    // the container exits (checked every WorkerExitCheck) or after WorkerIdleTimeout without a call, whichever is first.
+    private void ReleaseIfIdle()
     {
         if (!Monitor.TryEnter(_gate))
         {
@@ -133,7 +134,7 @@ public sealed partial class ContainerSession : IDisposable
 
             if (idle || !_ns.IsAlive)
             {
-                EndWorker();
+                Release();
                 return;
             }
 
@@ -152,32 +153,33 @@ public sealed partial class ContainerSession : IDisposable
     // Under _gate: something is kept (the thread, the root) until idle, exit or Dispose.
     private void Keep()
     {
-        WithWorker[this] = 0;
+        Keeping[this] = 0;
         _idleTimer.Change(WorkerExitCheck, Timeout.InfiniteTimeSpan);
     }
 
     // Under _gate.
-    private void EndWorker()
+    private void Release()
     {
         _worker?.Dispose();
         _worker = null;
         _root?.Dispose();
         _root = null;
-        WithWorker.TryRemove(this, out _);
+        Keeping.TryRemove(this, out _);
     }
 
     /// <summary>
-    /// Ends every kept namespace thread that is not in a call now (a later call enters again). For tests that check no
+    /// Ends every kept namespace thread and closes every kept root, each after the call in progress on its session, if any
+    /// (a later call enters and opens again). For tests that check no
     /// thread is left in another namespace once the module is idle, and for hosts that want to release containers' namespaces
     /// at once (a stopped container's namespace lives while a thread is in it).
     /// </summary>
     public static void EndIdleWorkers()
     {
-        foreach (ContainerSession session in WithWorker.Keys)
+        foreach (ContainerSession session in Keeping.Keys)
         {
             lock (session._gate)
             {
-                session.EndWorker();
+                session.Release();
             }
         }
     }
@@ -388,7 +390,7 @@ public sealed partial class ContainerSession : IDisposable
         {
             _disposed = true;
             _idleTimer.Dispose();
-            EndWorker();
+            Release();
         }
     }
 
