@@ -17,7 +17,16 @@ public sealed class Unplugger : IDisposable
     /// <summary>The shell, for other commands the test runs inside the container.</summary>
     public ContainerShell Shell => _shell;
 
-    /// <summary>Unmounts the top mount at each path (inside the container); throws if any of them is not a mount point.</summary>
+    /// <summary>
+    /// Unmounts the top mount at each path (inside the container), as the container's own admin would: a plain umount,
+    /// not a lazy one, so a descriptor this process leaked on the mount still fails the test. Throws if a path is not a
+    /// mount point or stays busy for a second.
+    /// </summary>
+    /// <remarks>
+    /// A process inside that is looking up a path through the mount (a hostile container's `[ -e t1 ]` loop) holds a
+    /// reference to it for the length of that system call, and umount(2) then says EBUSY. That is the container's doing
+    /// and over in microseconds, so a busy mount is tried again; one still busy after a second is held by someone.
+    /// </remarks>
     public void Unplug(IReadOnlyCollection<string> containerPaths)
     {
         if (containerPaths.Count == 0)
@@ -25,7 +34,11 @@ public sealed class Unplugger : IDisposable
             return;
         }
 
-        _shell.RunOrThrow("umount " + string.Join(' ', containerPaths.Select(ContainerShell.Quote)));
+        // A subshell, so that giving up ends the loop and not the container shell this runs in.
+        _shell.RunOrThrow("( for p in " + string.Join(' ', containerPaths.Select(ContainerShell.Quote)) + "; do n=0;"
+            + " until e=$(umount \"$p\" 2>&1); do"
+            + " case \"$e\" in *busy*) [ $n -lt 50 ] || { echo \"$e\"; exit 1; };; *) echo \"$e\"; exit 1;; esac;"
+            + " n=$((n+1)); usleep 20000; done; done )");
     }
 
     public void Dispose() => _shell.Dispose();
