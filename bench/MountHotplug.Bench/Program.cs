@@ -176,7 +176,7 @@ internal static class Hotplug
         report.Check("Native C# API within 1.3× of the C loop with the same system calls and namespace thread", overThreaded <= 1.3);
 
         // Step by step, the same system calls and thread design in C and in C#: where the difference goes.
-        string[] names = { "staging: open_tree, mount_setattr, statx", "root check: statx /proc/PID/root, pidfd", "resolve: openat2 parent, mkdirat, openat2 name, statx",
+        string[] names = { "staging: open_tree_attr (or open_tree, mount_setattr), statx", "root check: statx /proc/PID/root, pidfd", "resolve: openat2 parent, mkdirat, openat2 name, statx",
             "move_mount, handed to the namespace thread", "verify: openat2 from the root, statx", "close descriptors" };
         for (int step = 0; step < names.Length; step++)
         {
@@ -286,10 +286,8 @@ internal static class Hotplug
             ContainerSession mounter = ns.Session;
             for (int i = 0; i < count; i++)
             {
-                using SafeMountHandle mount = MountSyscalls.OpenTree(null, source, OpenTreeFlags.Clone);
-                MountSyscalls.MountSetAttr(mount, MountAttributes.None, MountAttributes.None, MountPropagation.Private, recursive: false);
-                StatxInfo info = MountSyscalls.Statx(mount);
-                mounter.Attach(mount, info, $"{directory}/m{i}", new AttachOptions { CreateTarget = true });
+                using StagedMount staged = StagedMount.Clone(source, new CloneOptions());
+                mounter.Attach(staged, $"{directory}/m{i}", new AttachOptions { CreateTarget = true });
             }
         }
 
@@ -314,9 +312,9 @@ internal static class Hotplug
         for (int i = 0; i < count; i++)
         {
             long t0 = Stopwatch.GetTimestamp();
-            SafeMountHandle mount = MountSyscalls.OpenTree(null, source, OpenTreeFlags.Clone);
-            MountSyscalls.MountSetAttr(mount, MountAttributes.None, MountAttributes.None, MountPropagation.Private, recursive: false);
-            StatxInfo info = MountSyscalls.Statx(mount);
+            StagedMount staged = StagedMount.Clone(source, new CloneOptions());
+            SafeMountHandle mount = staged.Handle;
+            StatxInfo info = staged.Info;
             long t1 = Stopwatch.GetTimestamp();
 
             if (MountSyscalls.TryStatxPath(rootPath, true, out StatxInfo now) != 0 || now.Inode != rootInfo.Inode || !MountSyscalls.IsAlive(pidfd))
@@ -346,7 +344,7 @@ internal static class Hotplug
 
             long t5 = Stopwatch.GetTimestamp();
             target.Dispose();
-            mount.Dispose();
+            staged.Dispose();
             long t6 = Stopwatch.GetTimestamp();
             ticks[0] += t1 - t0; ticks[1] += t2 - t1; ticks[2] += t3 - t2; ticks[3] += t4 - t3; ticks[4] += t5 - t4; ticks[5] += t6 - t5;
         }

@@ -8,7 +8,7 @@ public sealed record CloneOptions
     /// <summary>Clone the mounts below the path too (OPEN_TREE_CLONE | AT_RECURSIVE), with the attributes on each.</summary>
     public bool Recurse { get; init; }
 
-    /// <summary>The flags to set (read-only, nosuid, nodev, noexec).</summary>
+    /// <summary>The flags to set (read-only, nosuid, nodev, noexec, nosymfollow, an atime mode).</summary>
     public MountAttributes Attributes { get; init; }
 
     /// <summary>The propagation of the clone: Private unless asked (see the remarks of <see cref="StagedMount.Clone"/>).</summary>
@@ -30,9 +30,9 @@ public sealed record CloneOptions
 public sealed partial class StagedMount
 {
     /// <summary>
-    /// The clone recipe, in one call: open_tree(OPEN_TREE_CLONE) of <paramref name="source"/> (a path in the caller's mount
-    /// namespace), then mount_setattr with the flags and the propagation, then the idmap, then statx; with a stage name, the
-    /// clone is also kept in the stage. A clone of a shared host mount stays in the host's peer group unless told otherwise,
+    /// The clone recipe, in one call: a clone of <paramref name="source"/> (a path in the caller's mount namespace) with the
+    /// flags, the propagation and the idmap set (open_tree_attr, or open_tree and mount_setattr where the kernel has no
+    /// open_tree_attr or refuses it), then statx; with a stage name, the clone is also kept in the stage. A clone of a shared host mount stays in the host's peer group unless told otherwise,
     /// and later host mounts would then appear in the container, so the propagation is always set (kernel-notes N10).
     /// On any failure nothing is left: the clone is closed, which dissolves it.
     /// </summary>
@@ -44,19 +44,9 @@ public sealed partial class StagedMount
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(options);
         OpenTreeFlags flags = OpenTreeFlags.Clone | (options.Recurse ? OpenTreeFlags.Recursive : OpenTreeFlags.None);
-        SafeMountHandle handle = MountSyscalls.OpenTree(null, source, flags);
-        trace?.Invoke($"open_tree(AT_FDCWD, \"{source}\", {flags}) = fd {handle.DescriptorNumber}");
+        SafeMountHandle handle = CloneWithAttributes(source, flags, options, trace);
         try
         {
-            string recursive = options.Recurse ? "|AT_RECURSIVE" : string.Empty;
-            MountSyscalls.MountSetAttr(handle, options.Attributes, MountAttributes.None, options.Propagation, options.Recurse, source);
-            trace?.Invoke($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{recursive}, {{attr_set={FormatAttributes(options.Attributes)}, propagation={options.Propagation}}}) = 0");
-            if (options.IdMap is { } userns)
-            {
-                IdMapping.Apply(handle, userns, source, options.Recurse);
-                trace?.Invoke($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{recursive}, {{attr_set=MOUNT_ATTR_IDMAP, userns_fd={userns.Handle.DescriptorNumber}}}) = 0");
-            }
-
             StatxInfo info = MountSyscalls.Statx(handle, source);
             if (options.StageName is { } name)
             {
@@ -73,6 +63,48 @@ public sealed partial class StagedMount
             {
                 RequestedTarget = options.RequestedTarget,
             };
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    // One open_tree_attr where the kernel has it (6.15): the clone never exists without its attributes, and it is one
+    // system call instead of two or three. Where it refuses, the same mount is made in steps, so that an error names the
+    // step that failed (a missing source is open_tree's ENOENT, an idmap refusal is probed per filesystem) as before.
+    private static SafeMountHandle CloneWithAttributes(string source, OpenTreeFlags flags, CloneOptions options, Action<string>? trace)
+    {
+        string recursive = options.Recurse ? "|AT_RECURSIVE" : string.Empty;
+        string idmap = options.IdMap is { } u ? $"|MOUNT_ATTR_IDMAP, userns_fd={u.Handle.DescriptorNumber}" : string.Empty;
+
+        // An atime mode is an enum in a mask: setting one without clearing the mask is EINVAL (kernel-notes N11).
+        MountAttributes clear = (options.Attributes & MountAttributes.AtimeMask) != 0 ? MountAttributes.AtimeMask : MountAttributes.None;
+        if (KernelFeatures.IsSupported(KernelFeature.OpenTreeAttr))
+        {
+            SafeMountHandle? clone = MountSyscalls.TryOpenTreeAttr(source, flags, options.Attributes, clear, options.Propagation, options.IdMap?.Handle, out int errno);
+            trace?.Invoke($"open_tree_attr(AT_FDCWD, \"{source}\", {flags}, {{attr_set={FormatAttributes(options.Attributes)}{idmap}, propagation={options.Propagation}}}) = "
+                + (clone is null ? $"{ErrnoText.Name(errno)}; the same again in steps" : $"fd {clone.DescriptorNumber}"));
+            if (clone is not null)
+            {
+                return clone;
+            }
+        }
+
+        SafeMountHandle handle = MountSyscalls.OpenTree(null, source, flags);
+        trace?.Invoke($"open_tree(AT_FDCWD, \"{source}\", {flags}) = fd {handle.DescriptorNumber}");
+        try
+        {
+            MountSyscalls.MountSetAttr(handle, options.Attributes, clear, options.Propagation, options.Recurse, source);
+            trace?.Invoke($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{recursive}, {{attr_set={FormatAttributes(options.Attributes)}, propagation={options.Propagation}}}) = 0");
+            if (options.IdMap is { } userns)
+            {
+                IdMapping.Apply(handle, userns, source, options.Recurse);
+                trace?.Invoke($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH{recursive}, {{attr_set=MOUNT_ATTR_IDMAP, userns_fd={userns.Handle.DescriptorNumber}}}) = 0");
+            }
+
+            return handle;
         }
         catch
         {

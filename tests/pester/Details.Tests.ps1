@@ -56,7 +56,7 @@ Describe 'Get-MountApiSupport UsedBy' -Tag Privileged {
 
     It 'says so in the table when no command needs a feature, instead of leaving the column empty' {
         $row = (Get-MountApiSupport -Feature OpenTreeAttr | Out-String -Width 200) -split "`n" | Where-Object { $_ -match '^open_tree_attr\b' }
-        (Get-MountApiSupport -Feature OpenTreeAttr).UsedBy | Should -BeNullOrEmpty -Because 'no command calls open_tree_attr yet'
+        (Get-MountApiSupport -Feature OpenTreeAttr).UsedBy | Should -BeNullOrEmpty -Because 'no command stops without it: New-StagedMount calls it where the kernel has it, and open_tree and mount_setattr where not'
         $row | Should -Match '\(none\)\s*$'
     }
 }
