@@ -14,7 +14,10 @@
 #   (which imports module/ as `dotnet build` stages it: Debug IL); also `Import-Module …; Get-MountApiSupport`. Each
 #   round runs every way once, in an order that rotates from round to round; the figures are medians;
 # - in one pwsh process: the first pipeline of 200 hot-plugs (cold) against later ones (warm), and a foreach loop with
-#   one pipeline per mount against the one-pipeline figure, alternated;
+#   one pipeline per mount against the one-pipeline figure, alternated; beside each warm pipeline, started from that
+#   pwsh, bench/c/hotplug_loop making the same system calls with a namespace thread (its "threaded" mode), for the
+#   warm pipeline ÷ C ratio (the median of the paired ratios); and the engine's floor for the foreach form, a foreach
+#   of a two-command pipeline of built-in cmdlets;
 # - Get-Mount of a namespace with MOUNTS mounts: its first call in a session, later calls, and `findmnt -J -N PID`.
 # The "container" is a process in a mount namespace of its own (unshare) with a tmpfs as the hot-plug target, so what is
 # timed is the module and pwsh, not a disk. Everything runs in a private mount namespace; nothing is left behind.
@@ -49,6 +52,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 work=$(mktemp -d /tmp/mhp-cold.XXXXXX)
 mkdir -p "$work/src" "$work/target" "$work/list"
+gcc -O2 -Wall -Wextra -Werror -pthread -o "$work/hotplug_loop" bench/c/hotplug_loop.c
 echo hello >"$work/src/hello.txt"
 # The target container: a tmpfs at $work/target in its own namespace. The listed one: $mounts tmpfs mounts.
 unshare --mount --propagation private -- sh -c 'mount -t tmpfs cold "$1" && exec sleep 1000000' sh "$work/target" &
@@ -117,11 +121,23 @@ for way in floor floormod shipped il; do
 done
 
 # In one process: pipeline 0 is the session's first (cold); then warm pipelines and foreach loops alternate.
-inproc() { # MODULE TAG -> "cold-µs warm-µs loop-µs list-cold-ms list-warm-ms"
+inproc() { # MODULE TAG -> "cold-µs warm-µs loop-µs list-cold-ms list-warm-ms c-µs warm÷c floor-loop-µs"
   "$pwsh" -NoProfile -c "
 Import-Module $1
 \$ct = Get-ContainerNamespace -ProcessId $ct
 \$n = 200
+# The C loop attaches below a directory that must exist in the container's namespace; its first figure is ns a mount.
+function CLoop(\$dir) {
+    nsenter -m -t $ct mkdir -p \$dir
+    \$out = & '$work/hotplug_loop' $ct '$work/src' \$n \$dir threaded
+    if (\$LASTEXITCODE -ne 0) { throw \"hotplug_loop failed: \$out\" }
+    [double](\$out -split ' ')[0] / 1000
+}
+function FloorLoop {
+    \$sw = [Diagnostics.Stopwatch]::StartNew()
+    foreach (\$i in 1..\$n) { \$null = Write-Output '$work/src' | Write-Output }
+    \$sw.Elapsed.TotalMilliseconds * 1000 / \$n
+}
 function Pipeline(\$dir) {
     \$sw = [Diagnostics.Stopwatch]::StartNew()
     New-StagedMount -Path (@('$work/src') * \$n) -ReadOnly | Move-MountIntoNamespace -Namespace \$ct -Target { \$dir + '/m' + \$_.MountId } -CreateTarget
@@ -140,19 +156,23 @@ function Listing {
 }
 \$cold = Pipeline '$work/target/$2-cold'
 \$coldList = Listing
-\$warm = @(); \$loop = @(); \$list = @()
+\$warm = @(); \$loop = @(); \$list = @(); \$c = @(); \$overC = @(); \$floor = @()
 Loop '$work/target/$2-warmup' | Out-Null
+CLoop '$work/target/$2-cwarmup' | Out-Null
+FloorLoop | Out-Null
 foreach (\$r in 1..7) {
-    if (\$r % 2) { \$warm += Pipeline \"$work/target/$2-p\$r\"; \$loop += Loop \"$work/target/$2-l\$r\" }
-    else { \$loop += Loop \"$work/target/$2-l\$r\"; \$warm += Pipeline \"$work/target/$2-p\$r\" }
+    if (\$r % 2) { \$p = Pipeline \"$work/target/$2-p\$r\"; \$cr = CLoop \"$work/target/$2-c\$r\"; \$loop += Loop \"$work/target/$2-l\$r\" }
+    else { \$loop += Loop \"$work/target/$2-l\$r\"; \$cr = CLoop \"$work/target/$2-c\$r\"; \$p = Pipeline \"$work/target/$2-p\$r\" }
+    \$warm += \$p; \$c += \$cr; \$overC += \$p / \$cr
+    \$floor += FloorLoop
     \$list += Listing
 }
 function Median(\$v) { \$s = @(\$v | Sort-Object); \$s[[int][Math]::Floor(\$s.Count / 2)] }
-'{0:0.0} {1:0.0} {2:0.0} {3:0.0} {4:0.0}' -f \$cold, (Median \$warm), (Median \$loop), \$coldList, (Median \$list)
+'{0:0.0} {1:0.0} {2:0.0} {3:0.0} {4:0.0} {5:0.0} {6:0.00} {7:0.0}' -f \$cold, (Median \$warm), (Median \$loop), \$coldList, (Median \$list), (Median \$c), (Median \$overC), (Median \$floor)
 \$ct.Dispose()"
 }
-read -r cold_us warm_us loop_us list_cold_ms list_warm_ms <<<"$(inproc "$shipped" s)"
-read -r il_cold_us il_warm_us _ il_list_cold_ms il_list_warm_ms <<<"$(inproc "$il" i)"
+read -r cold_us warm_us loop_us list_cold_ms list_warm_ms c_us warm_over_c floor_loop_us <<<"$(inproc "$shipped" s)"
+read -r il_cold_us il_warm_us _ il_list_cold_ms il_list_warm_ms _ _ _ <<<"$(inproc "$il" i)"
 
 findmnt_times=()
 for ((i = 0; i < 3; i++)); do findmnt_times+=("$(time_ms findmnt -J -N "$lister")"); done
@@ -195,7 +215,10 @@ row "pwsh -NoProfile -c 'Import-Module …; Get-MountApiSupport'" "$support_ms" 
 row "warm pipeline of 200 hot-plugs, per mount" "$warm_us" µs "1.00×" "" ""
 row "cold pipeline of 200 hot-plugs (the session's first), per mount" "$cold_us" µs "$(ratio "$cold_us" "$warm_us")" "≤ 2×" "$cold_us <= 2 * $warm_us"
 row "  the same with the IL build, against its own warm pipeline ($il_warm_us µs)" "$il_cold_us" µs "$(ratio "$il_cold_us" "$il_warm_us")" "" ""
+row "  C loop making the same system calls with a namespace thread (hotplug_loop threaded, beside each warm pipeline)" "$c_us" µs "" "" ""
+row "  warm pipeline ÷ that C loop (median of the paired ratios)" "${warm_over_c}×" "" "" "≤ 2×" "$warm_over_c <= 2"
 row "foreach loop, one pipeline per mount (warm), per mount" "$loop_us" µs "$(ratio "$loop_us" "$warm_us")" "≤ 1.5×" "$loop_us <= 1.5 * $warm_us"
+row "  the engine's floor for that form: a foreach of (\$null = Write-Output x | Write-Output), per iteration" "$floor_loop_us" µs "$(ratio "$floor_loop_us" "$warm_us")" "" ""
 row "Get-Mount -ProcessId of $listed mounts, warm" "$list_warm_ms" ms "1.00×" "" ""
 row "Get-Mount -ProcessId of $listed mounts, the session's first call" "$list_cold_ms" ms "$(ratio "$list_cold_ms" "$list_warm_ms")" "≤ 2×" "$list_cold_ms <= 2 * $list_warm_ms"
 row "  the same with the IL build, against its own warm calls ($il_list_warm_ms ms)" "$il_list_cold_ms" ms "$(ratio "$il_list_cold_ms" "$il_list_warm_ms")" "" ""
