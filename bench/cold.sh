@@ -7,6 +7,9 @@
 # src/MountHotplug.ReadyToRun. Beside it, to show what bounds each figure:
 # - the same Release build as IL only, without ReadyToRun (its one-shot, and its cold rows in a process of its own);
 # - bench/FloorModule, the least a binary module is (one cmdlet): what any binary module costs a one-shot pwsh;
+# - the pinned pwsh again with its engine's assemblies ReadyToRun-compiled here (crossgen2 of .NET 10, the pack the
+#   module's own ReadyToRun build restores): the `powershell` .NET tool ships them as IL only, so this shows what of the
+#   one-shot is the engine's JIT, and what a pwsh with a precompiled engine would cost;
 # - the JIT of each one-shot as the runtime counts it ([System.Runtime.JitInfo]: methods, and milliseconds summed over
 #   all threads), against pwsh -c 1's, and how many of the JIT-compiled methods are the module's (DOTNET_JitDisasmSummary).
 # What is timed:
@@ -37,6 +40,16 @@ if [ -z "${MHP_COLD_INNER:-}" ]; then
   cp -r "$stage/shipped/MountHotplug" "$stage/il/"
   cp src/MountHotplug/bin/Release/net8.0/MountHotplug.dll src/MountHotplug/bin/Release/net8.0/MountHotplug.Core.dll "$stage/il/MountHotplug/"
   dotnet build bench/FloorModule/FloorModule.csproj -c Release -nologo -v quiet -clp:ErrorsOnly --disable-build-servers >&2
+  . tools/pinned-pwsh.sh
+  pinned_pwsh
+  cp -r "$(dirname "$PINNED_PWSH")" "$stage/pwsh-r2r"
+  crossgen2=$(ls -d "${NUGET_PACKAGES:-$HOME/.nuget/packages}"/microsoft.netcore.app.crossgen2.linux-x64/10.*/tools/crossgen2 | sort -V | tail -n 1)
+  framework=$(dotnet --list-runtimes | awk '$1 == "Microsoft.NETCore.App" && $2 ~ /^10\./ { v = $2; d = $3 } END { gsub(/[][]/, "", d); print d "/" v }')
+  for assembly in System.Management.Automation Microsoft.PowerShell.ConsoleHost Microsoft.PowerShell.Commands.Utility \
+    Microsoft.PowerShell.Commands.Management Microsoft.PowerShell.Security Microsoft.ApplicationInsights Newtonsoft.Json; do
+    "$crossgen2" "$(dirname "$PINNED_PWSH")/$assembly.dll" -o "$stage/pwsh-r2r/$assembly.dll" -r "$framework/*.dll" \
+      -r "$(dirname "$PINNED_PWSH")/*.dll" --targetos linux --targetarch x64 -O >/dev/null
+  done
   exec unshare --mount --propagation private -- env MHP_COLD_INNER=1 MHP_COLD_STAGE="$stage" bash "$0" "$@"
 fi
 . tools/pinned-pwsh.sh
@@ -45,6 +58,7 @@ fi
 pinned_pwsh
 pwsh=$PINNED_PWSH
 stage=$MHP_COLD_STAGE
+r2r_pwsh=$stage/pwsh-r2r/pwsh
 shipped=$stage/shipped/MountHotplug
 il=$stage/il/MountHotplug
 floor_module=$PWD/bench/FloorModule/bin/Release/net8.0/FloorModule.psd1
@@ -71,22 +85,24 @@ plug() { echo "\$ct = Get-ContainerNamespace -ProcessId $ct; New-StagedMount $wo
 # The script of one way; $2 names its hot-plug's target (each gets one of its own).
 oneshot() {
   case $1 in
-    floor) echo 1 ;;
-    floormod) echo "Import-Module $floor_module; Test-FloorModule -ProcessId $ct" ;;
-    shipped) echo "Import-Module $shipped; $(plug "$2")" ;;
+    floor | r2rfloor) echo 1 ;;
+    floormod | r2rfloormod) echo "Import-Module $floor_module; Test-FloorModule -ProcessId $ct" ;;
+    shipped | r2rshipped) echo "Import-Module $shipped; $(plug "$2")" ;;
     il) echo "Import-Module $il; $(plug "$2")" ;;
     mhp) plug "$2" ;;
     support) echo "Import-Module $shipped; Get-MountApiSupport" ;;
   esac
 }
 
-ways=(floor floormod shipped il mhp support)
+ways=(floor floormod shipped il mhp support r2rfloor r2rfloormod r2rshipped)
 declare -A took
 for ((i = 0; i < runs; i++)); do
   for ((k = 0; k < ${#ways[@]}; k++)); do
     way=${ways[$(((i + k) % ${#ways[@]}))]}
     if [ "$way" = mhp ]; then
       t=$(time_ms ./mhp -c "$(oneshot mhp "$way$i")")
+    elif [[ $way == r2r* ]]; then
+      t=$(time_ms "$r2r_pwsh" -NoProfile -c "$(oneshot "$way" "$way$i")")
     else
       t=$(time_ms "$pwsh" -NoProfile -c "$(oneshot "$way" "$way$i")")
     fi
@@ -100,6 +116,9 @@ shipped_ms=$(med shipped)
 il_ms=$(med il)
 mhp_ms=$(med mhp)
 support_ms=$(med support)
+r2rfloor_ms=$(med r2rfloor)
+r2rfloormod_ms=$(med r2rfloormod)
+r2rshipped_ms=$(med r2rshipped)
 
 # What each one-shot JIT-compiles, untimed: the runtime's own count and time at the end of the command (the median of
 # three), and, from one more run with the JIT's summary file, how many of those methods are the module's.
@@ -212,6 +231,9 @@ row "    its overhead over the floor" "$(minus "$il_ms" "$floor_ms")" ms "" "" "
 jit_row il
 row "./mhp -c '<one hot-plug>' (module/ as dotnet build stages it: Debug IL)" "$mhp_ms" ms "$(ratio "$mhp_ms" "$floor_ms")" "" ""
 row "pwsh -NoProfile -c 'Import-Module …; Get-MountApiSupport'" "$support_ms" ms "$(ratio "$support_ms" "$floor_ms")" "" ""
+row "the same pwsh with its engine ReadyToRun (compiled here): pwsh -NoProfile -c 1" "$r2rfloor_ms" ms "$(ratio "$r2rfloor_ms" "$floor_ms")" "" ""
+row "  FloorModule's one-shot overhead over that floor" "$(minus "$r2rfloormod_ms" "$r2rfloor_ms")" ms "" "" ""
+row "  the shipped module's one-shot hot-plug overhead over that floor" "$(minus "$r2rshipped_ms" "$r2rfloor_ms")" ms "" "" ""
 row "warm pipeline of 200 hot-plugs, per mount" "$warm_us" µs "1.00×" "" ""
 row "cold pipeline of 200 hot-plugs (the session's first), per mount" "$cold_us" µs "$(ratio "$cold_us" "$warm_us")" "≤ 2×" "$cold_us <= 2 * $warm_us"
 row "  the same with the IL build, against its own warm pipeline ($il_warm_us µs)" "$il_cold_us" µs "$(ratio "$il_cold_us" "$il_warm_us")" "" ""
