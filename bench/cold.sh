@@ -140,8 +140,8 @@ for way in floor floormod shipped il; do
 done
 
 # In one process: pipeline 0 is the session's first (cold); then warm pipelines and foreach loops alternate.
-inproc() { # MODULE TAG -> "cold-µs warm-µs loop-µs list-cold-ms list-warm-ms c-µs warm÷c floor-loop-µs"
-  "$pwsh" -NoProfile -c "
+inproc() { # MODULE TAG [PWSH] -> "cold-µs warm-µs loop-µs list-cold-ms list-warm-ms c-µs warm÷c floor-loop-µs"
+  "${3:-$pwsh}" -NoProfile -c "
 Import-Module $1
 \$ct = Get-ContainerNamespace -ProcessId $ct
 \$n = 200
@@ -192,6 +192,7 @@ function Median(\$v) { \$s = @(\$v | Sort-Object); \$s[[int][Math]::Floor(\$s.Co
 }
 read -r cold_us warm_us loop_us list_cold_ms list_warm_ms c_us warm_over_c floor_loop_us <<<"$(inproc "$shipped" s)"
 read -r il_cold_us il_warm_us _ il_list_cold_ms il_list_warm_ms _ _ _ <<<"$(inproc "$il" i)"
+read -r r2r_cold_us r2r_warm_us _ r2r_list_cold_ms r2r_list_warm_ms _ _ _ <<<"$(inproc "$shipped" r "$r2r_pwsh")"
 
 findmnt_times=()
 for ((i = 0; i < 3; i++)); do findmnt_times+=("$(time_ms findmnt -J -N "$lister")"); done
@@ -237,6 +238,7 @@ row "  the shipped module's one-shot hot-plug overhead over that floor" "$(minus
 row "warm pipeline of 200 hot-plugs, per mount" "$warm_us" µs "1.00×" "" ""
 row "cold pipeline of 200 hot-plugs (the session's first), per mount" "$cold_us" µs "$(ratio "$cold_us" "$warm_us")" "≤ 2×" "$cold_us <= 2 * $warm_us"
 row "  the same with the IL build, against its own warm pipeline ($il_warm_us µs)" "$il_cold_us" µs "$(ratio "$il_cold_us" "$il_warm_us")" "" ""
+row "  the same in the pwsh with its engine ReadyToRun, against its own warm pipeline ($r2r_warm_us µs)" "$r2r_cold_us" µs "$(ratio "$r2r_cold_us" "$r2r_warm_us")" "" ""
 row "  C loop making the same system calls with a namespace thread (hotplug_loop threaded, beside each warm pipeline)" "$c_us" µs "" "" ""
 row "  warm pipeline ÷ that C loop (median of the paired ratios)" "${warm_over_c}×" "" "" "≤ 2×" "$warm_over_c <= 2"
 row "foreach loop, one pipeline per mount (warm), per mount" "$loop_us" µs "$(ratio "$loop_us" "$warm_us")" "≤ 1.5×" "$loop_us <= 1.5 * $warm_us"
@@ -244,6 +246,8 @@ row "  the engine's floor for that form: a foreach of (\$null = Write-Output x |
 row "Get-Mount -ProcessId of $listed mounts, warm" "$list_warm_ms" ms "1.00×" "" ""
 row "Get-Mount -ProcessId of $listed mounts, the session's first call" "$list_cold_ms" ms "$(ratio "$list_cold_ms" "$list_warm_ms")" "≤ 2×" "$list_cold_ms <= 2 * $list_warm_ms"
 row "  the same with the IL build, against its own warm calls ($il_list_warm_ms ms)" "$il_list_cold_ms" ms "$(ratio "$il_list_cold_ms" "$il_list_warm_ms")" "" ""
+row "  the same in the pwsh with its engine ReadyToRun, against its own warm calls ($r2r_list_warm_ms ms)" "$r2r_list_cold_ms" ms "$(ratio "$r2r_list_cold_ms" "$r2r_list_warm_ms")" "" ""
+row "  findmnt -J ÷ that first call" "$findmnt_ms" ms "$(ratio "$findmnt_ms" "$r2r_list_cold_ms")" "" ""
 row "findmnt -J -N PID, $listed mounts ÷ Get-Mount warm" "$findmnt_ms" ms "$(ratio "$findmnt_ms" "$list_warm_ms")" "≥ 25×" "$findmnt_ms >= 25 * $list_warm_ms"
 row "findmnt -J -N PID ÷ Get-Mount cold" "$findmnt_ms" ms "$(ratio "$findmnt_ms" "$list_cold_ms")" "≥ 25×" "$findmnt_ms >= 25 * $list_cold_ms"
 echo
