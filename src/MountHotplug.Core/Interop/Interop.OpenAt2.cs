@@ -73,17 +73,39 @@ internal static partial class MountSyscalls
         public ulong Resolve;
     }
 
-    /// <summary>openat2(2); returns the descriptor, or null with <paramref name="errno"/> set.</summary>
+    // A lookup kept inside its starting directory answers EAGAIN when a rename or mount anywhere on the system raced one
+    // of its ".." steps, and the kernel asks the caller to try again (kernel-notes N9); nothing has been opened or created
+    // then. Bounded, so that a container renaming without pause cannot keep a caller looping: measured on the project's
+    // VM against a thread that does nothing but rename, one lookup in thirty answered EAGAIN.
+    private const ResolveFlags ScopedLookup = ResolveFlags.InRoot | ResolveFlags.Beneath;
+    private const int ScopedLookupAttempts = 16;
+
+    /// <summary>
+    /// openat2(2); returns the descriptor, or null with <paramref name="errno"/> set. A scoped lookup that races a rename
+    /// (EAGAIN) is tried again, up to <see cref="ScopedLookupAttempts"/> times in all.
+    /// </summary>
     public static unsafe SafePathHandle? TryOpenAt2(SafeHandle? directory, string path, OpenFlags flags, ResolveFlags resolve, out int errno,
         uint mode = 0)
     {
         byte[] native = NativePath.ToNullTerminated(path);
         var how = new OpenHow { Flags = OpenFlagValues.ForKernel(flags | OpenFlags.CloseOnExec), Mode = mode, Resolve = (ulong)resolve };
+        int attempts = (resolve & ScopedLookup) != 0 ? ScopedLookupAttempts : 1;
         using var dir = DescriptorLease.Of(directory);
         fixed (byte* p = native)
         {
-            long fd = Interop.Syscall(SyscallNumbers.OpenAt2, out errno, dir.Fd, (nint)p, (nint)(&how), sizeof(OpenHow));
-            return fd >= 0 ? new SafePathHandle((int)fd) : null;
+            for (int attempt = 1; ; attempt++)
+            {
+                long fd = Interop.Syscall(SyscallNumbers.OpenAt2, out errno, dir.Fd, (nint)p, (nint)(&how), sizeof(OpenHow));
+                if (fd >= 0)
+                {
+                    return new SafePathHandle((int)fd);
+                }
+
+                if (errno != (int)Errno.EAGAIN || attempt == attempts)
+                {
+                    return null;
+                }
+            }
         }
     }
 
