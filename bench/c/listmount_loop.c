@@ -1,5 +1,5 @@
 /* Raw baseline for Get-Mount: list every mount of PID's mount namespace with listmount(2), then statmount(2) each
- * for the fields Get-Mount shows. Kernel 6.8+ (mnt_ns_id 6.10); the structs are declared here because older
+ * for the fields Get-Mount shows. Kernel 6.8+ (mnt_ns_id 6.11); the structs are declared here because older
  * uapi headers lack them.
  * usage: listmount_loop PID REPEAT   -> prints "<mounts> <nanoseconds per listing>"
  */

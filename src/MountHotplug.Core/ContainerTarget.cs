@@ -160,9 +160,9 @@ internal sealed class ContainerTarget : IDisposable
     }
 
     /// <summary>
-    /// Lazily detaches the topmost mount at this target, 0 or errno: a directory mount exactly, through
-    /// <paramref name="topmost"/> (a descriptor of its root); a file mount, which cannot be a working directory, by name in
-    /// the parent.
+    /// Lazily detaches the topmost mount at this target, 0 or errno: a directory mount through <paramref name="topmost"/>
+    /// (a descriptor of its root, where umount2 still names whatever is on top: kernel-notes N18); a file mount, which
+    /// cannot be a working directory, by name in the parent.
     /// </summary>
     internal int TryDetachTopmost(NamespaceWorker worker, SafeHandle topmost, SafeHandle? returnTo = null) =>
         Info.IsDirectory ? worker.TryDetachDirectoryMount(topmost, returnTo) : worker.TryDetachByName(Parent, LeafName, returnTo);

@@ -16,7 +16,7 @@ public enum AtimeMode
 /// <summary>Where a mount table was read from.</summary>
 public enum MountTableSource
 {
-    /// <summary>listmount and statmount where the kernel has them (6.8+; 6.10+ for another namespace), else mountinfo.</summary>
+    /// <summary>listmount and statmount where the kernel has them (6.8+; 6.11+ for another namespace), else mountinfo.</summary>
     Auto,
 
     /// <summary>listmount(2) and statmount(2).</summary>

@@ -4,7 +4,7 @@ namespace MountHotplug;
 
 /// <summary>
 /// Reads the mount table of a mount namespace: the caller's, or that of a process pinned by a pidfd. With listmount and
-/// statmount (Linux 6.8; 6.10 for another namespace, addressed by its NS_GET_MNTNS_ID id) where the kernel has them, else by
+/// statmount (Linux 6.8; 6.11 for another namespace, addressed by its NS_GET_MNTNS_ID id) where the kernel has them, else by
 /// parsing /proc/PID/mountinfo. Either way the entries describe the same mounts with the same values, mount points relative
 /// to the process's own root as mountinfo shows them; the two readers are tested against each other.
 /// </summary>
@@ -15,7 +15,7 @@ public static class MountTable
         | StatMountMask.MountOptions | StatMountMask.FileSystemSubtype | StatMountMask.SuperBlockSource | StatMountMask.SupportedMask
         | StatMountMask.UidMap | StatMountMask.GidMap;
 
-    // What an entry cannot be made without; the kernels that lack sb_source (6.8-6.10) are read through mountinfo instead.
+    // What an entry cannot be made without; the kernels that lack sb_source (6.8-6.12) are read through mountinfo instead.
     private const StatMountMask Needed = StatMountMask.SuperBlockBasic | StatMountMask.MountBasic | StatMountMask.MountRoot
         | StatMountMask.MountPoint | StatMountMask.FileSystemType | StatMountMask.SuperBlockSource;
 
@@ -66,7 +66,7 @@ public static class MountTable
         else if (source == MountTableSource.ListMount)
         {
             throw SyscallException.Create("ioctl(NS_GET_MNTNS_ID)", (int)Errno.ENOSYS, $"/proc/{pid}/ns/mnt",
-                detail: "This kernel cannot name another mount namespace to listmount (Linux 6.10 or later can).");
+                detail: "This kernel cannot name another mount namespace to listmount (Linux 6.11 or later can).");
         }
 
         string text = File.ReadAllText($"/proc/{pid}/mountinfo");
@@ -123,7 +123,7 @@ public static class MountTable
         return entries.LastOrDefault(e => (ulong)e.OldMountId == old.MountId);
     }
 
-    /// <summary>The kernel's id of the calling thread's mount namespace; 0 before Linux 6.9.</summary>
+    /// <summary>The kernel's id of the calling thread's mount namespace; 0 before Linux 6.11.</summary>
     public static ulong OwnNamespaceId()
     {
         using SafeNamespaceHandle own = MountSyscalls.OpenOwnMountNamespace();
@@ -222,7 +222,7 @@ public static class MountTable
         // Kernels before the supported-mask field: a kernel with sb_source shows one for nearly every mount.
         if (!sourceSeen && entries.Count > 0)
         {
-            return NotSupported(required, "statmount of this kernel does not report mount sources (Linux 6.11 or later does)");
+            return NotSupported(required, "statmount of this kernel does not report mount sources (Linux 6.13 or later does)");
         }
 
         return entries;

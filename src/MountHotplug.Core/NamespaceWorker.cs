@@ -127,9 +127,10 @@ internal sealed class NamespaceWorker : IDisposable
     }
 
     /// <summary>
-    /// Lazily detaches exactly the mount whose root <paramref name="mountRoot"/> refers to (a directory mount): fchdir
-    /// onto it, umount2(".", MNT_DETACH), then fchdir to <paramref name="returnTo"/> (if given) so that the thread's
-    /// working directory does not keep the detached mount alive. 0 or errno.
+    /// Lazily detaches the mount whose root <paramref name="mountRoot"/> refers to (a directory mount): fchdir onto it,
+    /// umount2(".", MNT_DETACH), then fchdir to <paramref name="returnTo"/> (if given) so that the thread's working
+    /// directory does not keep the detached mount alive. umount2 names the topmost mount at that directory, so a mount
+    /// stacked on its root since would go instead (kernel-notes N18). 0 or errno.
     /// </summary>
     public int TryDetachDirectoryMount(SafeHandle mountRoot, SafeHandle? returnTo = null) =>
         TryUnmountAt(mountRoot, ".", UnmountFlags.Detach, returnTo);
@@ -156,7 +157,9 @@ internal sealed class NamespaceWorker : IDisposable
         if (IsInline)
         {
             // fchdir would move the working directory of every thread of this process: name the target through /proc instead.
-            return MountSyscalls.TryUnmount(name == "." ? $"/proc/self/fd/{d.Fd}" : $"/proc/self/fd/{d.Fd}/{name}", flags | UnmountFlags.NoFollow);
+            // The magic link must not be the last component, which UMOUNT_NOFOLLOW refuses to follow (EINVAL): "." is
+            // named with a trailing slash, a name as the component after it (kernel-notes N18).
+            return MountSyscalls.TryUnmount(name == "." ? $"/proc/self/fd/{d.Fd}/" : $"/proc/self/fd/{d.Fd}/{name}", flags | UnmountFlags.NoFollow);
         }
 
         using var r = returnTo is null ? default : DescriptorLease.Of(returnTo);

@@ -24,8 +24,12 @@ public enum SetGroupCondition
 public sealed record SetGroupSide(string Name, MountInfo? Mount, bool IsMountRoot, bool IsDetached = false);
 
 /// <summary>
-/// The kernel answers one EINVAL for nine causes. This works out which one, in the kernel's own order, from the two
-/// mountinfo rows, so that a user reads "Target is already shared (peer group 143)" instead of "Invalid argument".
+/// The kernel answers one EINVAL for nine causes. This works out which one from the two mountinfo rows, so that a user
+/// reads "Target is already shared (peer group 143)" instead of "Invalid argument". The conditions are checked in the
+/// kernel's order (kernel-notes N13) but for one: locked child mounts do not show in mountinfo, so they are named only
+/// when everything visible holds, last instead of seventh. When a locked child and a later condition both fail (Target
+/// not private, Source private), the kernel refuses for the child and this names the later one; nothing here can see the
+/// child to do better.
 /// </summary>
 public static class SetGroupDiagnosis
 {

@@ -32,7 +32,7 @@ internal static class CmdletLookups
         }
     }
 
-    // pidfd_open refuses a thread id that is not its process's (ENOENT, or EINVAL before 6.9); /proc/TID still answers.
+    // pidfd_open refuses a thread id that is not its process's (ENOENT since 2025, EINVAL before); /proc/TID still answers.
     private static int? ThreadGroupOf(int id)
     {
         try

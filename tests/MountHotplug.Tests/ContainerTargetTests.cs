@@ -135,9 +135,70 @@ public sealed class ContainerTargetTests : IDisposable
         Assert.Equal(new[] { "b", "plain" }, Directory.EnumerateFileSystemEntries(Path.Combine(_root, "mnt")).Select(Path.GetFileName).Order());
     }
 
+    /// <summary>
+    /// A ".." met inside the root (here in a link's target) answers EAGAIN when any rename on the system has moved the
+    /// kernel's rename sequence since the lookup began, and the kernel asks the caller to try again (kernel-notes N9). With a
+    /// thread renaming all along, such lookups must still find their directory, not fail. InRootPath.Open makes one
+    /// lookup, so it shows a missing retry at once; Resolve looks the parent up twice before it gives up, so it alone would
+    /// fail only now and then.
+    /// </summary>
+    [Fact]
+    public void LookupsThroughDotDotSucceedWhileRenamesRaceThem()
+    {
+        File.CreateSymbolicLink(Path.Combine(_root, "up"), "mnt/../mnt");
+        long renames;
+        using (var renamer = new Renamer(Directory.CreateDirectory(Path.Combine(_root, "renames")).FullName))
+        {
+            for (int i = 0; i < 3000; i++)
+            {
+                using SafePathHandle directory = InRootPath.Open(_rootHandle, "/up/b", InRootMode.Directory);
+                using ContainerTarget target = ContainerTarget.Resolve(_rootHandle, new[] { "up", "b" }, create: false, lastIsDirectory: true);
+            }
+
+            renames = renamer.Stop();
+        }
+
+        // The race was live: renames happened while the lookups ran.
+        Assert.True(renames > 0, "the renaming thread never renamed");
+    }
+
     private static ulong Inode(string path)
     {
         using SafePathHandle handle = MountSyscalls.Open(path, OpenFlags.Path | OpenFlags.NoFollow);
         return MountSyscalls.Statx(handle).Inode;
+    }
+
+    /// <summary>Renames a file back and forth on a thread of its own until stopped.</summary>
+    private sealed class Renamer : IDisposable
+    {
+        private readonly Thread _thread;
+        private long _renames;
+        private volatile bool _stop;
+
+        public Renamer(string directory)
+        {
+            string a = Path.Combine(directory, "a"), b = Path.Combine(directory, "b");
+            File.WriteAllText(a, string.Empty);
+            _thread = new Thread(() =>
+            {
+                while (!_stop)
+                {
+                    File.Move(a, b, overwrite: true);
+                    File.Move(b, a, overwrite: true);
+                    Interlocked.Add(ref _renames, 2);
+                }
+            }) { IsBackground = true, Name = "renames" };
+            _thread.Start();
+        }
+
+        /// <summary>Stops the thread; how many renames it made.</summary>
+        public long Stop()
+        {
+            _stop = true;
+            _thread.Join();
+            return Interlocked.Read(ref _renames);
+        }
+
+        public void Dispose() => Stop();
     }
 }

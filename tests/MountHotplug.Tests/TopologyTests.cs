@@ -223,18 +223,17 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
             """,
             "SourceNotFound", "250:250"
         },
-        // A slave of a group none of whose members shows its directory: found only once the tree is attached (at /dst/top/one,
-        // creating top/one), which is undone.
-        {
-            """
-            { "format": "MountHotplug.MountTopology/1", "root": "/x", "mounts": [
-              { "id": 1, "path": "top/one", "fileSystemType": "tmpfs", "source": "one", "root": "/", "superblock": 1, "device": "0:9999" },
-              { "id": 2, "parent": 1, "path": "top/one/a", "fileSystemType": "tmpfs", "source": "two", "root": "/a", "superblock": 2, "device": "0:9998", "peerGroup": 1 },
-              { "id": 3, "parent": 1, "path": "top/one/b/c", "fileSystemType": "tmpfs", "source": "two", "root": "/b", "superblock": 2, "device": "0:9998", "master": 1 } ] }
-            """,
-            "SharingFailed", "cannot become a slave"
-        },
+        // Found only once the tree is attached (at /dst/top/one, creating top/one), which is undone.
+        { SlaveOfAGroupThatCannotShowIt, "SharingFailed", "cannot become a slave" },
     };
+
+    /// <summary>A slave of a group none of whose members shows its directory: refused at the sharing step, after attaching.</summary>
+    private const string SlaveOfAGroupThatCannotShowIt = """
+        { "format": "MountHotplug.MountTopology/1", "root": "/x", "mounts": [
+          { "id": 1, "path": "top/one", "fileSystemType": "tmpfs", "source": "one", "root": "/", "superblock": 1, "device": "0:9999" },
+          { "id": 2, "parent": 1, "path": "top/one/a", "fileSystemType": "tmpfs", "source": "two", "root": "/a", "superblock": 2, "device": "0:9998", "peerGroup": 1 },
+          { "id": 3, "parent": 1, "path": "top/one/b/c", "fileSystemType": "tmpfs", "source": "two", "root": "/b", "superblock": 2, "device": "0:9998", "master": 1 } ] }
+        """;
 
     [SkippableTheory]
     [MemberData(nameof(FailingTopologies))]
@@ -253,6 +252,28 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         Assert.Contains(expectedText, error.ErrorDetails!.Message);
         Assert.Equal(before, File.ReadAllText($"/proc/{container.Pid}/mountinfo"));
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(container.RootfsPath, "dst")));
+    }
+
+    /// <summary>
+    /// Without -Namespace the restore runs in the caller's own namespace, with no namespace thread: undoing the attached
+    /// tree detaches a directory mount by its root descriptor on the calling thread, through /proc/self/fd (kernel-notes
+    /// N18). It must leave nothing behind here either.
+    /// </summary>
+    [SkippableFact]
+    public void AFailedRestoreInTheCallersOwnNamespaceLeavesNothingBehind()
+    {
+        using var scenario = Scenario.Start(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
+        string destination = Directory.CreateDirectory(Path.Combine(tree.Root, "dst")).FullName;
+        string before = ProcessState.OwnMountTable;
+
+        PipelineResult result = ps.Run("Restore-MountTopology $topology -Destination $destination",
+            new Dictionary<string, object?> { ["topology"] = SlaveOfAGroupThatCannotShowIt, ["destination"] = destination });
+
+        var error = Assert.Single(result.Errors);
+        Assert.Equal($"SharingFailed,{Restore}", error.FullyQualifiedErrorId);
+        Assert.Equal(before, ProcessState.OwnMountTable);
+        Assert.Empty(Directory.GetFileSystemEntries(destination));
     }
 
     /// <summary>

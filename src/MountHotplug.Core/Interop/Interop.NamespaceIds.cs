@@ -2,7 +2,7 @@ namespace MountHotplug;
 
 internal static partial class MountSyscalls
 {
-    private const uint NsGetMountNamespaceId = 0x8008b705;   // NS_GET_MNTNS_ID (6.9)
+    private const uint NsGetMountNamespaceId = 0x8008b705;   // NS_GET_MNTNS_ID (6.11)
     private const uint PidfdGetMountNamespace = 0xff03;      // PIDFD_GET_MNT_NAMESPACE (6.11)
 
     /// <summary>
@@ -40,7 +40,7 @@ internal static partial class MountSyscalls
 
     /// <summary>
     /// The kernel's 64-bit id of a mount namespace (NS_GET_MNTNS_ID), as statmount and listmount use it; not the nsfs inode
-    /// number. 0 or errno (ENOTTY before 6.9).
+    /// number. 0 or errno (ENOTTY before 6.11).
     /// </summary>
     public static unsafe int TryGetMountNamespaceId(SafeNamespaceHandle ns, out ulong id)
     {

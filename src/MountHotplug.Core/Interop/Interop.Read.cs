@@ -8,7 +8,7 @@ internal static partial class MountSyscalls
         byte[] native = NativePath.ToNullTerminated(path);
         fixed (byte* p = native)
         {
-            long fd = Interop.Syscall(SyscallNumbers.OpenAt, out errno, DescriptorLease.AtFdCwd, (nint)p, (nint)(ulong)(flags | OpenFlags.CloseOnExec), 0);
+            long fd = Interop.Syscall(SyscallNumbers.OpenAt, out errno, DescriptorLease.AtFdCwd, (nint)p, (nint)OpenFlagValues.ForKernel(flags | OpenFlags.CloseOnExec), 0);
             return fd >= 0 ? new SafePathHandle((int)fd) : null;
         }
     }

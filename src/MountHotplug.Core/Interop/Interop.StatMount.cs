@@ -60,7 +60,7 @@ internal static partial class MountSyscalls
     /// <summary>Size of the fixed part of struct statmount; the strings follow it.</summary>
     internal const int StatMountFixedSize = 512;
 
-    /// <summary>struct mnt_id_req, MNT_ID_REQ_SIZE_VER1 (6.10+). The kernel accepts it on 6.8 as long as mnt_ns_id is 0.</summary>
+    /// <summary>struct mnt_id_req, MNT_ID_REQ_SIZE_VER1 (6.11+). The kernel accepts it on 6.8 as long as mnt_ns_id is 0.</summary>
     [StructLayout(LayoutKind.Sequential)]
     internal unsafe struct MountIdRequest
     {

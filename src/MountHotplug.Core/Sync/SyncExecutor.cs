@@ -275,7 +275,7 @@ public sealed class SyncExecutor : IDisposable
             mount.AttributeFlags, mount.Propagation);
     }
 
-    // The kernel's 64-bit id of the container's mount namespace, which statmount takes to find a mount there (6.10+); 0 without.
+    // The kernel's 64-bit id of the container's mount namespace, which statmount takes to find a mount there (6.11+); 0 without.
     private ulong NamespaceId()
     {
         if (_namespaceId is null)
@@ -289,7 +289,7 @@ public sealed class SyncExecutor : IDisposable
     }
 
     /// <summary>
-    /// One mount of the container by its unique id, from statmount with the namespace's id (Linux 6.10): what the kernel says
+    /// One mount of the container by its unique id, from statmount with the namespace's id (Linux 6.11): what the kernel says
     /// of it now, without reading the whole table. Null when the kernel cannot say (then the table is read) or it is gone.
     /// </summary>
     private MountEntry? Describe(ulong mountId)
