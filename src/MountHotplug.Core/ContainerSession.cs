@@ -314,13 +314,13 @@ public sealed partial class ContainerSession : IDisposable
         }
         catch (Exception failure)
         {
-            int undone = attached ? resolved.TryDetachTopmost(_worker!, mount, root) : 0;
+            DetachOutcome? undone = attached ? resolved.TryDetachOwn(_worker!, mount, root) : null;
             resolved.RemoveCreated();
 
             // Said through the callback only for our own refusals: after anything else (a stop) it may throw again.
             if (attached && failure is HotplugException)
             {
-                Trace?.Invoke($"undo: umount2(MNT_DETACH) = {(undone == 0 ? "0" : ErrnoText.Name(undone))}");
+                Trace?.Invoke($"undo: umount2(MNT_DETACH) = {undone}");
             }
 
             throw;
@@ -360,21 +360,16 @@ public sealed partial class ContainerSession : IDisposable
                     : null));
         }
 
-        // The old top is still the topmost mount there; resolved.Handle is its root.
-        errno = resolved.TryDetachTopmost(worker, resolved.Handle, root);
-        Trace?.Invoke($"umount2({(mountInfo.IsDirectory ? "\".\" (fchdir to the old top)" : $"\"{resolved.LeafName}\"")}, MNT_DETACH|UMOUNT_NOFOLLOW) = {(errno == 0 ? "0" : ErrnoText.Name(errno))} (old top mount {oldTop})");
-        if (errno != 0)
+        // resolved.Handle is the old top's root; a mount the container stacked on it since goes with it.
+        DetachOutcome old = resolved.TryDetachOwn(worker, resolved.Handle, root);
+        Trace?.Invoke($"umount2({(mountInfo.IsDirectory ? "\".\" (fchdir to the old top)" : $"\"{resolved.LeafName}\"")}, MNT_DETACH|UMOUNT_NOFOLLOW) = {old} (old top mount {oldTop})");
+        if (!old.Detached)
         {
-            string undone = "it is still on top";
-            if (mountInfo.IsDirectory)
-            {
-                int undo = worker.TryDetachDirectoryMount(mount, root);
-                undone = undo == 0 ? "it is still on top, and the new mount beneath it was detached again" : $"it is still on top, and the new mount beneath it could not be detached ({ErrnoText.Name(undo)})";
-            }
-
+            // The new mount is not taken away again: any unmount at its root names what is on top of it, which is the
+            // old top that could not be detached (kernel-notes N18). Beneath it, it is hidden.
             throw new HotplugException(HotplugFailure.ReplaceFailed, path,
-                $"The new mount is beneath mount {oldTop} at '{path}', but the old top mount could not be detached: {undone}.",
-                SyscallException.Create("umount2", errno, path));
+                $"The new mount is beneath mount {oldTop} at '{path}', but the old top mount could not be detached: it is still on top, and the new mount stays beneath it, hidden.",
+                old.Errno == 0 ? null : SyscallException.Create("umount2", old.Errno, path));
         }
 
         // The old top is gone already; taking the new mount away too would leave the path empty. Say what is there.

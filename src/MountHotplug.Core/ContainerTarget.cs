@@ -1,5 +1,15 @@
 namespace MountHotplug;
 
+/// <summary>How a detach went: the errno of the call that failed (0 if none), how many mounts stacked on the mount went first, and whether it is out.</summary>
+internal sealed record DetachOutcome(int Errno, int Covering, bool Detached)
+{
+    public override string ToString() =>
+        Errno != 0 ? ErrnoText.Name(Errno)
+        : !Detached ? $"0 for {Covering} mounts stacked on it, and it is still attached"
+        : Covering == 0 ? "0"
+        : $"0 (after {Covering} mount{(Covering == 1 ? string.Empty : "s")} stacked on it since)";
+}
+
 /// <summary>
 /// A target path resolved inside a container's root, held open as an O_PATH descriptor, with what was created
 /// to reach it so that a failed hot-plug can remove it again.
@@ -160,12 +170,21 @@ internal sealed class ContainerTarget : IDisposable
     }
 
     /// <summary>
-    /// Lazily detaches the topmost mount at this target, 0 or errno: a directory mount through <paramref name="topmost"/>
-    /// (a descriptor of its root, where umount2 still names whatever is on top: kernel-notes N18); a file mount, which
-    /// cannot be a working directory, by name in the parent.
+    /// Lazily detaches the mount attached at this target: a directory mount through <paramref name="mount"/>, a descriptor
+    /// of its root, together with anything stacked on it since (umount2 names the mount on top: kernel-notes N18); a file
+    /// mount, which cannot be a working directory, by name in the parent (the mount on top at that name).
     /// </summary>
-    internal int TryDetachTopmost(NamespaceWorker worker, SafeHandle topmost, SafeHandle? returnTo = null) =>
-        Info.IsDirectory ? worker.TryDetachDirectoryMount(topmost, returnTo) : worker.TryDetachByName(Parent, LeafName, returnTo);
+    internal DetachOutcome TryDetachOwn(NamespaceWorker worker, SafeHandle mount, SafeHandle? returnTo = null)
+    {
+        if (!Info.IsDirectory)
+        {
+            int errno = worker.TryDetachByName(Parent, LeafName, returnTo);
+            return new DetachOutcome(errno, 0, errno == 0);
+        }
+
+        int result = worker.TryDetachDirectoryMountAndCovering(mount, returnTo, out int covering, out bool detached);
+        return new DetachOutcome(result, covering, detached);
+    }
 
     /// <summary>Removes what <see cref="Resolve"/> created, innermost first. Best effort: a container may have filled a directory since.</summary>
     public void RemoveCreated()

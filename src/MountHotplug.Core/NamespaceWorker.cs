@@ -135,6 +135,55 @@ internal sealed class NamespaceWorker : IDisposable
     public int TryDetachDirectoryMount(SafeHandle mountRoot, SafeHandle? returnTo = null) =>
         TryUnmountAt(mountRoot, ".", UnmountFlags.Detach, returnTo);
 
+    /// <summary>
+    /// Lazily detaches the directory mount whose root <paramref name="mountRoot"/> refers to, with whatever has been stacked
+    /// on that root since (by the container, say). umount2 names the mount on top at that root, not the one the descriptor
+    /// refers to (kernel-notes N18), so the stack is taken off one mount at a time, as umount2(MNT_DETACH) of the mount
+    /// itself would take it along, until ".." of the mount's root no longer leads out of it: a detached mount is its own
+    /// parent. Returns 0 or the errno of umount2 or statx; <paramref name="covering"/> counts the mounts that were on top
+    /// and detached first; <paramref name="detached"/> says whether the mount itself is out of the tree (false after
+    /// <see cref="MaxCoveringMounts"/> mounts on top, a container that keeps stacking).
+    /// </summary>
+    public int TryDetachDirectoryMountAndCovering(SafeHandle mountRoot, SafeHandle? returnTo, out int covering, out bool detached)
+    {
+        covering = 0;
+        detached = false;
+        for (int attempt = 0; attempt <= MaxCoveringMounts; attempt++)
+        {
+            int errno = TryDetachDirectoryMount(mountRoot, returnTo);
+            if (errno != 0)
+            {
+                return errno;
+            }
+
+            // The old mount ids (5.8) are enough to compare two mounts at one moment, and every kernel fills them.
+            errno = MountSyscalls.TryStatxAt(mountRoot, ".", uniqueMountId: false, out StatxInfo self);
+            if (errno != 0)
+            {
+                return errno;
+            }
+
+            errno = MountSyscalls.TryStatxAt(mountRoot, "..", uniqueMountId: false, out StatxInfo parent);
+            if (errno != 0)
+            {
+                return errno;
+            }
+
+            if (parent.MountId == self.MountId)
+            {
+                detached = true;
+                return 0;
+            }
+
+            covering++;
+        }
+
+        return 0;
+    }
+
+    /// <summary>How many mounts stacked on a mount <see cref="TryDetachDirectoryMountAndCovering"/> takes off before it gives up.</summary>
+    public const int MaxCoveringMounts = 32;
+
     /// <summary>Lazily detaches the top mount at the single name <paramref name="leafName"/> in <paramref name="parent"/>; 0 or errno.</summary>
     public int TryDetachByName(SafeHandle parent, string leafName, SafeHandle? returnTo = null) =>
         TryUnmountAt(parent, leafName, UnmountFlags.Detach, returnTo);

@@ -166,8 +166,8 @@ public static class TopologyRestore
             for (int i = _attachedAtTop.Count - 1; i >= 0; i--)
             {
                 (SafeMountHandle mount, ContainerTarget target) = _attachedAtTop[i];
-                int errno = target.TryDetachTopmost(_worker, mount);
-                _trace?.Invoke($"undo: umount2('{target.Path}', MNT_DETACH) = {(errno == 0 ? "0" : ErrnoText.Name(errno))}");
+                DetachOutcome undone = target.TryDetachOwn(_worker, mount);
+                _trace?.Invoke($"undo: umount2('{target.Path}', MNT_DETACH) = {undone}");
                 target.RemoveCreated();
             }
         }

@@ -84,6 +84,27 @@ internal static partial class MountSyscalls
         return rc == 0 ? 0 : errno;
     }
 
+    /// <summary>
+    /// statx(2) of <paramref name="name"/> in the directory <paramref name="directory"/> refers to, not following a final
+    /// symlink; 0 or errno. Asks for the same fields as <see cref="Statx"/>.
+    /// </summary>
+    public static unsafe int TryStatxAt(SafeHandle directory, string name, bool uniqueMountId, out StatxInfo info)
+    {
+        byte* buffer = stackalloc byte[StatxBufferSize];
+        uint mask = MaskFor(uniqueMountId);
+        long rc;
+        int errno;
+        using var d = DescriptorLease.Of(directory);
+        fixed (byte* p = NativePath.ToNullTerminated(name))
+        {
+            rc = Interop.Syscall(SyscallNumbers.Statx, out errno, d.Fd, (nint)p, (nint)AtSymlinkNoFollow, (nint)mask, (nint)buffer);
+        }
+
+        info = rc == 0 ? Decode(buffer) : default;
+        return rc == 0 ? 0 : errno;
+    }
+
+
     // The fields every statx here asks for, so that results of Statx and TryStatxPath can be compared.
     private static uint MaskFor(bool uniqueMountId) =>
         StatxType | StatxMode | StatxUid | StatxGid | StatxIno | StatxSize | (uniqueMountId ? StatxMntIdUnique : StatxMntId);
