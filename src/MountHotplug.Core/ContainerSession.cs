@@ -318,9 +318,17 @@ public sealed partial class ContainerSession : IDisposable
             resolved.RemoveCreated();
 
             // Said through the callback only for our own refusals: after anything else (a stop) it may throw again.
-            if (attached && failure is HotplugException)
+            if (attached && failure is HotplugException refused)
             {
                 Trace?.Invoke($"undo: umount2(MNT_DETACH) = {undone}");
+
+                // The same refusal (its id stays), but it must not read as if nothing had changed.
+                if (undone is { Detached: false })
+                {
+                    throw new HotplugException(refused.Failure, refused.Target,
+                        $"{refused.Message} Taking the mount away again failed (umount2 = {undone}): it is still attached inside the container.",
+                        refused.Syscall);
+                }
             }
 
             throw;
