@@ -52,10 +52,7 @@ public sealed partial class StagedMount
             {
                 var record = new StageRecord(source, info.IsDirectory, options.Recurse, (ulong)options.Attributes, options.Propagation.ToString(),
                     options.IdMap?.Inode, DateTime.UtcNow, Environment.ProcessId);
-                SafeMountHandle kept = handle;
-                handle = StageStore.Stage(new StageKey(options.StageContainer, name), kept, record, trace);
-                kept.Dispose();
-                info = MountSyscalls.Statx(handle, source);
+                handle = KeepInStage(handle, new StageKey(options.StageContainer, name), record, source, trace, out info);
             }
 
             return new StagedMount(source, handle, info, options.Recurse, options.Attributes, options.Propagation, options.IdMap?.Inode,
@@ -67,6 +64,26 @@ public sealed partial class StagedMount
         catch
         {
             handle.Dispose();
+            throw;
+        }
+    }
+
+    // Attaches the detached mount in the stage and gives back the clone of it that the caller hands on; the detached
+    // original is closed (it lives on in the stage). An out parameter, not a tuple: a framework generic over a value type
+    // of this assembly is code a ReadyToRun image cannot hold.
+    private static SafeMountHandle KeepInStage(SafeMountHandle detached, StageKey key, StageRecord record, string name, Action<string>? trace,
+        out StatxInfo info)
+    {
+        SafeMountHandle kept = StageStore.Stage(key, detached, record, trace);
+        detached.Dispose();
+        try
+        {
+            info = MountSyscalls.Statx(kept, name);
+            return kept;
+        }
+        catch
+        {
+            kept.Dispose();
             throw;
         }
     }
@@ -118,10 +135,17 @@ public sealed partial class StagedMount
     /// propagation set: fsmount makes a private mount already, but Shared, Slave and Unbindable must work too and the
     /// state never depends on a kernel default.
     /// </summary>
+    /// <remarks>With <paramref name="idMap"/>, its files show with ids mapped through that user namespace, as a clone's do
+    /// (a filesystem that cannot be idmapped says EINVAL). With <paramref name="stageName"/>, the new mount is also kept in
+    /// the stage, as <see cref="Clone"/> keeps a clone: every later Get-StagedMount of it is a bind of the same filesystem
+    /// instance (the same tmpfs, say).</remarks>
     /// <exception cref="FileSystemException">fsopen, fsconfig or fsmount refused; the message has the kernel's own words.</exception>
     /// <exception cref="SyscallException">mount_setattr or statx failed (nothing was mounted).</exception>
+    /// <exception cref="IdMapException">The idmap was refused.</exception>
+    /// <exception cref="StageException">The mount could not be kept in the stage.</exception>
     public static StagedMount CreateFileSystem(string fileSystem, string? source, IReadOnlyList<FileSystemOption> options, MountAttributes attributes,
-        MountPropagation propagation, Action<string>? trace, Action<FsContextMessage> onMessage)
+        MountPropagation propagation, Action<string>? trace, Action<FsContextMessage> onMessage, string? stageName = null, string? stageContainer = null,
+        OpenedUserNamespace? idMap = null)
     {
         string target = source ?? fileSystem;
         SafeMountHandle handle = FileSystemBuilder.Create(fileSystem, source, options, attributes, trace, onMessage);
@@ -129,8 +153,30 @@ public sealed partial class StagedMount
         {
             MountSyscalls.MountSetAttr(handle, MountAttributes.None, MountAttributes.None, propagation, recursive: false, target);
             trace?.Invoke($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH, {{propagation={propagation}}}) = 0");
+            if (idMap is not null)
+            {
+                // One filesystem, no path to probe (IdMapping.Apply probes a source's mounts one by one): EINVAL says it.
+                int errno = MountSyscalls.TryMountSetIdMap(handle, idMap.Handle, recursive: false);
+                trace?.Invoke($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH, {{attr_set=MOUNT_ATTR_IDMAP, userns_fd={idMap.Handle.DescriptorNumber}}}) = {(errno == 0 ? "0" : ErrnoText.Name(errno))}");
+                if (errno != 0)
+                {
+                    SyscallException cause = SyscallException.Create("mount_setattr", errno, target, detail: "(MOUNT_ATTR_IDMAP)");
+                    throw errno == (int)Errno.EINVAL
+                        ? new IdMapException(IdMapFailure.NotSupported, $"Cannot make an idmapped mount of the new {fileSystem}: this kernel's {fileSystem} does not support idmapped mounts.", cause)
+                        : new IdMapException(IdMapFailure.Failed, $"Could not idmap the new {fileSystem} mount through {idMap.Description}.", cause);
+                }
+            }
+
             StatxInfo info = MountSyscalls.Statx(handle, target);
-            return new StagedMount(target, handle, info, recurse: false, attributes, propagation)
+            if (stageName is not null)
+            {
+                var record = new StageRecord(target, info.IsDirectory, Recurse: false, (ulong)attributes, propagation.ToString(), idMap?.Inode, DateTime.UtcNow,
+                    Environment.ProcessId);
+                handle = KeepInStage(handle, new StageKey(stageContainer, stageName), record, target, trace, out info);
+            }
+
+            return new StagedMount(target, handle, info, recurse: false, attributes, propagation, idMap?.Inode, stageName,
+                stageName is null ? null : stageContainer)
             {
                 FileSystem = fileSystem,
                 Options = options.Select(o => o.ToString()).ToList(),

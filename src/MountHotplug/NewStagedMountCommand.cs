@@ -252,6 +252,16 @@ public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
         }
 
         string target = Source ?? FileSystem;
+        if (StageName is not null)
+        {
+            var key = new StageKey(Container, StageName);
+            if (!ShouldProcess($"keep the new {FileSystem} mount of '{target}' in the stage as '{key}' ({StageStore.EntryPath(key)}), for Get-StagedMount",
+                    $"Keep the new {FileSystem} mount of '{target}' in the stage as '{key}'?", "New-StagedMount"))
+            {
+                return;
+            }
+        }
+
         StagedMount staged;
         try
         {
@@ -265,7 +275,7 @@ public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
                 {
                     WriteVerbose($"{FileSystem} says: {message.Text}");
                 }
-            });
+            }, StageName, Container, _userns);
         }
         catch (FileSystemException ex)
         {
@@ -276,6 +286,16 @@ public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
         {
             WriteError(MountErrors.FromSyscall(ex, ex.Syscall == "mount_setattr" ? ErrorId.MountSetAttrFailed : ErrorId.StatxFailed, target,
                 $"Could not set the propagation of the new {FileSystem} mount (nothing was mounted)"));
+            return;
+        }
+        catch (IdMapException ex)
+        {
+            WriteError(MountErrors.FromIdMap(ex, target));
+            return;
+        }
+        catch (StageException ex)
+        {
+            WriteError(MountErrors.FromStage(ex, target));
             return;
         }
 

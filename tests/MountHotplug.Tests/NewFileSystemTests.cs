@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using MountHotplug.Sandbox;
+using MountHotplug.Staging;
 using MountHotplug.Tests.Infrastructure;
 using Xunit;
 
@@ -147,5 +149,74 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         MountInfo ro = ContainerView.MountAt(container, "/srv/ro")!;
         Assert.True(ro.IsReadOnly);
         Assert.Equal("none", ro.Source); // no -Source: the kernel shows "none"
+    }
+
+    [SkippableFact]
+    public void ANewFileSystemIsKeptInTheStageAndEveryPickupIsTheSameInstance()
+    {
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
+        string name = "mhp-fs-" + Guid.NewGuid().ToString("N")[..8];
+        var key = new StageKey(null, name);
+        try
+        {
+            // -StageName used to be taken and ignored with -FileSystem: the mount came back with no StageName, nothing kept.
+            PipelineResult staged = ps.Run("$m = New-StagedMount -FileSystem tmpfs -Source mhp-kept -Option size=8m -StageName $n; $m.StageName; $m.FileSystem; $m.Dispose()",
+                new Dictionary<string, object?> { ["n"] = name });
+            Assert.True(staged.Errors.Count == 0, staged.Describe());
+            Assert.Equal(new object[] { name, "tmpfs" }, staged.Output.Select(o => o.BaseObject));
+            MountInfo kept = Assert.Single(MountInfoParser.Read(), m => m.MountPoint == StageStore.EntryPath(key));
+            Assert.Equal(("tmpfs", "mhp-kept"), (kept.FileSystemType, kept.Source));
+
+            // Another process plugs it into the container; what the container writes is in the one kept instance.
+            ExecResult hook = Mhp.Run("-Command",
+                $"$ct = Get-ContainerNamespace {container.Pid}; Get-StagedMount -Name {name} | Move-MountIntoNamespace -Namespace $ct -Target /mnt/kept -CreateTarget; $ct.Dispose(); if (-not $?) {{ exit 3 }}");
+            Assert.True(hook.ExitCode == 0, hook.StandardError + hook.StandardOutput);
+            container.ExecOrThrow("sh", "-c", "echo from the container > /mnt/kept/note");
+            Assert.Equal("from the container\n", File.ReadAllText(Path.Combine(StageStore.EntryPath(key), "note")));
+
+            PipelineResult whatIf = ps.Run("New-StagedMount -FileSystem tmpfs -StageName $n-whatif -WhatIf", new Dictionary<string, object?> { ["n"] = name });
+            Assert.True(whatIf.Errors.Count == 0 && whatIf.Output.Count == 0, whatIf.Describe());
+            Assert.False(Path.Exists(StageStore.EntryPath(new StageKey(null, name + "-whatif"))));
+        }
+        finally
+        {
+            if (Path.Exists(StageStore.EntryPath(key)))
+            {
+                StageStore.Remove(key, null);
+            }
+        }
+    }
+
+    [SkippableFact]
+    public void ANewFileSystemIsIdmappedThroughAUserNamespace()
+    {
+        using var scenario = Scenario.Start();
+        var (container, ps) = (scenario.Container, scenario.Session);
+        using Process userns = ChildProcess.Start(["unshare", "--user", "--map-users=100000,0,65536", "--map-groups=100000,0,65536", "sleep", "600"]);
+        try
+        {
+            string usernsPath = $"/proc/{userns.Id}/ns/user";
+            Assert.True(Poll.Until(() => File.Exists($"/proc/{userns.Id}/uid_map") && File.ReadAllText($"/proc/{userns.Id}/uid_map").Contains("100000"),
+                TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(10)), "unshare --user did not map its user namespace");
+
+            // -IdMap used to be taken and ignored with -FileSystem. The new tmpfs's root belongs to host root on disk;
+            // through the idmapped mount it shows as what host uid 0 is inside that namespace's map: 100000.
+            PipelineResult result = ps.Run(@"
+$ct = Get-ContainerNamespace $ctPid
+try { New-StagedMount -FileSystem tmpfs -IdMap $u -Verbose | Move-MountIntoNamespace -Namespace $ct -Target /mnt/idmapped -CreateTarget -PassThru }
+finally { $ct.Dispose() }", new Dictionary<string, object?> { ["ctPid"] = container.Pid, ["u"] = usernsPath });
+            Assert.True(result.Errors.Count == 0, result.Describe());
+            var staged = Assert.IsType<StagedMount>(Assert.Single(result.Output).BaseObject);
+            Assert.True(staged.IdMapped);
+            Assert.Contains(result.Verbose, v => v.Message.Contains("MOUNT_ATTR_IDMAP") && v.Message.EndsWith("= 0", StringComparison.Ordinal));
+            Assert.Equal("100000 100000", container.ExecOrThrow("stat", "-c", "%u %g", "/mnt/idmapped").Trim());
+            Assert.Contains("idmapped", ContainerView.MountAt(container, "/mnt/idmapped")!.Options.Split(','));
+        }
+        finally
+        {
+            userns.Kill();
+            userns.WaitForExit();
+        }
     }
 }
