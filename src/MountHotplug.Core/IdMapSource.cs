@@ -19,9 +19,34 @@ public sealed class IdMapSource
 }
 
 /// <summary>An opened user namespace, checked to be one and not the host's own.</summary>
-public sealed class OpenedUserNamespace(SafePathHandle handle, ulong inode, string description) : IDisposable
+public sealed class OpenedUserNamespace(SafePathHandle handle, ulong inode, string description, int? processId = null) : IDisposable
 {
     internal SafePathHandle Handle { get; } = handle;
+
+    /// <summary>A process whose user namespace this is (a container's init, or the PID of a /proc/PID/ns/user path), if known.</summary>
+    internal int? ProcessId { get; } = processId;
+
+    /// <summary>
+    /// Whether the namespace has no uid or no gid map yet (a runtime writes them after it made the namespace, so a hook can
+    /// run before): the kernel then refuses an idmap with EINVAL, which reads like a filesystem without idmap support.
+    /// False when it cannot tell (no known process, or its /proc files cannot be read).
+    /// </summary>
+    internal bool IsUnmapped()
+    {
+        if (ProcessId is not { } pid)
+        {
+            return false;
+        }
+
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/uid_map").Trim().Length == 0 || File.ReadAllText($"/proc/{pid}/gid_map").Trim().Length == 0;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
 
     public ulong Inode { get; } = inode;
 

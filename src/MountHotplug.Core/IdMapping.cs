@@ -8,6 +8,9 @@ public enum IdMapFailure
     InitialNamespace,
     ContainerExited,
     NotSupported,
+
+    /// <summary>The user namespace has no uid or gid map yet.</summary>
+    Unmapped,
     Failed,
 }
 
@@ -26,16 +29,19 @@ public static class IdMapping
     {
         SafePathHandle handle;
         string description;
+        int? processId = null;
         try
         {
             if (source.Container is { } ns)
             {
+                processId = ns.ProcessId;
                 handle = ns.OpenUserNamespace();
                 description = $"the user namespace of {(ns.Name is null ? $"PID {ns.ProcessId}" : $"{ns.Runtime} '{ns.Name}' (PID {ns.ProcessId})")}";
             }
             else
             {
                 string path = resolvePath(source.Path!);
+                processId = ProcPidOf(path);
                 handle = MountSyscalls.Open(path, OpenFlags.ReadOnly);
                 description = $"the user namespace at '{path}'";
             }
@@ -87,7 +93,7 @@ public static class IdMapping
                     $"{Capitalize(description)} is the host's own (initial) user namespace: an idmapped mount through it would map nothing, and the kernel refuses it (EPERM).");
             }
 
-            return new OpenedUserNamespace(handle, inode, description);
+            return new OpenedUserNamespace(handle, inode, description, processId);
         }
         catch
         {
@@ -109,6 +115,11 @@ public static class IdMapping
         }
 
         SyscallException cause = SyscallException.Create("mount_setattr", errno, source, detail: "(MOUNT_ATTR_IDMAP)");
+        if (errno == (int)Errno.EINVAL && userns.IsUnmapped())
+        {
+            throw Unmapped(userns, cause);
+        }
+
         if (errno != (int)Errno.EINVAL)
         {
             throw new IdMapException(IdMapFailure.Failed, $"Could not idmap the clone of '{source}' through {userns.Description}.", cause);
@@ -119,6 +130,21 @@ public static class IdMapping
             ? "the kernel refused it (EINVAL) although each of its filesystems accepts idmapping on its own"
             : "these filesystems do not support idmapped mounts: " + string.Join(", ", unsupported.Select(u => $"{u.FileSystem} at {u.MountPoint}"));
         throw new IdMapException(IdMapFailure.NotSupported, $"Cannot make an idmapped mount of '{source}': {which}.", cause);
+    }
+
+    /// <summary>The refusal of an idmap through a namespace that has no uid or gid map yet.</summary>
+    internal static IdMapException Unmapped(OpenedUserNamespace userns, SyscallException cause) =>
+        new(IdMapFailure.Unmapped,
+            $"Cannot idmap through {userns.Description}: it has no uid or gid map yet (/proc/{userns.ProcessId}/uid_map or gid_map is empty), and the kernel refuses an idmap through a namespace that maps nothing.",
+            cause);
+
+    // "/proc/123/ns/user" names the user namespace of process 123, whose maps can then be read; any other path cannot tell.
+    private static int? ProcPidOf(string path)
+    {
+        string[] parts = path.Split('/');
+        return parts.Length == 5 && parts[0].Length == 0 && parts[1] == "proc" && parts[3] == "ns" && parts[4] == "user"
+            && int.TryParse(parts[2], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid)
+            ? pid : null;
     }
 
     /// <summary>The host id of the overflow user "nobody", as which unmapped ids show inside a user namespace.</summary>

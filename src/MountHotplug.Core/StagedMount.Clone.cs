@@ -94,7 +94,7 @@ public sealed partial class StagedMount
     private static SafeMountHandle CloneWithAttributes(string source, OpenTreeFlags flags, CloneOptions options, Action<string>? trace)
     {
         string recursive = options.Recurse ? "|AT_RECURSIVE" : string.Empty;
-        string idmap = options.IdMap is { } u ? $"|MOUNT_ATTR_IDMAP, userns_fd={u.Handle.DescriptorNumber}" : string.Empty;
+        string idmap = options.IdMap is { } u ? $",idmap, userns_fd={u.Handle.DescriptorNumber}" : string.Empty;
 
         // An atime mode is an enum in a mask: setting one without clearing the mask is EINVAL (kernel-notes N11).
         MountAttributes clear = (options.Attributes & MountAttributes.AtimeMask) != 0 ? MountAttributes.AtimeMask : MountAttributes.None;
@@ -161,6 +161,11 @@ public sealed partial class StagedMount
                 if (errno != 0)
                 {
                     SyscallException cause = SyscallException.Create("mount_setattr", errno, target, detail: "(MOUNT_ATTR_IDMAP)");
+                    if (errno == (int)Errno.EINVAL && idMap.IsUnmapped())
+                    {
+                        throw IdMapping.Unmapped(idMap, cause);
+                    }
+
                     throw errno == (int)Errno.EINVAL
                         ? new IdMapException(IdMapFailure.NotSupported, $"Cannot make an idmapped mount of the new {fileSystem}: this kernel's {fileSystem} does not support idmapped mounts.", cause)
                         : new IdMapException(IdMapFailure.Failed, $"Could not idmap the new {fileSystem} mount through {idMap.Description}.", cause);

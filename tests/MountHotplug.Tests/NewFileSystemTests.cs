@@ -219,4 +219,34 @@ finally { $ct.Dispose() }", new Dictionary<string, object?> { ["ctPid"] = contai
             userns.WaitForExit();
         }
     }
+
+    [SkippableTheory]
+    [InlineData("-FileSystem tmpfs")]
+    [InlineData("-Path $src")]
+    public void AUserNamespaceWithoutMapsIsSaidToBeOneNotAFilesystemThatCannotBeIdmapped(string what)
+    {
+        using var scenario = Scenario.Start(containers: []);
+        var (ps, tree) = (scenario.Session, scenario.Tree);
+        using Process userns = ChildProcess.Start(["unshare", "--user", "sleep", "600"]);
+        try
+        {
+            string usernsPath = $"/proc/{userns.Id}/ns/user";
+            Assert.True(Poll.Until(() => new FileInfo(usernsPath).LinkTarget != new FileInfo("/proc/self/ns/user").LinkTarget, TimeSpan.FromSeconds(10),
+                TimeSpan.FromMilliseconds(10)), "unshare --user did not get its own user namespace");
+
+            // The kernel says EINVAL, as it does for a filesystem without idmap support; that is what the error used to say.
+            PipelineResult result = ps.Run($"New-StagedMount {what} -IdMap $u", new Dictionary<string, object?> { ["u"] = usernsPath, ["src"] = tree.Data });
+            Assert.Empty(result.Output);
+            var error = Assert.Single(result.Errors);
+            Assert.Equal($"IdMapFailed,{Cmd}", error.FullyQualifiedErrorId);
+            Assert.Contains("has no uid or gid map yet", error.ErrorDetails?.Message ?? error.Exception.Message);
+            Assert.Equal(System.Management.Automation.ErrorCategory.InvalidOperation, error.CategoryInfo.Category);
+            Assert.Equal(Errno.EINVAL, Assert.IsType<SyscallException>(error.Exception.InnerException).Errno);
+        }
+        finally
+        {
+            userns.Kill();
+            userns.WaitForExit();
+        }
+    }
 }
