@@ -176,7 +176,7 @@ public sealed partial class StagedMount
             if (stageName is not null)
             {
                 var record = new StageRecord(target, info.IsDirectory, Recurse: false, (ulong)attributes, propagation.ToString(), idMap?.Inode, DateTime.UtcNow,
-                    Environment.ProcessId);
+                    Environment.ProcessId, fileSystem, options.Select(o => o.ToString()).ToList());
                 handle = KeepInStage(handle, new StageKey(stageContainer, stageName), record, target, trace, out info);
             }
 
@@ -208,7 +208,11 @@ public sealed partial class StagedMount
             trace?.Invoke($"open_tree(\"{StageStore.EntryPath(key)}\", OPEN_TREE_CLONE{(record?.Recurse ?? true ? "|AT_RECURSIVE" : string.Empty)}) = fd {clone.DescriptorNumber}");
             return new StagedMount(record?.Source ?? StageStore.EntryPath(key), clone, info, record?.Recurse ?? true,
                 record?.AttributeFlags ?? MountAttributes.None, record?.PropagationValue ?? MountPropagation.Private, record?.IdMapUserNamespace,
-                key.Name, key.Container);
+                key.Name, key.Container)
+            {
+                FileSystem = record?.FileSystem,
+                Options = record?.FileSystemOptions ?? Array.Empty<string>(),
+            };
         }
         catch
         {

@@ -168,6 +168,12 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
             MountInfo kept = Assert.Single(MountInfoParser.Read(), m => m.MountPoint == StageStore.EntryPath(key));
             Assert.Equal(("tmpfs", "mhp-kept"), (kept.FileSystemType, kept.Source));
 
+            // Picked up again, it still says what it is.
+            PipelineResult listed = ps.Run("$k = Get-StagedMount -Name $n; '{0}|{1}|{2}' -f $k.Source, $k.FileSystem, ($k.Options -join ','); $k.Dispose()",
+                new Dictionary<string, object?> { ["n"] = name });
+            Assert.True(listed.Errors.Count == 0, listed.Describe());
+            Assert.Equal("mhp-kept|tmpfs|size=8m", Assert.Single(listed.Output).BaseObject);
+
             // Another process plugs it into the container; what the container writes is in the one kept instance.
             ExecResult hook = Mhp.Run("-Command",
                 $"$ct = Get-ContainerNamespace {container.Pid}; Get-StagedMount -Name {name} | Move-MountIntoNamespace -Namespace $ct -Target /mnt/kept -CreateTarget; $ct.Dispose(); if (-not $?) {{ exit 3 }}");

@@ -2,7 +2,10 @@ using System.Text.Json;
 
 namespace MountHotplug.Staging;
 
-/// <summary>What New-StagedMount -StageName recorded beside a kept mount, so Get-StagedMount can describe it later.</summary>
+/// <summary>
+/// What New-StagedMount -StageName recorded beside a kept mount, so Get-StagedMount can describe it later. For a new
+/// filesystem also its type and fsconfig parameters (absent from records of a clone, and from those written before).
+/// </summary>
 public sealed record StageRecord(
     string Source,
     bool IsDirectory,
@@ -11,7 +14,9 @@ public sealed record StageRecord(
     string Propagation,
     ulong? IdMapUserNamespace,
     DateTime Created,
-    int CreatedBy)
+    int CreatedBy,
+    string? FileSystem = null,
+    IReadOnlyList<string>? FileSystemOptions = null)
 {
     private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
