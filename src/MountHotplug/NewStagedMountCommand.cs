@@ -255,8 +255,9 @@ public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
         if (StageName is not null)
         {
             var key = new StageKey(Container, StageName);
-            if (!ShouldProcess($"keep the new {FileSystem} mount of '{target}' in the stage as '{key}' ({StageStore.EntryPath(key)}), for Get-StagedMount",
-                    $"Keep the new {FileSystem} mount of '{target}' in the stage as '{key}'?", "New-StagedMount"))
+            string what = Source is null ? $"the new {FileSystem} mount" : $"the new {FileSystem} mount of '{Source}'";
+            if (!ShouldProcess($"keep {what} in the stage as '{key}' ({StageStore.EntryPath(key)}), for Get-StagedMount",
+                    $"Keep {what} in the stage as '{key}'?", "New-StagedMount"))
             {
                 return;
             }
@@ -295,7 +296,8 @@ public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
         }
         catch (StageException ex)
         {
-            WriteError(MountErrors.FromStage(ex, target));
+            // A stage problem is about the name it keeps the mount under.
+            WriteError(MountErrors.FromStage(ex, new StageKey(Container, StageName!).ToString()));
             return;
         }
 
@@ -387,7 +389,8 @@ public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
         }
         catch (StageException ex)
         {
-            WriteError(MountErrors.FromStage(ex, path));
+            // A stage problem is about the name it keeps the mount under.
+            WriteError(MountErrors.FromStage(ex, new StageKey(Container, StageName!).ToString()));
             return;
         }
 

@@ -78,7 +78,9 @@ public sealed class StagingTests
         {
             var vars = new Dictionary<string, object?> { ["src"] = tree.Data, ["file"] = tree.SingleFile, ["n"] = name };
             Assert.True(ps.Run("(New-StagedMount $file -StageName $n).Dispose()", vars).Errors.Count == 0);
-            Assert.Equal(new[] { $"StageNameExists,{New}" }, ps.Run("New-StagedMount $src -StageName $n", vars).ErrorIds);
+            PipelineResult again = ps.Run("New-StagedMount $src -StageName $n", vars);
+            Assert.Equal(new[] { $"StageNameExists,{New}" }, again.ErrorIds);
+            Assert.Equal(name, Assert.Single(again.Errors).TargetObject);
             Assert.Equal(new[] { $"InvalidStageName,{New}" }, ps.Run("New-StagedMount $src -StageName '../escape'", vars).ErrorIds);
             Assert.Equal(new[] { $"StageUnbindable,{New}" }, ps.Run("New-StagedMount $src -StageName x1 -Propagation Unbindable", vars).ErrorIds);
             Assert.Equal(new[] { "StagedMountNotFound,MountHotplug.GetStagedMountCommand" }, ps.Run("Get-StagedMount -Name mhp-missing", vars).ErrorIds);
