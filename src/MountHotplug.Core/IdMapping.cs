@@ -29,18 +29,21 @@ public static class IdMapping
     {
         SafePathHandle handle;
         string description;
+        string subject;
         int? processId = null;
         try
         {
             if (source.Container is { } ns)
             {
                 processId = ns.ProcessId;
+                subject = $"/proc/{ns.ProcessId}/ns/user";
                 handle = ns.OpenUserNamespace();
                 description = $"the user namespace of {(ns.Name is null ? $"PID {ns.ProcessId}" : $"{ns.Runtime} '{ns.Name}' (PID {ns.ProcessId})")}";
             }
             else
             {
                 string path = resolvePath(source.Path!);
+                subject = path;
                 processId = ProcPidOf(path);
                 handle = MountSyscalls.Open(path, OpenFlags.ReadOnly);
                 description = $"the user namespace at '{path}'";
@@ -64,7 +67,7 @@ public static class IdMapping
             NamespaceType type;
             try
             {
-                type = MountSyscalls.GetNamespaceType(handle, description);
+                type = MountSyscalls.GetNamespaceType(handle, subject);
             }
             catch (SyscallException ex)
             {

@@ -161,7 +161,7 @@ internal static class MountErrors
     {
         (ErrorId id, ErrorCategory category, string hint) = ex.Failure switch
         {
-            IdMapFailure.NotUserNamespace => (ErrorId.IdMapNotUserNamespace, ErrorCategory.InvalidArgument,
+            IdMapFailure.NotUserNamespace => (ErrorId.IdMapNotUserNamespace, CategoryOf(ex.Syscall, ErrorCategory.InvalidArgument),
                 "Pass a ContainerNamespace, or the path of a user namespace file such as /proc/PID/ns/user."),
             IdMapFailure.InitialNamespace => (ErrorId.IdMapInitialNamespace, ErrorCategory.InvalidArgument,
                 "The container shares the host's user namespace (a privileged container): its ids are the host's, so drop -IdMap."),

@@ -145,7 +145,8 @@ public sealed class NewStagedMountCommand : MountCmdlet, IDisposable
             }
             catch (IdMapException ex)
             {
-                ThrowTerminatingError(MountErrors.FromIdMap(ex, IdMap.ToString()));
+                // The object is what -IdMap was given: the ContainerNamespace, or the path.
+                ThrowTerminatingError(MountErrors.FromIdMap(ex, (object?)IdMap.Container ?? IdMap.Path));
             }
         }
     }

@@ -222,6 +222,7 @@ New-StagedMount /proc -IdMap $u
 New-StagedMount $src -IdMap $h
 New-StagedMount $src -IdMap /proc/self/ns/mnt
 New-StagedMount $src -IdMap $src
+New-StagedMount $src -IdMap /nonexistent/ns/user
 $u.Dispose(); $h.Dispose()", Vars(("n", lxc.Name), ("p", lxc.LxcPath), ("src", tree.Data), ("hostPid", privileged.Pid)));
 
         Assert.Equal(new[]
@@ -230,9 +231,17 @@ $u.Dispose(); $h.Dispose()", Vars(("n", lxc.Name), ("p", lxc.LxcPath), ("src", t
             "IdMapInitialNamespace,MountHotplug.NewStagedMountCommand",
             "IdMapNotUserNamespace,MountHotplug.NewStagedMountCommand",
             "IdMapNotUserNamespace,MountHotplug.NewStagedMountCommand",
+            "IdMapNotUserNamespace,MountHotplug.NewStagedMountCommand",
         }, result.ErrorIds);
         Assert.Contains("proc at /proc", result.Errors[0].ErrorDetails!.Message);
         Assert.Contains("mount namespace, not a user namespace", result.Errors[2].ErrorDetails!.Message);
+
+        // The object of an -IdMap problem is what -IdMap was given, and a missing file is not found, not a bad argument.
+        Assert.IsType<ContainerNamespace>(result.Errors[1].TargetObject);
+        Assert.Equal("/proc/self/ns/mnt", result.Errors[2].TargetObject);
+        Assert.Equal(tree.Data, result.Errors[3].TargetObject);
+        Assert.DoesNotContain("the user namespace at", result.Errors[3].ErrorDetails!.Message.Split("failed")[0]);
+        Assert.Equal((System.Management.Automation.ErrorCategory.ObjectNotFound, "/nonexistent/ns/user"), (result.Errors[4].CategoryInfo.Category, result.Errors[4].TargetObject));
         Assert.Empty(result.Output);
     }
 
