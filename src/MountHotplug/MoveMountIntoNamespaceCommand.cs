@@ -247,7 +247,12 @@ public sealed class MoveMountIntoNamespaceCommand : MountCmdlet
         catch (HotplugException ex)
         {
             // A problem at the target is about the path inside the container; the rest (the namespace, the move) about the source.
-            Fail(MountErrors.FromHotplug(ex, MountErrors.IsTargetProblem(ex.Failure) ? new ContainerPath(ex.Target, Namespace) : mount.Source));
+            // A target problem is about the path inside the container, a gone container about the container, the rest
+            // (the namespace, the move) about the source.
+            object concerned = MountErrors.IsTargetProblem(ex.Failure) ? new ContainerPath(ex.Target, Namespace)
+                : ex.Failure == HotplugFailure.ContainerExited ? Namespace
+                : mount.Source;
+            Fail(MountErrors.FromHotplug(ex, concerned));
             return;
         }
         catch (SyscallException ex)

@@ -104,6 +104,7 @@ public sealed class BadInputTests
 
         var error = Assert.Single(result.Errors);
         Assert.Equal($"ContainerExited,{Move}", error.FullyQualifiedErrorId);
+        Assert.Equal(container.Pid, Assert.IsType<ContainerNamespace>(error.TargetObject).ProcessId);
         Assert.Equal(false, result.Output.Single().BaseObject);
         Assert.False(Directory.Exists(Path.Combine(rootfs, "mnt", "data")));
         container.Dispose();
