@@ -203,8 +203,10 @@ $ct.Dispose()", new Dictionary<string, object?> { ["ctPid"] = container.Pid });
         try
         {
             string usernsPath = $"/proc/{userns.Id}/ns/user";
-            Assert.True(Poll.Until(() => File.Exists($"/proc/{userns.Id}/uid_map") && File.ReadAllText($"/proc/{userns.Id}/uid_map").Contains("100000"),
-                TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(10)), "unshare --user did not map its user namespace");
+            // unshare writes the two maps one after the other, from a helper, while sleep already runs: wait for both.
+            Assert.True(Poll.Until(() => File.Exists($"/proc/{userns.Id}/gid_map") && File.ReadAllText($"/proc/{userns.Id}/uid_map").Contains("100000")
+                && File.ReadAllText($"/proc/{userns.Id}/gid_map").Contains("100000"), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(10)),
+                "unshare --user did not map its user namespace");
 
             // -IdMap used to be taken and ignored with -FileSystem. The new tmpfs's root belongs to host root on disk;
             // through the idmapped mount it shows as what host uid 0 is inside that namespace's map: 100000.
