@@ -40,9 +40,10 @@ public sealed class OpenedUserNamespace(SafePathHandle handle, ulong inode, stri
 
         try
         {
-            return File.ReadAllText($"/proc/{pid}/uid_map").Trim().Length == 0 || File.ReadAllText($"/proc/{pid}/gid_map").Trim().Length == 0;
+            IdMaps maps = IdMaps.Read(pid);
+            return maps.Uid.Count == 0 || maps.Gid.Count == 0;
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
         {
             return false;
         }

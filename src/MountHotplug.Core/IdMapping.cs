@@ -107,9 +107,11 @@ public static class IdMapping
 
     /// <summary>
     /// Applies the idmap to the detached mount. When the kernel refuses with EINVAL, the source's filesystems are
-    /// probed one mount at a time (a clone of each, idmapped on its own), so the message names the ones that cannot.
+    /// probed one mount at a time (a clone of each, idmapped on its own), so the message names the ones that cannot; for
+    /// a <paramref name="newFileSystem"/> (New-StagedMount -FileSystem) there is no path to probe, and its type is named.
+    /// A namespace without id maps is named as that, since the kernel says EINVAL for it too.
     /// </summary>
-    internal static void Apply(SafeMountHandle mount, OpenedUserNamespace userns, string source, bool recursive)
+    internal static void Apply(SafeMountHandle mount, OpenedUserNamespace userns, string source, bool recursive, string? newFileSystem = null)
     {
         int errno = MountSyscalls.TryMountSetIdMap(mount, userns.Handle, recursive);
         if (errno == 0)
@@ -125,7 +127,14 @@ public static class IdMapping
 
         if (errno != (int)Errno.EINVAL)
         {
-            throw new IdMapException(IdMapFailure.Failed, $"Could not idmap the clone of '{source}' through {userns.Description}.", cause);
+            string what = newFileSystem is null ? $"the clone of '{source}'" : $"the new {newFileSystem} mount";
+            throw new IdMapException(IdMapFailure.Failed, $"Could not idmap {what} through {userns.Description}.", cause);
+        }
+
+        if (newFileSystem is not null)
+        {
+            throw new IdMapException(IdMapFailure.NotSupported,
+                $"Cannot make an idmapped mount of the new {newFileSystem}: this kernel's {newFileSystem} does not support idmapped mounts.", cause);
         }
 
         IReadOnlyList<(string MountPoint, string FileSystem)> unsupported = Probe(source, recursive, userns);
@@ -136,7 +145,7 @@ public static class IdMapping
     }
 
     /// <summary>The refusal of an idmap through a namespace that has no uid or gid map yet.</summary>
-    internal static IdMapException Unmapped(OpenedUserNamespace userns, SyscallException cause) =>
+    private static IdMapException Unmapped(OpenedUserNamespace userns, SyscallException cause) =>
         new(IdMapFailure.Unmapped,
             $"Cannot idmap through {userns.Description}: it has no uid or gid map yet (/proc/{userns.ProcessId}/uid_map or gid_map is empty), and the kernel refuses an idmap through a namespace that maps nothing.",
             cause);

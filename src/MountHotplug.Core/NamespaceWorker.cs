@@ -148,16 +148,18 @@ internal sealed class NamespaceWorker : IDisposable
     {
         covering = 0;
         detached = false;
+
+        // The old mount ids (5.8) are enough to compare two mounts at one moment, and every kernel fills them. The
+        // descriptor's own mount does not change, so it is read once.
+        int errno = MountSyscalls.TryStatxAt(mountRoot, ".", uniqueMountId: false, out StatxInfo self);
+        if (errno != 0)
+        {
+            return errno;
+        }
+
         for (int attempt = 0; attempt <= MaxCoveringMounts; attempt++)
         {
-            int errno = TryDetachDirectoryMount(mountRoot, returnTo);
-            if (errno != 0)
-            {
-                return errno;
-            }
-
-            // The old mount ids (5.8) are enough to compare two mounts at one moment, and every kernel fills them.
-            errno = MountSyscalls.TryStatxAt(mountRoot, ".", uniqueMountId: false, out StatxInfo self);
+            errno = TryDetachDirectoryMount(mountRoot, returnTo);
             if (errno != 0)
             {
                 return errno;

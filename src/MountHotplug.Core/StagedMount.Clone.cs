@@ -93,7 +93,6 @@ public sealed partial class StagedMount
     // step that failed (a missing source is open_tree's ENOENT, an idmap refusal is probed per filesystem) as before.
     private static SafeMountHandle CloneWithAttributes(string source, OpenTreeFlags flags, CloneOptions options, Action<string>? trace)
     {
-        string recursive = options.Recurse ? "|AT_RECURSIVE" : string.Empty;
         string idmap = options.IdMap is { } u ? $",idmap, userns_fd={u.Handle.DescriptorNumber}" : string.Empty;
 
         // An atime mode is an enum in a mask: setting one without clearing the mask is EINVAL (kernel-notes N11).
@@ -111,6 +110,7 @@ public sealed partial class StagedMount
 
         SafeMountHandle handle = MountSyscalls.OpenTree(null, source, flags);
         trace?.Invoke($"open_tree(AT_FDCWD, \"{source}\", {flags}) = fd {handle.DescriptorNumber}");
+        string recursive = options.Recurse ? "|AT_RECURSIVE" : string.Empty;
         try
         {
             MountSyscalls.MountSetAttr(handle, options.Attributes, clear, options.Propagation, options.Recurse, source);
@@ -155,21 +155,18 @@ public sealed partial class StagedMount
             trace?.Invoke($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH, {{propagation={propagation}}}) = 0");
             if (idMap is not null)
             {
-                // One filesystem, no path to probe (IdMapping.Apply probes a source's mounts one by one): EINVAL says it.
-                int errno = MountSyscalls.TryMountSetIdMap(handle, idMap.Handle, recursive: false);
-                trace?.Invoke($"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH, {{attr_set=MOUNT_ATTR_IDMAP, userns_fd={idMap.Handle.DescriptorNumber}}}) = {(errno == 0 ? "0" : ErrnoText.Name(errno))}");
-                if (errno != 0)
+                string call = $"mount_setattr(fd {handle.DescriptorNumber}, \"\", AT_EMPTY_PATH, {{attr_set=MOUNT_ATTR_IDMAP, userns_fd={idMap.Handle.DescriptorNumber}}})";
+                try
                 {
-                    SyscallException cause = SyscallException.Create("mount_setattr", errno, target, detail: "(MOUNT_ATTR_IDMAP)");
-                    if (errno == (int)Errno.EINVAL && idMap.IsUnmapped())
-                    {
-                        throw IdMapping.Unmapped(idMap, cause);
-                    }
-
-                    throw errno == (int)Errno.EINVAL
-                        ? new IdMapException(IdMapFailure.NotSupported, $"Cannot make an idmapped mount of the new {fileSystem}: this kernel's {fileSystem} does not support idmapped mounts.", cause)
-                        : new IdMapException(IdMapFailure.Failed, $"Could not idmap the new {fileSystem} mount through {idMap.Description}.", cause);
+                    IdMapping.Apply(handle, idMap, target, recursive: false, newFileSystem: fileSystem);
                 }
+                catch (IdMapException ex) when (ex.Syscall is { } refused)
+                {
+                    trace?.Invoke($"{call} = {refused.ErrnoName}");
+                    throw;
+                }
+
+                trace?.Invoke($"{call} = 0");
             }
 
             StatxInfo info = MountSyscalls.Statx(handle, target);

@@ -246,7 +246,6 @@ public sealed class MoveMountIntoNamespaceCommand : MountCmdlet
         // for the rest of the session after the pipeline that dropped it has ended.
         catch (HotplugException ex)
         {
-            // A problem at the target is about the path inside the container; the rest (the namespace, the move) about the source.
             // A target problem is about the path inside the container, a gone container about the container, the rest
             // (the namespace, the move) about the source.
             object concerned = MountErrors.IsTargetProblem(ex.Failure) ? new ContainerPath(ex.Target, Namespace)

@@ -69,26 +69,17 @@ internal static partial class MountSyscalls
     /// statx(2) of a path, following a final symlink (so /proc/PID/root gives that process's root directory); 0 or errno.
     /// Asks for the same fields as <see cref="Statx"/>, so the two can be compared.
     /// </summary>
-    public static unsafe int TryStatxPath(string path, bool uniqueMountId, out StatxInfo info)
-    {
-        byte* buffer = stackalloc byte[StatxBufferSize];
-        uint mask = MaskFor(uniqueMountId);
-        long rc;
-        int errno;
-        fixed (byte* p = NativePath.ToNullTerminated(path))
-        {
-            rc = Interop.Syscall(SyscallNumbers.Statx, out errno, DescriptorLease.AtFdCwd, (nint)p, 0, (nint)mask, (nint)buffer);
-        }
-
-        info = rc == 0 ? Decode(buffer) : default;
-        return rc == 0 ? 0 : errno;
-    }
+    public static int TryStatxPath(string path, bool uniqueMountId, out StatxInfo info) =>
+        TryStatx(null, path, 0, uniqueMountId, out info);
 
     /// <summary>
     /// statx(2) of <paramref name="name"/> in the directory <paramref name="directory"/> refers to, not following a final
     /// symlink; 0 or errno. Asks for the same fields as <see cref="Statx"/>.
     /// </summary>
-    public static unsafe int TryStatxAt(SafeHandle directory, string name, bool uniqueMountId, out StatxInfo info)
+    public static int TryStatxAt(SafeHandle directory, string name, bool uniqueMountId, out StatxInfo info) =>
+        TryStatx(directory, name, AtSymlinkNoFollow, uniqueMountId, out info);
+
+    private static unsafe int TryStatx(SafeHandle? directory, string name, uint atFlags, bool uniqueMountId, out StatxInfo info)
     {
         byte* buffer = stackalloc byte[StatxBufferSize];
         uint mask = MaskFor(uniqueMountId);
@@ -97,13 +88,12 @@ internal static partial class MountSyscalls
         using var d = DescriptorLease.Of(directory);
         fixed (byte* p = NativePath.ToNullTerminated(name))
         {
-            rc = Interop.Syscall(SyscallNumbers.Statx, out errno, d.Fd, (nint)p, (nint)AtSymlinkNoFollow, (nint)mask, (nint)buffer);
+            rc = Interop.Syscall(SyscallNumbers.Statx, out errno, d.Fd, (nint)p, (nint)atFlags, (nint)mask, (nint)buffer);
         }
 
         info = rc == 0 ? Decode(buffer) : default;
         return rc == 0 ? 0 : errno;
     }
-
 
     // The fields every statx here asks for, so that results of Statx and TryStatxPath can be compared.
     private static uint MaskFor(bool uniqueMountId) =>
